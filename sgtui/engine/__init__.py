@@ -1,0 +1,1 @@
+"""sgtui.engine layer (see DESIGN.md §1)."""

@@ -1,0 +1,13 @@
+"""The one exception type for mistakes a user can make (bad file, bad flag, conflict).
+
+The CLI turns it into one line on stderr and exit status 2; anything else is a bug.
+Every layer may import this module (stdlib only).
+"""
+
+
+class SgtuiError(Exception):
+    """A problem the user caused and can fix: the message says what is wrong and what to do."""
+
+
+class ConflictError(SgtuiError):
+    """An action was refused because the project changed since the screen was drawn."""

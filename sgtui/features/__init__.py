@@ -1,0 +1,1 @@
+"""sgtui.features layer (see DESIGN.md §1)."""

@@ -1,0 +1,1 @@
+"""sgtui.media layer (see DESIGN.md §1)."""

@@ -1,0 +1,1 @@
+"""sgtui.project layer (see DESIGN.md §1)."""

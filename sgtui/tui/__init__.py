@@ -1,0 +1,1 @@
+"""sgtui.tui layer (see DESIGN.md §1)."""
