@@ -1,1 +1,19 @@
-"""sgtui.project layer (see DESIGN.md §1)."""
+"""The .sgproj project file: schema, migrations, all SQL, the op log (DESIGN.md §2–3)."""
+
+from sgtui.project.records import (
+    Assignment,
+    Clip,
+    Cluster,
+    HumanConstraints,
+    Keyframe,
+    Line,
+    LineIn,
+    OpRow,
+    Suggestion,
+)
+from sgtui.project.store import Project, default_annotator
+
+__all__ = [
+    "Assignment", "Clip", "Cluster", "HumanConstraints", "Keyframe", "Line", "LineIn", "OpRow",
+    "Project", "Suggestion", "default_annotator",
+]

@@ -1,0 +1,557 @@
+"""The annotator's actions and the append-only op log (DESIGN.md §3).
+
+Each action is one transaction: its state change and its op rows commit together. The
+action's first op row carries a payload with the before/after state of every assignment
+and cluster it touched, so undo and redo restore exact state — and refuse (ConflictError)
+when someone changed those rows since, instead of overwriting their work.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sgtui.errors import ConflictError, SgtuiError
+from sgtui.project.records import HumanConstraints, OpRow
+
+if TYPE_CHECKING:
+    from sgtui.project.store import Project
+
+COUNTED = ("add", "remove", "merge")
+RAW_KINDS = ("add", "remove", "merge", "rename", "confirm", "undo", "redo")
+NOT_UNDOABLE = ("undo", "redo")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class _Recorder:
+    """Collects the rows an action touches (state before) and the op rows it logs."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.lines: dict[int, list | None] = {}
+        self.clusters: dict[int, list | None] = {}
+        self.rows: list[dict[str, Any]] = []
+        self.extra: dict[str, Any] = {}
+        self.undoes: int | None = None
+
+    def touch_line(self, line_id: int) -> None:
+        if line_id not in self.lines:
+            self.lines[line_id] = _line_state(self.conn, line_id)
+
+    def touch_cluster(self, cluster_id: int) -> None:
+        if cluster_id not in self.clusters:
+            self.clusters[cluster_id] = _cluster_state(self.conn, cluster_id)
+
+    def log(self, kind: str, line_id: int | None = None, src: int | None = None,
+            dst: int | None = None) -> None:
+        self.rows.append({"kind": kind, "line_id": line_id, "src": src, "dst": dst})
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "lines": {str(k): [v, _line_state(self.conn, k)] for k, v in self.lines.items()},
+            "clusters": {str(k): [v, _cluster_state(self.conn, k)] for k, v in self.clusters.items()},
+            **self.extra,
+        }
+
+
+def _line_state(conn: sqlite3.Connection, line_id: int) -> list | None:
+    r = conn.execute(
+        "SELECT cluster_id, origin, confirmed FROM assignments WHERE line_id=?", (line_id,)
+    ).fetchone()
+    return list(r) if r else None
+
+
+def _cluster_state(conn: sqlite3.Connection, cluster_id: int) -> list | None:
+    r = conn.execute(
+        "SELECT name, locked, created_by, confirmed FROM clusters WHERE id=?", (cluster_id,)
+    ).fetchone()
+    return list(r) if r else None
+
+
+def _restore(conn: sqlite3.Connection, payload: dict, side: int) -> None:
+    """Put every touched row into its state on `side` (0 = before, 1 = after)."""
+    clusters = {int(k): v[side] for k, v in payload["clusters"].items()}
+    lines = {int(k): v[side] for k, v in payload["lines"].items()}
+    try:
+        # names move between clusters (merge, rename): clear the touched ones first.
+        for cid in clusters:
+            conn.execute("UPDATE clusters SET name=NULL WHERE id=?", (cid,))
+        for cid, st in clusters.items():
+            if st is not None:
+                conn.execute(
+                    "INSERT INTO clusters(id, name, locked, created_by, confirmed) VALUES (?,?,?,?,?) "
+                    "ON CONFLICT(id) DO UPDATE SET name=excluded.name, locked=excluded.locked, "
+                    "created_by=excluded.created_by, confirmed=excluded.confirmed",
+                    (cid, *st),
+                )
+        for lid, st in lines.items():
+            if st is None:
+                conn.execute("DELETE FROM assignments WHERE line_id=?", (lid,))
+            else:
+                conn.execute(
+                    "INSERT INTO assignments(line_id, cluster_id, origin, confirmed) VALUES (?,?,?,?) "
+                    "ON CONFLICT(line_id) DO UPDATE SET cluster_id=excluded.cluster_id, "
+                    "origin=excluded.origin, confirmed=excluded.confirmed",
+                    (lid, *st),
+                )
+        for cid, st in clusters.items():
+            if st is None:
+                conn.execute("DELETE FROM clusters WHERE id=?", (cid,))
+    except sqlite3.IntegrityError as exc:
+        raise ConflictError(f"cannot restore: the clusters changed since ({exc}); "
+                            "review the current state and act again") from None
+
+
+def _matches(conn: sqlite3.Connection, payload: dict, side: int) -> bool:
+    for k, v in payload["lines"].items():
+        if _line_state(conn, int(k)) != v[side]:
+            return False
+    return all(_cluster_state(conn, int(k)) == v[side] for k, v in payload["clusters"].items())
+
+
+class ActionsMixin:
+    """User actions on a Project; every public method here is one transaction."""
+
+    conn: sqlite3.Connection
+
+    # ---- the recording transaction -------------------------------------------------------
+    @contextmanager
+    def _action(self: Project, annotator: str) -> Iterator[_Recorder]:
+        annotator = (annotator or "").strip()
+        if not annotator:
+            raise SgtuiError("an action needs an annotator name; pass --as NAME")
+        self.last_action_id = None
+        with self.transaction() as conn:
+            rec = _Recorder(conn)
+            yield rec
+            if not rec.rows:
+                return
+            action_id = conn.execute("SELECT COALESCE(MAX(action_id), 0) + 1 FROM ops").fetchone()[0]
+            ts = _now()
+            payload = json.dumps(rec.payload(), ensure_ascii=False, separators=(",", ":"))
+            conn.executemany(
+                "INSERT INTO ops(action_id, ts, annotator, kind, line_id, src_cluster, dst_cluster, "
+                "payload, undoes) VALUES (?,?,?,?,?,?,?,?,?)",
+                [
+                    (action_id, ts, annotator, r["kind"], r["line_id"], r["src"], r["dst"],
+                     payload if i == 0 else None, rec.undoes)
+                    for i, r in enumerate(rec.rows)
+                ],
+            )
+            conn.execute(
+                "INSERT INTO annotators(name, first_seen, last_seen) VALUES (?,?,?) "
+                "ON CONFLICT(name) DO UPDATE SET last_seen=excluded.last_seen",
+                (annotator, ts, ts),
+            )
+            rec.extra["action_id"] = action_id
+            self.last_action_id = action_id
+
+    def _new_cluster(self: Project, rec: _Recorder, created_by: str, name: str | None = None) -> int:
+        if name is not None:
+            self._check_name_free(name, None)
+        cur = rec.conn.execute(
+            "INSERT INTO clusters(name, created_by) VALUES (?, ?)", (name, created_by)
+        )
+        cid = int(cur.lastrowid)
+        rec.clusters[cid] = None  # did not exist before
+        return cid
+
+    def _require_cluster(self: Project, cluster_id: int) -> tuple[str | None, bool]:
+        r = self.conn.execute("SELECT name, confirmed FROM clusters WHERE id=?", (cluster_id,)).fetchone()
+        if r is None:
+            raise ConflictError(f"cluster #{cluster_id} no longer exists; refresh and choose again")
+        return r[0], bool(r[1])
+
+    def _check_name_free(self: Project, name: str, except_id: int | None) -> None:
+        r = self.conn.execute("SELECT id FROM clusters WHERE name=?", (name,)).fetchone()
+        if r and r[0] != except_id:
+            raise SgtuiError(f"the name {name!r} is already cluster #{r[0]}; merge the two instead")
+
+    def _require_line(self: Project, line_id: int) -> None:
+        if self.conn.execute("SELECT 1 FROM lines WHERE id=?", (line_id,)).fetchone() is None:
+            raise SgtuiError(f"line {line_id} does not exist in this project")
+
+    def _drop_if_empty(self: Project, rec: _Recorder, cluster_id: int) -> None:
+        """An emptied cluster with no name is clutter: remove it (restored by undo)."""
+        r = rec.conn.execute(
+            "SELECT name, (SELECT COUNT(*) FROM assignments WHERE cluster_id=?) FROM clusters WHERE id=?",
+            (cluster_id, cluster_id),
+        ).fetchone()
+        if r and r[0] is None and r[1] == 0:
+            rec.touch_cluster(cluster_id)
+            rec.conn.execute("DELETE FROM suggestions WHERE cluster_id=?", (cluster_id,))
+            rec.conn.execute("DELETE FROM clusters WHERE id=?", (cluster_id,))
+
+    # ---- the three counted operations ----------------------------------------------------
+    def add(self: Project, line_ids: Sequence[int], cluster_id: int | None, annotator: str,
+            *, name: str | None = None) -> int:
+        """Put unassigned lines into a cluster (None: a new cluster, optionally named)."""
+        with self._action(annotator) as rec:
+            if cluster_id is None:
+                cluster_id = self._new_cluster(rec, annotator, name)
+            else:
+                self._require_cluster(cluster_id)
+            for lid in line_ids:
+                self._require_line(lid)
+                rec.touch_line(lid)
+                if rec.lines[lid] is not None:
+                    raise ConflictError(f"line {lid} is already in cluster #{rec.lines[lid][0]}; "
+                                        "move it instead")
+                rec.conn.execute(
+                    "INSERT INTO assignments(line_id, cluster_id, origin) VALUES (?, ?, 'human')",
+                    (lid, cluster_id),
+                )
+                rec.log("add", lid, None, cluster_id)
+        return self.last_action_id
+
+    def remove(self: Project, line_ids: Sequence[int], annotator: str,
+               *, expect: dict[int, int] | None = None) -> int:
+        """Take lines out of their clusters; `expect` (line -> cluster) refuses stale screens."""
+        with self._action(annotator) as rec:
+            emptied = set()
+            for lid in line_ids:
+                src = self._take_out(rec, lid, (expect or {}).get(lid))
+                emptied.add(src)
+            for cid in emptied:
+                self._drop_if_empty(rec, cid)
+        return self.last_action_id
+
+    def _take_out(self: Project, rec: _Recorder, lid: int, expected: int | None) -> int:
+        self._require_line(lid)
+        rec.touch_line(lid)
+        cur = _line_state(rec.conn, lid)
+        if cur is None:
+            raise ConflictError(f"line {lid} is not in any cluster (someone may have moved it); refresh")
+        if expected is not None and cur[0] != expected:
+            raise ConflictError(f"line {lid} moved to cluster #{cur[0]} since the screen was drawn; "
+                                "refresh and try again")
+        rec.conn.execute("DELETE FROM assignments WHERE line_id=?", (lid,))
+        rec.log("remove", lid, cur[0], None)
+        return cur[0]
+
+    def move(self: Project, line_ids: Sequence[int], dst: int | None, annotator: str,
+             *, expect: dict[int, int] | None = None, name: str | None = None) -> int:
+        """Move lines to another cluster (None: a new one): remove + add rows, one action."""
+        with self._action(annotator) as rec:
+            if dst is None:
+                dst = self._new_cluster(rec, annotator, name)
+            else:
+                self._require_cluster(dst)
+            emptied = set()
+            for lid in line_ids:
+                self._require_line(lid)
+                rec.touch_line(lid)
+                cur = _line_state(rec.conn, lid)
+                if cur is not None and cur[0] == dst:
+                    raise ConflictError(f"line {lid} is already in cluster #{dst}")
+                if cur is not None:
+                    emptied.add(self._take_out(rec, lid, (expect or {}).get(lid)))
+                rec.conn.execute(
+                    "INSERT INTO assignments(line_id, cluster_id, origin) VALUES (?, ?, 'human')",
+                    (lid, dst),
+                )
+                rec.log("add", lid, None, dst)
+            for cid in emptied - {dst}:
+                self._drop_if_empty(rec, cid)
+        return self.last_action_id
+
+    def merge(self: Project, src: int, dst: int, annotator: str) -> int:
+        """Fold cluster `src` into `dst`; a name carries over, two different names refuse."""
+        if src == dst:
+            raise SgtuiError("cannot merge a cluster into itself; choose another target")
+        with self._action(annotator) as rec:
+            src_name, _ = self._require_cluster(src)
+            dst_name, _ = self._require_cluster(dst)
+            if src_name and dst_name and src_name != dst_name:
+                raise SgtuiError(f"clusters {src_name!r} and {dst_name!r} have different names; "
+                                 "rename one of them first if they are the same speaker")
+            rec.touch_cluster(src)
+            rec.touch_cluster(dst)
+            moved = [r[0] for r in rec.conn.execute(
+                "SELECT line_id FROM assignments WHERE cluster_id=?", (src,))]
+            for lid in moved:
+                rec.touch_line(lid)
+            anchor = rec.conn.execute(
+                "SELECT line_id FROM assignments WHERE cluster_id=? ORDER BY line_id LIMIT 1", (dst,)
+            ).fetchone()
+            rec.conn.execute("UPDATE assignments SET cluster_id=? WHERE cluster_id=?", (dst, src))
+            rec.conn.execute("DELETE FROM suggestions WHERE cluster_id=?", (src,))
+            rec.conn.execute("DELETE FROM clusters WHERE id=?", (src,))
+            if src_name and not dst_name:
+                rec.conn.execute("UPDATE clusters SET name=? WHERE id=?", (src_name, dst))
+            rec.extra["moved"] = moved
+            rec.extra["anchor"] = anchor[0] if anchor else None
+            rec.log("merge", None, src, dst)
+        return self.last_action_id
+
+    # ---- logged, not counted -------------------------------------------------------------
+    def rename(self: Project, cluster_id: int, name: str | None, annotator: str) -> int:
+        """Name a cluster (None or '' clears the name); names are unique in a project."""
+        name = (name or "").strip() or None
+        with self._action(annotator) as rec:
+            self._require_cluster(cluster_id)
+            if name is not None:
+                self._check_name_free(name, cluster_id)
+            rec.touch_cluster(cluster_id)
+            rec.conn.execute("UPDATE clusters SET name=? WHERE id=?", (name, cluster_id))
+            rec.log("rename", None, cluster_id, cluster_id)
+        return self.last_action_id
+
+    def confirm(self: Project, cluster_id: int, annotator: str, value: bool = True) -> int:
+        """Mark a cluster reviewed (or not)."""
+        with self._action(annotator) as rec:
+            self._require_cluster(cluster_id)
+            rec.touch_cluster(cluster_id)
+            rec.conn.execute("UPDATE clusters SET confirmed=? WHERE id=?", (int(value), cluster_id))
+            rec.log("confirm", None, cluster_id, cluster_id)
+        return self.last_action_id
+
+    def import_labels(self: Project, labels: dict[int, str], annotator: str,
+                      *, origin: str = "human", source: str = "") -> int | None:
+        """Assign lines to one named cluster per speaker, as ONE `import` action.
+
+        origin 'human' places lines (overriding earlier placements); 'suggested' (machine
+        guesses) never overrides a human placement.
+        """
+        if origin not in ("human", "suggested"):
+            raise ValueError(origin)
+        with self._action(annotator) as rec:
+            by_name = dict(rec.conn.execute("SELECT name, id FROM clusters WHERE name IS NOT NULL"))
+            changed = 0
+            emptied = set()
+            for lid, speaker in labels.items():
+                self._require_line(lid)
+                cid = by_name.get(speaker)
+                if cid is None:
+                    cid = self._new_cluster(rec, annotator, speaker)
+                    by_name[speaker] = cid
+                rec.touch_line(lid)
+                cur = rec.lines[lid]
+                if cur is not None and origin == "suggested" and cur[1] == "human":
+                    continue
+                if cur is not None and cur[0] == cid and cur[1] == origin:
+                    continue
+                if cur is not None and cur[0] != cid:
+                    emptied.add(cur[0])
+                rec.conn.execute(
+                    "INSERT INTO assignments(line_id, cluster_id, origin) VALUES (?,?,?) "
+                    "ON CONFLICT(line_id) DO UPDATE SET cluster_id=excluded.cluster_id, "
+                    "origin=excluded.origin",
+                    (lid, cid, origin),
+                )
+                changed += 1
+            for cid in emptied:
+                self._drop_if_empty(rec, cid)
+            rec.extra.update(source=source, origin=origin, lines=changed)
+            rec.log("import")
+        return self.last_action_id
+
+    def apply_clustering(self: Project, groups: Sequence[tuple[int | None, Sequence[int]]],
+                         suggestions: dict[int, Sequence[tuple[int, float]]] | None = None,
+                         method: str = "gated", annotator: str = "sgtui") -> int:
+        """Write the engine's groups as `auto` assignments; human and suggested ones stay.
+
+        A group with an existing cluster id keeps that id; a new group reuses the auto
+        cluster it overlaps most (so ids stay stable across re-runs) or gets a new one.
+        Suggestions map line -> [(group index, score)], best first.
+        """
+        with self._action(annotator) as rec:
+            conn = rec.conn
+            old = {lid: (cid, origin) for lid, cid, origin in
+                   conn.execute("SELECT line_id, cluster_id, origin FROM assignments")}
+            human_clusters = {cid for cid, origin in old.values() if origin != "auto"}
+            named = {r[0] for r in conn.execute("SELECT id FROM clusters WHERE name IS NOT NULL")}
+            existing = {r[0] for r in conn.execute("SELECT id FROM clusters")}
+            for lid, (cid, origin) in old.items():
+                if origin == "auto":
+                    rec.touch_line(lid)
+                    rec.touch_cluster(cid)
+            conn.execute("DELETE FROM assignments WHERE origin='auto'")
+            used: set[int] = set()
+            final: list[int] = []
+            for keep, line_ids in groups:
+                free = [lid for lid in line_ids if old.get(lid, (None, "auto"))[1] == "auto"]
+                if keep is not None and keep in existing:
+                    cid = keep
+                else:
+                    overlap: dict[int, int] = defaultdict(int)
+                    for lid in free:
+                        c = old.get(lid, (None, None))[0]
+                        if c is not None and c not in human_clusters and c not in named and c not in used:
+                            overlap[c] += 1
+                    cid = max(overlap, key=lambda c: (overlap[c], -c)) if overlap else None
+                    if cid is None:
+                        cid = self._new_cluster(rec, "auto")
+                used.add(cid)
+                final.append(cid)
+                rec.touch_cluster(cid)
+                for lid in free:
+                    rec.touch_line(lid)
+                conn.executemany(
+                    "INSERT INTO assignments(line_id, cluster_id, origin) VALUES (?, ?, 'auto')",
+                    [(lid, cid) for lid in free],
+                )
+            for cid in list(rec.clusters):
+                if cid not in used:
+                    self._drop_if_empty(rec, cid)
+            conn.execute("DELETE FROM suggestions")
+            rows = []
+            for lid, ranked in (suggestions or {}).items():
+                for rank, (gi, score) in enumerate(ranked):
+                    rows.append((int(lid), rank, final[gi], float(score)))
+            conn.executemany(
+                "INSERT OR IGNORE INTO suggestions(line_id, rank, cluster_id, score) VALUES (?,?,?,?)",
+                rows,
+            )
+            rec.extra["method"] = method
+            rec.log("cluster")
+        return self.last_action_id
+
+    # ---- undo and redo -------------------------------------------------------------------
+    def _history(self: Project, annotator: str) -> tuple[list[int], list[int]]:
+        """(undo stack, redo stack) of this annotator, replayed from the op log."""
+        done: list[int] = []
+        redo: list[int] = []
+        rows = self.conn.execute(
+            "SELECT action_id, MIN(kind), MIN(undoes) FROM ops WHERE annotator=? "
+            "GROUP BY action_id ORDER BY action_id",
+            (annotator,),
+        )
+        for action_id, kind, undoes in rows:
+            if kind == "undo":
+                if undoes in done:
+                    done.remove(undoes)
+                redo.append(undoes)
+            elif kind == "redo":
+                if undoes in redo:
+                    redo.remove(undoes)
+                done.append(undoes)
+            else:
+                done.append(action_id)
+                redo.clear()
+        return done, redo
+
+    def _payload(self: Project, action_id: int) -> dict:
+        r = self.conn.execute(
+            "SELECT payload FROM ops WHERE action_id=? AND payload IS NOT NULL ORDER BY id LIMIT 1",
+            (action_id,),
+        ).fetchone()
+        return json.loads(r[0])
+
+    def undo(self: Project, annotator: str) -> int | None:
+        """Reverse this annotator's latest action; None when there is nothing to undo."""
+        return self._undo_redo(annotator, "undo")
+
+    def redo(self: Project, annotator: str) -> int | None:
+        """Re-apply this annotator's latest undone action; None when there is nothing to redo."""
+        return self._undo_redo(annotator, "redo")
+
+    def _undo_redo(self: Project, annotator: str, kind: str) -> int | None:
+        with self._action(annotator) as rec:
+            done, redo = self._history(annotator)
+            stack = done if kind == "undo" else redo
+            if not stack:
+                return None
+            target = stack[-1]
+            payload = self._payload(target)
+            side_now, side_to = (1, 0) if kind == "undo" else (0, 1)
+            if not _matches(rec.conn, payload, side_now):
+                raise ConflictError(f"cannot {kind}: the lines or clusters of that action changed "
+                                    "since (another annotator?); review them and act again")
+            _restore(rec.conn, payload, side_to)
+            rec.conn.execute(
+                "DELETE FROM suggestions WHERE cluster_id NOT IN (SELECT id FROM clusters)"
+            )
+            rec.undoes = target
+            rec.log(kind)
+        return self.last_action_id
+
+    # ---- reading the log -----------------------------------------------------------------
+    def ops(self: Project) -> list[OpRow]:
+        rows = self.conn.execute(
+            "SELECT id, action_id, ts, annotator, kind, line_id, src_cluster, dst_cluster, payload, "
+            "undoes FROM ops ORDER BY id"
+        )
+        return [OpRow(*r) for r in rows]
+
+    def undone_actions(self: Project) -> set[int]:
+        """Actions whose latest undo/redo row is an undo."""
+        last: dict[int, str] = {}
+        for kind, undoes in self.conn.execute(
+            "SELECT kind, undoes FROM ops WHERE kind IN ('undo','redo') ORDER BY id"
+        ):
+            last[undoes] = kind
+        return {a for a, k in last.items() if k == "undo"}
+
+    def op_counts(self: Project) -> dict[str, Any]:
+        """The §3 JSON: raw and net counts, per annotator, and the number of actions."""
+        undone = self.undone_actions()
+
+        def empty() -> dict[str, Any]:
+            return {"raw": dict.fromkeys(RAW_KINDS, 0), "net": dict.fromkeys(COUNTED, 0)}
+
+        total = empty()
+        per: dict[str, dict[str, Any]] = {}
+        actions = set()
+        for action_id, annotator, kind in self.conn.execute(
+            "SELECT action_id, annotator, kind FROM ops ORDER BY id"
+        ):
+            actions.add(action_id)
+            who = per.setdefault(annotator, empty())
+            for bucket in (total, who):
+                if kind in RAW_KINDS:
+                    bucket["raw"][kind] += 1
+                if kind in COUNTED and action_id not in undone:
+                    bucket["net"][kind] += 1
+        return {"raw": total["raw"], "net": total["net"], "by_annotator": per, "actions": len(actions)}
+
+    def constraints(self: Project) -> HumanConstraints:
+        """Human work as hard constraints for the engine (DESIGN.md §4.2)."""
+        undone = self.undone_actions()
+        fixed = {lid: cid for lid, cid in self.conn.execute(
+            "SELECT line_id, cluster_id FROM assignments WHERE origin='human'")}
+        current = {lid: cid for lid, cid in self.conn.execute(
+            "SELECT line_id, cluster_id FROM assignments")}
+        existing = {r[0] for r in self.conn.execute("SELECT id FROM clusters")}
+        merged_into: dict[int, int] = {}
+        must: list[tuple[int, int]] = []
+        removes: list[tuple[int, int]] = []
+        for action_id, kind, line_id, src, dst, payload in self.conn.execute(
+            "SELECT action_id, kind, line_id, src_cluster, dst_cluster, payload FROM ops "
+            "WHERE kind IN ('merge', 'remove') ORDER BY id"
+        ):
+            if action_id in undone:
+                continue
+            if kind == "merge":
+                merged_into[src] = dst
+                p = json.loads(payload) if payload else {}
+                anchor = p.get("anchor")
+                if anchor is not None:
+                    must.extend((lid, anchor) for lid in p.get("moved", []))
+            else:
+                removes.append((line_id, src))
+
+        def resolve(cid: int) -> int:
+            seen = set()
+            while cid in merged_into and cid not in seen:
+                seen.add(cid)
+                cid = merged_into[cid]
+            return cid
+
+        cannot = set()
+        for lid, src in removes:
+            c = resolve(src)
+            if c in existing and current.get(lid) != c:
+                cannot.add((lid, c))
+        names = {cid: name for cid, name in self.conn.execute(
+            "SELECT id, name FROM clusters WHERE name IS NOT NULL")}
+        return HumanConstraints(fixed=fixed, cannot_link=cannot, must_link=must, names=names)
+

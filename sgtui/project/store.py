@@ -1,0 +1,401 @@
+"""The Project: one .sgproj file. All SQL of sgtui lives in this package.
+
+Data accessors are here; the annotator's actions and the op log are in `actions.py`.
+Bulk writes go in batches inside one transaction; every user action is one transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import sqlite_utils
+
+from sgtui import __version__
+from sgtui.errors import SgtuiError
+from sgtui.project import connection, schema
+from sgtui.project.actions import ActionsMixin
+from sgtui.project.records import (
+    Assignment,
+    Clip,
+    Cluster,
+    Keyframe,
+    Line,
+    LineIn,
+    Suggestion,
+)
+
+BATCH = 500
+MODALITIES = ("voice", "image")
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def default_annotator() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "annotator"
+
+
+def l2_normalise(vecs: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), as float32."""
+    v = np.asarray(vecs, dtype=np.float32)
+    if v.ndim != 2:
+        raise SgtuiError(f"embeddings must be a 2-D array (lines × dim), got shape {v.shape}")
+    if not np.isfinite(v).all():
+        raise SgtuiError("embeddings contain NaN or infinite values; re-run the encoder")
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    return np.where(norms > 0, v / np.maximum(norms, 1e-12), 0).astype(np.float32)
+
+
+class Project(ActionsMixin):
+    """An open .sgproj file. Use `Project.create` or `Project.open`; close when done."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, readonly: bool) -> None:
+        self.conn = conn
+        self.path = path
+        self.readonly = readonly
+        self.db = sqlite_utils.Database(conn)
+        self._tx_depth = 0
+
+    # ---- opening -------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path, *, title: str | None = None, force: bool = False) -> Project:
+        """A new, empty project file (refuses an existing path unless force)."""
+        path = Path(path)
+        connection.create_file(path, force)
+        conn = connection.connect(path, "rwc")
+        conn.execute(f"PRAGMA journal_mode={connection.journal_mode_for(path)}")
+        conn.execute("BEGIN IMMEDIATE")
+        schema.run_script(conn, schema.DDL_V1)
+        for v in range(1, schema.SCHEMA_VERSION):
+            schema.MIGRATIONS[v](conn)
+        meta = {
+            "schema_version": str(schema.SCHEMA_VERSION),
+            "sgtui_version": __version__,
+            "title": title or path.stem,
+            "created": now(),
+        }
+        conn.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", meta.items())
+        conn.execute(f"PRAGMA application_id={schema.APPLICATION_ID}")
+        conn.execute(f"PRAGMA user_version={schema.SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+        return cls(conn, path, readonly=False)
+
+    @classmethod
+    def open(cls, path: str | Path, *, readonly: bool = False) -> Project:
+        """Open an existing project; refuse anything that is not a current-or-older sgproj."""
+        path = Path(path)
+        if not path.exists():
+            raise SgtuiError(f"{path} does not exist; check the path")
+        if path.is_dir():
+            raise SgtuiError(f"{path} is a folder, not an sgproj file")
+        try:
+            conn = connection.connect(path, "ro" if readonly else "rw")
+        except sqlite3.OperationalError as exc:
+            raise SgtuiError(f"cannot open {path} ({exc}); check its permissions") from None
+        try:
+            version = connection.verify(conn, path)
+            if version < schema.SCHEMA_VERSION:
+                if readonly:
+                    mem = connection.copy_to_memory(conn)
+                    conn.close()
+                    conn = mem
+                else:
+                    connection.backup_copy(conn, path, version)
+                connection.migrate(conn, version)
+            if not readonly:
+                mode = connection.journal_mode_for(path)
+                current = conn.execute("PRAGMA journal_mode").fetchone()[0].upper()
+                if current != mode:
+                    # another process may hold it; then keep the current mode
+                    with contextlib.suppress(sqlite3.OperationalError):
+                        conn.execute(f"PRAGMA journal_mode={mode}")
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, path, readonly=readonly)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (nested calls join the outer one)."""
+        if self.readonly:
+            raise SgtuiError(f"{self.path} is open read-only; cannot change it")
+        if self._tx_depth:
+            self._tx_depth += 1
+            try:
+                yield self.conn
+            finally:
+                self._tx_depth -= 1
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._tx_depth = 1
+        try:
+            yield self.conn
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        finally:
+            self._tx_depth = 0
+
+    def data_version(self) -> int:
+        """Changes when another connection commits (PRAGMA data_version): poll to see them."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
+
+    # ---- meta ----------------------------------------------------------------------------
+    def meta_get(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return default if row is None else row[0]
+
+    def meta_set(self, key: str, value: str | None) -> None:
+        with self.transaction() as c:
+            if value is None:
+                c.execute("DELETE FROM meta WHERE key=?", (key,))
+            else:
+                c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, str(value)))
+
+    def meta(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT key, value FROM meta ORDER BY key"))
+
+    def set_source(self, path: str | Path) -> None:
+        """Record the source video's name, size and a hash of its head (cheap, identifies it)."""
+        p = Path(path)
+        h = hashlib.sha256()
+        with open(p, "rb") as fh:
+            h.update(fh.read(1 << 20))
+        with self.transaction():
+            self.meta_set("source_name", p.name)
+            self.meta_set("source_size", str(p.stat().st_size))
+            self.meta_set("source_sha256_head", h.hexdigest())
+
+    # ---- lines ---------------------------------------------------------------------------
+    def add_lines(self, lines: Sequence[LineIn]) -> list[int]:
+        """Append lines in the given order; returns their ids."""
+        for ln in lines:
+            if not (isinstance(ln.start_ms, int) and isinstance(ln.end_ms, int)):
+                raise SgtuiError("line times must be integer milliseconds")
+            if ln.end_ms < ln.start_ms:
+                raise SgtuiError(f"a line ends ({ln.end_ms} ms) before it starts ({ln.start_ms} ms)")
+        with self.transaction() as c:
+            base = c.execute("SELECT COALESCE(MAX(idx), -1) + 1 FROM lines").fetchone()[0]
+            first = c.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM lines").fetchone()[0]
+            rows = [
+                (first + i, base + i, ln.start_ms, ln.end_ms, ln.text or "", ln.source, ln.style, ln.actor)
+                for i, ln in enumerate(lines)
+            ]
+            for chunk in _chunks(rows, BATCH):
+                c.executemany(
+                    "INSERT INTO lines(id, idx, start_ms, end_ms, text, source, style, actor) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    chunk,
+                )
+        return [r[0] for r in rows]
+
+    def lines(self) -> list[Line]:
+        rows = self.conn.execute(
+            "SELECT id, idx, start_ms, end_ms, text, source, style, actor FROM lines ORDER BY idx"
+        )
+        return [Line(*r) for r in rows]
+
+    def line(self, line_id: int) -> Line | None:
+        r = self.conn.execute(
+            "SELECT id, idx, start_ms, end_ms, text, source, style, actor FROM lines WHERE id=?",
+            (line_id,),
+        ).fetchone()
+        return Line(*r) if r else None
+
+    def count(self, table: str) -> int:
+        if table not in schema.EXPECTED_OBJECTS:
+            raise ValueError(table)
+        return self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+    # ---- clips and keyframes -------------------------------------------------------------
+    def put_clips(self, clips: Iterable[tuple[int, str, int, bytes]]) -> None:
+        """Store (line_id, codec, sample_rate, data) rows; replaces a line's earlier clip."""
+        with self.transaction() as c:
+            for chunk in _chunks(list(clips), BATCH):
+                c.executemany(
+                    "INSERT OR REPLACE INTO clips(line_id, codec, sample_rate, data) VALUES (?,?,?,?)",
+                    chunk,
+                )
+
+    def clip(self, line_id: int) -> Clip | None:
+        r = self.conn.execute(
+            "SELECT codec, sample_rate, data FROM clips WHERE line_id=?", (line_id,)
+        ).fetchone()
+        return Clip(r[0], r[1], bytes(r[2])) if r else None
+
+    def clip_ids(self) -> set[int]:
+        return {r[0] for r in self.conn.execute("SELECT line_id FROM clips")}
+
+    def put_keyframes(self, frames: Iterable[tuple[int, str, int, int, bytes]]) -> None:
+        """Store (line_id, mime, width, height, data) rows."""
+        with self.transaction() as c:
+            for chunk in _chunks(list(frames), BATCH):
+                c.executemany(
+                    "INSERT OR REPLACE INTO keyframes(line_id, mime, width, height, data) "
+                    "VALUES (?,?,?,?,?)",
+                    chunk,
+                )
+
+    def keyframe(self, line_id: int) -> Keyframe | None:
+        r = self.conn.execute(
+            "SELECT mime, width, height, data FROM keyframes WHERE line_id=?", (line_id,)
+        ).fetchone()
+        return Keyframe(r[0], r[1], r[2], bytes(r[3])) if r else None
+
+    def keyframe_ids(self) -> set[int]:
+        return {r[0] for r in self.conn.execute("SELECT line_id FROM keyframes")}
+
+    # ---- embeddings and confidence -------------------------------------------------------
+    def put_embeddings(self, modality: str, model: str, line_ids: Sequence[int], vecs: np.ndarray) -> None:
+        """Store L2-normalised float32 vectors for (modality, model); replaces earlier ones."""
+        _check_modality(modality)
+        v = l2_normalise(vecs)
+        if len(line_ids) != len(v):
+            raise SgtuiError(f"{len(line_ids)} line ids but {len(v)} vectors")
+        dim = int(v.shape[1])
+        rows = [(int(i), modality, model, dim, row.tobytes()) for i, row in zip(line_ids, v, strict=True)]
+        with self.transaction() as c:
+            for chunk in _chunks(rows, BATCH):
+                c.executemany(
+                    "INSERT OR REPLACE INTO embeddings(line_id, modality, model, dim, vec) VALUES (?,?,?,?,?)",
+                    chunk,
+                )
+            known = json.loads(self.meta_get("encoders", "[]") or "[]")
+            if [modality, model] not in known:
+                known.append([modality, model])
+                self.meta_set("encoders", json.dumps(known, ensure_ascii=False))
+
+    def encoders(self) -> list[dict]:
+        """Every (modality, model) stored, with its dimension and line count."""
+        rows = self.conn.execute(
+            "SELECT modality, model, dim, COUNT(*), MAX(rowid) FROM embeddings "
+            "GROUP BY modality, model, dim ORDER BY modality, MAX(rowid)"
+        )
+        return [{"modality": m, "model": n, "dim": d, "lines": k} for m, n, d, k, _ in rows]
+
+    def chosen_model(self, modality: str) -> str | None:
+        """The model the engine should use: meta `model.<modality>` if stored, else the latest."""
+        _check_modality(modality)
+        chosen = self.meta_get(f"model.{modality}")
+        models = [e["model"] for e in self.encoders() if e["modality"] == modality]
+        if chosen in models:
+            return chosen
+        return models[-1] if models else None
+
+    def embedded_ids(self, modality: str, model: str) -> set[int]:
+        return {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT line_id FROM embeddings WHERE modality=? AND model=?", (modality, model)
+            )
+        }
+
+    def embeddings(self, modality: str, model: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(line ids in episode order, float32 matrix) for one model; empty when none."""
+        model = model or self.chosen_model(modality)
+        if model is None:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        rows = self.conn.execute(
+            "SELECT e.line_id, e.dim, e.vec FROM embeddings e JOIN lines l ON l.id = e.line_id "
+            "WHERE e.modality=? AND e.model=? ORDER BY l.idx",
+            (modality, model),
+        ).fetchall()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        dim = rows[0][1]
+        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        mat = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+        return ids, mat.copy()
+
+    def put_confidence(self, modality: str, model: str, line_ids: Sequence[int], values: Sequence[float]) -> None:
+        rows = [(int(i), modality, model, float(v)) for i, v in zip(line_ids, values, strict=True)]
+        with self.transaction() as c:
+            for chunk in _chunks(rows, BATCH):
+                c.executemany(
+                    "INSERT OR REPLACE INTO confidence(line_id, modality, model, value) VALUES (?,?,?,?)",
+                    chunk,
+                )
+
+    def confidence(self, modality: str, model: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(line ids in episode order, values) for one model; empty when none."""
+        model = model or self.chosen_model(modality)
+        rows = self.conn.execute(
+            "SELECT c.line_id, c.value FROM confidence c JOIN lines l ON l.id = c.line_id "
+            "WHERE c.modality=? AND c.model=? ORDER BY l.idx",
+            (modality, model),
+        ).fetchall()
+        return np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.float64)
+
+    # ---- clusters and assignments (read side) --------------------------------------------
+    def clusters(self) -> list[Cluster]:
+        rows = self.conn.execute(
+            "SELECT c.id, c.name, c.confirmed, COUNT(a.line_id) FROM clusters c "
+            "LEFT JOIN assignments a ON a.cluster_id = c.id GROUP BY c.id ORDER BY c.id"
+        )
+        return [Cluster(r[0], r[1], bool(r[2]), r[3]) for r in rows]
+
+    def cluster(self, cluster_id: int) -> Cluster | None:
+        return next((c for c in self.clusters() if c.id == cluster_id), None)
+
+    def assignments(self) -> dict[int, Assignment]:
+        rows = self.conn.execute("SELECT line_id, cluster_id, origin, confirmed FROM assignments")
+        return {r[0]: Assignment(r[1], r[2], bool(r[3])) for r in rows}
+
+    def cluster_lines(self, cluster_id: int) -> list[int]:
+        rows = self.conn.execute(
+            "SELECT a.line_id FROM assignments a JOIN lines l ON l.id=a.line_id "
+            "WHERE a.cluster_id=? ORDER BY l.idx",
+            (cluster_id,),
+        )
+        return [r[0] for r in rows]
+
+    def unassigned_ids(self) -> list[int]:
+        rows = self.conn.execute(
+            "SELECT l.id FROM lines l LEFT JOIN assignments a ON a.line_id=l.id "
+            "WHERE a.line_id IS NULL ORDER BY l.idx"
+        )
+        return [r[0] for r in rows]
+
+    def suggestions(self) -> dict[int, list[Suggestion]]:
+        out: dict[int, list[Suggestion]] = {}
+        for line_id, cid, score in self.conn.execute(
+            "SELECT line_id, cluster_id, score FROM suggestions ORDER BY line_id, rank"
+        ):
+            out.setdefault(line_id, []).append(Suggestion(cid, score))
+        return out
+
+    def annotators(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT name FROM annotators ORDER BY first_seen, name")]
+
+
+def _check_modality(modality: str) -> None:
+    if modality not in MODALITIES:
+        raise SgtuiError(f"unknown modality {modality!r}; use one of {', '.join(MODALITIES)}")
+
+
+def _chunks(rows: list, size: int) -> Iterator[list]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
