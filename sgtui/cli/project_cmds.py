@@ -1,0 +1,224 @@
+"""Commands that need no media: import-features, info, ops, labels import/export."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sgtui.cli.common import check_input, check_output, print_json
+from sgtui.errors import SgtuiError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "import-features",
+        help="make a project from a lines CSV and precomputed embeddings (.npy)",
+        description="Create EP.sgproj from LINES.csv (generic start,end[,speaker][,text] in seconds, "
+        "or the Chat-Haruhi layout) and one row of V.npy per CSV row. Speakers in the CSV are "
+        "ignored: use 'sgtui labels import' for labels. Vectors are L2-normalised.",
+    )
+    p.add_argument("lines_csv", metavar="LINES.csv")
+    p.add_argument("--voice", required=True, metavar="V.npy", help="voice embeddings, one row per line")
+    p.add_argument("--image", metavar="I.npy", help="image embeddings, one row per line")
+    p.add_argument("--voice-model", default="imported", help="name for the voice vectors (default: imported)")
+    p.add_argument("--image-model", default="imported", help="name for the image vectors (default: imported)")
+    p.add_argument("-o", "--output", required=True, metavar="EP.sgproj")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.set_defaults(handler=cmd_import_features)
+
+    p = sub.add_parser("info", help="summarise a project", description="What a project holds.")
+    p.add_argument("project", metavar="EP.sgproj")
+    p.add_argument("--json", action="store_true", help="print JSON (DESIGN.md §5 keys)")
+    p.set_defaults(handler=cmd_info)
+
+    p = sub.add_parser("ops", help="operation counts from the op log",
+                       description="Raw and net add/remove/merge counts, per annotator (DESIGN.md §3).")
+    p.add_argument("project", metavar="EP.sgproj")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_ops)
+
+    labels = sub.add_parser("labels", help="import or export speaker labels as CSV")
+    lsub = labels.add_subparsers(dest="labels_command", metavar="ACTION", required=True)
+    p = lsub.add_parser(
+        "import", help="assign lines to named clusters from a label CSV",
+        description="Match CSV rows to lines by time (IoU ≥ 0.5, one row to one line), create or "
+        "reuse one named cluster per speaker, and log one 'import' action. Rows with an empty "
+        "speaker are ignored; '(可能)' rows are machine guesses, imported as suggestions.",
+    )
+    p.add_argument("project", metavar="EP.sgproj")
+    p.add_argument("csv", metavar="FILE.csv")
+    p.add_argument("--as", dest="annotator", help="annotator name for the op log (default: login name)")
+    p.add_argument("--json", action="store_true", help="print the matching report as JSON")
+    p.set_defaults(handler=cmd_labels_import)
+    p = lsub.add_parser("export", help="write every line with its cluster name",
+                        description="Every line with its cluster's name (empty when none).")
+    p.add_argument("project", metavar="EP.sgproj")
+    p.add_argument("csv", metavar="FILE.csv")
+    p.add_argument("--layout", choices=["chat-haruhi", "generic"], default="chat-haruhi")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.set_defaults(handler=cmd_labels_export)
+
+
+def _load_npy(path: str, what: str):
+    import numpy as np
+
+    check_input(path, what)
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise SgtuiError(f"{path} is not a readable .npy array ({exc}); save it with numpy.save") from None
+    if arr.ndim != 2:
+        raise SgtuiError(f"{path} has shape {arr.shape}; expected one row per line (2-D)")
+    return arr
+
+
+def cmd_import_features(args: argparse.Namespace) -> int:
+    from sgtui.project import LineIn, Project
+    from sgtui.project.labels_csv import read_label_csv
+
+    check_input(args.lines_csv, "lines file")
+    out = check_output(args.output, args.force)
+    _, rows = read_label_csv(args.lines_csv)
+    if not rows:
+        raise SgtuiError(f"{args.lines_csv} has no rows; nothing to import")
+    voice = _load_npy(args.voice, "voice embeddings")
+    image = _load_npy(args.image, "image embeddings") if args.image else None
+    for name, arr in (("--voice", voice), ("--image", image)):
+        if arr is not None and len(arr) != len(rows):
+            raise SgtuiError(f"{name} has {len(arr)} rows but {args.lines_csv} has {len(rows)}; "
+                             "row i of the CSV must go with row i of the .npy")
+    tmp = out.with_name(out.name + ".part")
+    with Project.create(tmp, title=Path(args.lines_csv).stem, force=True) as proj:
+        ids = proj.add_lines([LineIn(r.start_ms, r.end_ms, r.text, source="csv") for r in rows])
+        proj.put_embeddings("voice", args.voice_model, ids, voice)
+        if image is not None:
+            proj.put_embeddings("image", args.image_model, ids, image)
+        proj.meta_set("ingest_state", "complete")
+    tmp.replace(out)  # the output appears only once complete
+    print(f"{out}: {len(ids)} lines, voice {voice.shape[1]}-d"
+          + (f", image {image.shape[1]}-d" if image is not None else ""), file=sys.stderr)
+    return 0
+
+
+def project_info(proj) -> dict:
+    """The `info --json` object (DESIGN.md §5)."""
+    clusters = proj.clusters()
+    assigned = proj.count("assignments")
+    lines = proj.count("lines")
+    actors = proj.conn.execute(
+        "SELECT COUNT(*) FROM lines WHERE actor IS NOT NULL AND TRIM(actor) != ''").fetchone()[0]
+    return {
+        "title": proj.meta_get("title"),
+        "lines": lines,
+        "clips": proj.count("clips"),
+        "keyframes": proj.count("keyframes"),
+        "clusters": len(clusters),
+        "named": sum(1 for c in clusters if c.name),
+        "confirmed": sum(1 for c in clusters if c.confirmed),
+        "assigned": assigned,
+        "unassigned": lines - assigned,
+        "encoders": proj.encoders(),
+        "actors": actors,
+        "ops": proj.op_counts()["net"],
+        "annotators": proj.annotators(),
+        "schema_version": int(proj.meta_get("schema_version")),
+        "ingest_state": proj.meta_get("ingest_state", "complete"),
+    }
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from sgtui.project import Project
+
+    with Project.open(args.project, readonly=True) as proj:
+        info = project_info(proj)
+        clusters = proj.clusters()
+    if args.json:
+        print_json(info)
+        return 0
+    print(f"{args.project}: {info['title']}  (schema {info['schema_version']})")
+    if info["ingest_state"] != "complete":
+        print(f"  INCOMPLETE: ingest state is {info['ingest_state']!r}; re-run 'sgtui ingest' to finish")
+    print(f"  lines {info['lines']}  clips {info['clips']}  keyframes {info['keyframes']}  "
+          f"speaker names in subtitles {info['actors']}")
+    print(f"  clusters {info['clusters']} ({info['named']} named, {info['confirmed']} reviewed)  "
+          f"assigned {info['assigned']}  unassigned {info['unassigned']}")
+    for e in info["encoders"]:
+        print(f"  {e['modality']:5s} {e['model']}  {e['dim']}-d  {e['lines']} lines")
+    ops = info["ops"]
+    print(f"  operations: add {ops['add']}  remove {ops['remove']}  merge {ops['merge']}"
+          + (f"  by {', '.join(info['annotators'])}" if info["annotators"] else ""))
+    top = sorted(clusters, key=lambda c: -c.size)[:10]
+    if top:
+        print("  largest clusters: " + ", ".join(f"{c.label} ({c.size})" for c in top))
+    return 0
+
+
+def cmd_ops(args: argparse.Namespace) -> int:
+    from sgtui.project import Project
+
+    with Project.open(args.project, readonly=True) as proj:
+        counts = proj.op_counts()
+    if args.json:
+        print_json(counts)
+        return 0
+    raw, net = counts["raw"], counts["net"]
+    print(f"{counts['actions']} actions")
+    print("          " + "  ".join(f"{k:>7s}" for k in raw))
+    print("raw       " + "  ".join(f"{v:>7d}" for v in raw.values()))
+    print("net       " + "  ".join(f"{net.get(k, 0):>7d}" if k in net else "      -" for k in raw))
+    for name, c in counts["by_annotator"].items():
+        print(f"{name[:9]:<10s}" + "  ".join(f"{v:>7d}" for v in c["raw"].values()))
+    return 0
+
+
+def cmd_labels_import(args: argparse.Namespace) -> int:
+    from sgtui.project import Project, default_annotator
+    from sgtui.project.labels_csv import match_rows, read_label_csv
+
+    layout, rows = read_label_csv(args.csv)
+    annotator = args.annotator or default_annotator()
+    with Project.open(args.project) as proj:
+        m = match_rows(proj.lines(), rows)
+        human = {lid: sp for lid, sp in m.line_to_speaker.items() if not rows[m.line_to_row[lid]].suggested}
+        guess = {lid: sp for lid, sp in m.line_to_speaker.items() if rows[m.line_to_row[lid]].suggested}
+        source = Path(args.csv).name
+        if human:
+            proj.import_labels(human, annotator, origin="human", source=source)
+        if guess:
+            proj.import_labels(guess, annotator, origin="suggested", source=source)
+        named = sum(1 for c in proj.clusters() if c.name)
+    report = {
+        "layout": layout, "rows": len(rows), "unlabelled_rows": m.dropped_unlabelled,
+        "labelled": len(human), "suggested": len(guess), "named_clusters": named,
+        "speakers": len(set(m.line_to_speaker.values())),
+        "unmatched_lines": len(m.unmatched_lines), "unmatched_rows": len(m.unmatched_rows),
+        "ties": m.ties,
+    }
+    if args.json:
+        print_json(report)
+    else:
+        print(f"labelled {len(human)} lines" + (f" and suggested {len(guess)}" if guess else "")
+              + f" from {report['speakers']} speakers into {named} named clusters; "
+              f"{report['unmatched_lines']} lines and {report['unmatched_rows']} labelled rows "
+              f"unmatched, {m.dropped_unlabelled} unlabelled rows ignored"
+              + (f"; tied lines left unmatched: {m.ties}" if m.ties else ""))
+    return 0
+
+
+def cmd_labels_export(args: argparse.Namespace) -> int:
+    from sgtui.project import Project
+    from sgtui.project.labels_csv import LabelRow, write_label_csv
+
+    out = check_output(args.csv, args.force)
+    with Project.open(args.project, readonly=True) as proj:
+        names = {c.id: c.name for c in proj.clusters()}
+        assign = proj.assignments()
+        rows = [
+            LabelRow(ln.start_ms, ln.end_ms,
+                     names.get(assign[ln.id].cluster_id) if ln.id in assign else None, ln.text)
+            for ln in proj.lines()
+        ]
+    write_label_csv(out, rows, args.layout)
+    print(f"wrote {len(rows)} lines to {out}", file=sys.stderr)
+    return 0
