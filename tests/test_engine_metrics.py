@@ -1,0 +1,161 @@
+"""Edge scores and minimum operation counts (DESIGN.md §4.3), checked against independent oracles."""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.cluster.hierarchy import fcluster, linkage
+from sklearn.metrics.cluster import pair_confusion_matrix
+
+from sgtui.engine.metrics import (
+    contingency,
+    evaluate,
+    min_operations_assignment,
+    min_operations_unit,
+    operations,
+)
+from tests.engine_helpers import haruhi03
+
+
+def _canon(state: tuple[int, ...]) -> tuple[int, ...]:
+    seen: dict[int, int] = {}
+    return tuple(-1 if c < 0 else seen.setdefault(c, len(seen)) for c in state)
+
+
+def brute_force_ops(pred: list[int], truth: list[int], w: tuple[int, int, int]) -> tuple[int, int]:
+    """(min weighted cost, fewest merges at that cost) by Dijkstra over every operation sequence."""
+    w_a, w_r, w_m = w
+    goal = _canon(tuple(truth))
+    start = _canon(tuple(pred))
+    dist = {start: (0, 0)}
+    heap = [(0, 0, start)]
+    while heap:
+        cost, merges, state = heapq.heappop(heap)
+        if dist.get(state) != (cost, merges):
+            continue
+        if state == goal:
+            return cost, merges
+        clusters = sorted({c for c in state if c >= 0})
+        nxt: list[tuple[tuple[int, ...], int, int]] = []
+        for i, c in enumerate(state):
+            if c < 0:
+                for d in [*clusters, len(clusters)]:  # join a cluster or start a new one
+                    nxt.append((state[:i] + (d,) + state[i + 1 :], w_a, 0))
+            else:
+                nxt.append((state[:i] + (-1,) + state[i + 1 :], w_r, 0))
+        for a in clusters:
+            for b in clusters:
+                if a < b:
+                    nxt.append((tuple(b if c == a else c for c in state), w_m, 1))
+        for s, dc, dm in nxt:
+            key = (cost + dc, merges + dm)
+            s = _canon(s)
+            if s not in dist or key < dist[s]:
+                dist[s] = key
+                heapq.heappush(heap, (*key, s))
+    raise AssertionError("goal unreachable")
+
+
+small_case = st.integers(1, 6).flatmap(
+    lambda n: st.tuples(
+        st.lists(st.integers(-1, 3), min_size=n, max_size=n),
+        st.lists(st.integers(0, 2), min_size=n, max_size=n),
+    )
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(small_case, st.integers(1, 3), st.integers(1, 3), st.integers(1, 12))
+def test_assignment_matches_brute_force_for_any_weights(case, w_a, w_r, w_m):
+    pred, truth = case
+    table, unassigned = contingency(np.array(pred), np.array(truth))
+    add, remove, merge = min_operations_assignment(table, unassigned, (w_a, w_r, w_m))
+    cost, merges = brute_force_ops(pred, truth, (w_a, w_r, w_m))
+    assert w_a * add + w_r * remove + w_m * merge == cost
+    assert merge == merges
+    assert add - remove == sum(p < 0 for p in pred)
+
+
+@settings(max_examples=150, deadline=None)
+@given(small_case)
+def test_unit_closed_form_matches_brute_force(case):
+    pred, truth = case
+    table, unassigned = contingency(np.array(pred), np.array(truth))
+    add, remove, merge = min_operations_unit(table, unassigned)
+    assert (add + remove + merge, merge) == brute_force_ops(pred, truth, (1, 1, 1))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 60).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.integers(-1, 15), min_size=n, max_size=n),
+            st.lists(st.integers(0, 6), min_size=n, max_size=n),
+        )
+    )
+)
+def test_closed_form_equals_assignment_at_unit_weights(case):
+    table, unassigned = contingency(np.array(case[0]), np.array(case[1]))
+    assert min_operations_unit(table, unassigned) == min_operations_assignment(table, unassigned)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 50).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.integers(-1, 8), min_size=n, max_size=n),
+            st.lists(st.integers(0, 4), min_size=n, max_size=n),
+        )
+    )
+)
+def test_edge_scores_equal_sklearn_pair_confusion(case):
+    pred = np.array(case[0])
+    truth = np.array(case[1])
+    singletons = np.where(pred < 0, 1000 + np.arange(pred.size), pred)  # unassigned = alone
+    (tn, fp), (fn, tp) = pair_confusion_matrix(truth, singletons)
+    e = evaluate(pred, truth)
+    assert np.isclose(e.edge_precision, tp / (tp + fp) if tp + fp else 1.0)
+    assert np.isclose(e.edge_recall, tp / (tp + fn) if tp + fn else 1.0)
+
+
+def test_lines_without_truth_are_not_evaluated_and_their_clusters_ignored():
+    pred = np.array([0, 0, 1, 1, 2, -1])
+    truth = np.array([0, 0, 1, -1, -1, -1])
+    e = evaluate(pred, truth)
+    assert (e.evaluated, e.clusters, e.speakers, e.unassigned) == (3, 2, 2, 0)
+    assert e.ops.total == 0 and e.edge_f1 == 1.0
+
+
+def test_no_shared_cluster_gives_precision_one():
+    e = evaluate(np.array([-1, -1, 5]), np.array([0, 0, 1]))
+    assert e.edge_precision == 1.0 and e.edge_recall == 0.0 and e.edge_f1 == 0.0
+    assert (e.ops.add, e.ops.remove, e.ops.merge) == (2, 0, 0)
+
+
+def test_heavy_merge_weight_prefers_moving_lines():
+    pred = np.array([0, 0, 0, 1])  # a speaker split 3 + 1
+    truth = np.array([0, 0, 0, 0])
+    assert operations(pred, truth).merge == 1
+    heavy = operations(pred, truth, (1, 1, 5))
+    assert (heavy.add, heavy.remove, heavy.merge, heavy.total) == (1, 1, 0, 2.0)
+
+
+def test_tied_majority_uses_the_free_speaker():
+    # cluster 0 is half A half B; cluster 1 is all A: cluster 0 must take B, no merge.
+    pred = np.array([0, 0, 1, 1])
+    truth = np.array([0, 1, 0, 0])
+    o = operations(pred, truth)
+    assert (o.add, o.remove, o.merge) == (1, 1, 0)
+
+
+def test_haruhi03_average_linkage_at_similarity_03_gives_62_62_11():
+    x, truth, _ = haruhi03()
+    pred = fcluster(linkage(x.astype(np.float64), "average", metric="cosine"), 0.7, "distance")
+    e = evaluate(pred, truth)
+    assert (e.ops.add, e.ops.remove, e.ops.merge) == (62, 62, 11)
+    assert e.clusters == 16 and round(e.edge_precision, 3) == 0.815
+    assert round(e.edge_recall, 3) == 0.860
+    assert np.isclose(e.ops.per_100_lines, 100 * 135 / 440)
