@@ -1,0 +1,174 @@
+"""Benchmark: ingest a 24-minute 1080p h264 episode (~400 lines) vs per-line ffmpeg.
+
+    .venv/bin/python bench/ingest.py [--cache DIR] [--baseline-lines N|all] [--no-floor]
+
+The episode is generated once (several minutes of x264) and cached outside the repository
+(default ~/.cache/sgtui-bench). In the same run it measures:
+- the floor: decoding every video frame with PyAV (what "one full decode pass" costs);
+- `sgtui ingest` (subprocess): wall time, x real time, peak memory, .sgproj size;
+- Speaker-Grouping's method: Debian's ffmpeg CLI, one process per clip (source-rate WAV)
+  and one per frame (full-resolution JPEG), on N lines spread over the episode and
+  extrapolated to all lines (``--baseline-lines all`` runs every line).
+Not part of CI: it needs minutes and a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+NAME = "ep24_1080p"
+
+
+def generate(cache: Path, minutes: float, lines: int) -> Path:
+    """Write the cached episode once: NAME.mp4, NAME.ass, NAME.truth.csv."""
+    from sgtui.media import synth
+
+    video = cache / f"{NAME}.mp4"
+    if video.exists():
+        return video
+    cache.mkdir(parents=True, exist_ok=True)
+    print(f"generating {video} ({minutes} min, 1080p, ~{lines} lines; takes a while)...",
+          flush=True)
+    t0 = time.time()
+    ep = synth.make_episode(24, lines)
+    print(f"  script + speech: {time.time() - t0:.0f} s, {ep.duration_ms / 60000:.1f} min",
+          flush=True)
+    tmp = cache / f"{NAME}.partial.mp4"
+    done = [0]
+
+    def tick(n: int) -> None:
+        done[0] += n
+        if done[0] % 2400 == 0:
+            print(f"  {done[0]} frames, {time.time() - t0:.0f} s", flush=True)
+
+    synth.write_video(tmp, ep, 1920, 1080, keyint=250, preset="veryfast", threads=2,
+                      progress=tick)
+    synth.write_ass(cache / f"{NAME}.ass", ep, width=1920, height=1080)
+    synth.write_truth(cache / f"{NAME}.truth.csv", ep.lines)
+    tmp.rename(video)
+    print(f"  done in {time.time() - t0:.0f} s", flush=True)
+    return video
+
+
+def decode_floor(video: Path) -> tuple[float, int]:
+    """Seconds to decode every video frame with PyAV (threads auto) and the frame count."""
+    import av
+
+    t0 = time.perf_counter()
+    n = 0
+    with av.open(str(video)) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        for _ in c.decode(s):
+            n += 1
+    return time.perf_counter() - t0, n
+
+
+def run_sgtui(video: Path, subs: Path, out: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of `sgtui ingest` in a child process."""
+    cmd = [sys.executable, "-m", "sgtui", "ingest", str(video), "--subs", str(subs),
+           "-o", str(out), "--force"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"sgtui ingest failed: {proc.stderr.strip()}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, max(peak, before) / 1024
+
+
+def ffmpeg_per_line(video: Path, spans: list[tuple[int, int]], work: Path) -> list[float]:
+    """Speaker-Grouping's way: two ffmpeg processes per line; seconds per line."""
+    ffmpeg = shutil.which("ffmpeg")
+    if not ffmpeg:
+        raise SystemExit("Debian's ffmpeg is needed for the baseline: apt install ffmpeg")
+    per_line = []
+    for i, (a, b) in enumerate(spans):
+        t0 = time.perf_counter()
+        subprocess.run([ffmpeg, "-v", "error", "-y", "-ss", f"{a / 1000:.3f}", "-to",
+                        f"{b / 1000:.3f}", "-i", str(video), "-vn", str(work / f"{i}.wav")],
+                       check=True)
+        mid = (a + b) / 2000
+        subprocess.run([ffmpeg, "-v", "error", "-y", "-ss", f"{mid:.3f}", "-i", str(video),
+                        "-frames:v", "1", "-q:v", "2", str(work / f"{i}.jpg")], check=True)
+        per_line.append(time.perf_counter() - t0)
+    return per_line
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "sgtui-bench")
+    ap.add_argument("--lines", type=int, default=400)
+    ap.add_argument("--baseline-lines", default="60",
+                    help="lines for the ffmpeg baseline, spread evenly ('all' for every line)")
+    ap.add_argument("--no-floor", action="store_true", help="skip the full-decode floor")
+    ap.add_argument("--generate-only", action="store_true")
+    args = ap.parse_args()
+
+    video = generate(args.cache, 24, args.lines)
+    if args.generate_only:
+        return 0
+    subs = args.cache / f"{NAME}.ass"
+    from sgtui.media import decode, subtitles
+
+    info = decode.probe(video)
+    idx = decode.index_video(video)
+    cues, _ = subtitles.select_styles(subtitles.read_subtitles(subs))
+    spans = [(c.start_ms, c.end_ms) for c in cues]
+    real_s = info.duration_ms / 1000
+    print(f"episode: {real_s / 60:.1f} min, {info.width}x{info.height} @ {info.fps:.3f} fps, "
+          f"{len(idx.pts)} frames, {idx.keyframe_count} GOPs "
+          f"(mean {len(idx.pts) / idx.keyframe_count:.0f} frames), {len(spans)} lines")
+
+    rows = []
+    if not args.no_floor:
+        floor_s, n = decode_floor(video)
+        rows.append(("floor: PyAV decode of every frame", floor_s, f"{n / floor_s:.0f} fps", "", ""))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "ep.sgproj"
+        wall, peak = run_sgtui(video, subs, out)
+        size = out.stat().st_size / 1e6
+        rows.append(("sgtui ingest", wall, f"{real_s / wall:.1f}x real time",
+                     f"{peak:.0f} MiB", f"{size:.1f} MB"))
+
+        n_base = len(spans) if args.baseline_lines == "all" else min(int(args.baseline_lines), len(spans))
+        rng = random.Random(0)
+        chosen = sorted(rng.sample(range(len(spans)), n_base))
+        work = Path(tmp) / "ffmpeg"
+        work.mkdir()
+        per_line = ffmpeg_per_line(video, [spans[i] for i in chosen], work)
+        base_total = statistics.mean(per_line) * len(spans)
+        files_mb = sum(f.stat().st_size for f in work.iterdir()) / 1e6 * len(spans) / n_base
+        note = "" if n_base == len(spans) else f" (extrapolated from {n_base} lines)"
+        rows.append((f"ffmpeg CLI per line{note}", base_total,
+                     f"{real_s / base_total:.1f}x real time", "", f"{files_mb:.0f} MB files"))
+
+    print(f"\n{'method':58s} {'wall s':>8s} {'speed':>18s} {'peak mem':>10s} {'size':>14s}")
+    for name, secs, speed, mem, sz in rows:
+        print(f"{name:58s} {secs:8.1f} {speed:>18s} {mem:>10s} {sz:>14s}")
+    print(f"\nsgtui vs per-line ffmpeg: {base_total / wall:.1f}x faster; "
+          f"budget: >= 15x real time (<= {real_s / 15:.0f} s), >= 5x faster, <= 20 MB")
+    if not args.no_floor:
+        print(f"sgtui wall / full-decode floor: {wall / floor_s:.2f}")
+    print(f"(machine: {os.cpu_count()} cores; medians are not needed: one run each, "
+          "the baseline's per-line median is {:.2f} s)".format(statistics.median(per_line)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

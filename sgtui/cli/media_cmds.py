@@ -1,0 +1,302 @@
+"""`sgtui ingest` (one video, or a season folder in parallel) and `sgtui sample`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from sgtui.errors import SgtuiError
+
+VIDEO_SUFFIXES = (".mkv", ".mp4", ".m4v", ".webm", ".avi", ".mov", ".ts")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ingest",
+        help="cut a video into lines (clip + keyframe each) and store them in a .sgproj",
+        description="Cut every spoken line of VIDEO into a 16 kHz Opus clip and a <= 480 px "
+        "WebP keyframe (the frame on screen at the line's midpoint) and store them in one "
+        "self-contained .sgproj. Lines come from --subs FILE, an embedded text track "
+        "(--track N, default: the first dialogue track, preferring --lang), speech recognition "
+        "(--asr) or voice activity (--vad); without any, a subtitle file named like the video "
+        "or the first embedded text track is used. Given a folder, every video in it is "
+        "ingested in parallel into OUTDIR/NAME.sgproj, paired with its subtitles by name. "
+        "Re-running on an unfinished output resumes it.",
+    )
+    p.add_argument("video", metavar="VIDEO|DIR", help="a video file, or a season folder")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--subs", metavar="FILE", type=Path, help="subtitles: SRT, ASS/SSA or WebVTT")
+    src.add_argument("--track", metavar="N", type=int,
+                     help="read embedded text subtitle track N (counted from 0 among subtitle tracks)")
+    src.add_argument("--asr", action="store_true",
+                     help="no subtitles: transcribe with faster-whisper; the offline default "
+                     "model is Whisper tiny.en (English only)")
+    src.add_argument("--vad", action="store_true",
+                     help="no subtitles: cut lines by voice activity alone (empty text)")
+    p.add_argument("--lang", metavar="CODE", help="preferred subtitle track language / ASR language")
+    p.add_argument("--asr-model", metavar="PATH|NAME",
+                   help="a CTranslate2 Whisper model (directory) for --asr, e.g. a multilingual "
+                   "one for non-English episodes")
+    p.add_argument("--style", metavar="S", nargs="+", action="extend", default=[],
+                   help="keep only these ASS styles (replaces the default rule)")
+    p.add_argument("--exclude-style", metavar="S", nargs="+", action="extend", default=[],
+                   help="leave out these ASS styles")
+    p.add_argument("--list-styles", action="store_true",
+                   help="print the subtitles' styles and which the rule keeps, then stop")
+    p.add_argument("--encoding", metavar="NAME",
+                   help="subtitle text encoding (default: detected; UTF-8/16, GB18030, Big5, "
+                   "Shift-JIS, Windows-1252)")
+    p.add_argument("--embed", action="store_true",
+                   help="also run the default voice and image encoders (see `sgtui embed`)")
+    p.add_argument("--voice", metavar="ENCODER", help="voice encoder for --embed")
+    p.add_argument("--image", metavar="ENCODER", help="image encoder for --embed")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                   help="device for --embed")
+    p.add_argument("--batch", type=int, default=None, help="batch size for --embed")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="season folder: episodes ingested at once (default: CPU cores)")
+    p.add_argument("-o", "--output", metavar="EP.sgproj|OUTDIR", type=Path,
+                   help="the project file to write (a folder for a season)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    p.set_defaults(handler=cmd_ingest)
+
+    s = sub.add_parser(
+        "sample",
+        help="generate synthetic episodes (espeak-ng voices, drawn frames) for trying sgtui",
+        description="Write synthetic episodes to DIR: NAME.mp4, NAME.srt, NAME.ass (true "
+        "speaker names in the Name field, plus an OP song and a sign that the default style "
+        "rule leaves out) and NAME.truth.csv (start,end,speaker,text in seconds). Six "
+        "characters speak in distinct espeak-ng voices; each has its own look and is on "
+        "screen in most, not all, of its lines. Needs espeak-ng.",
+    )
+    s.add_argument("-o", "--output", metavar="DIR", type=Path, required=True)
+    s.add_argument("--episodes", type=int, default=2, help="how many episodes (default 2)")
+    s.add_argument("--lines", type=int, default=80, help="lines per episode (default 80)")
+    s.add_argument("--seed", type=int, default=1, help="first episode's seed (default 1)")
+    s.add_argument("--size", default="640x360", help="frame size WxH (default 640x360)")
+    s.add_argument("--force", action="store_true", help="overwrite existing files")
+    s.set_defaults(handler=cmd_sample)
+
+
+# ---------------------------------------------------------------- ingest
+
+
+def _options(args: argparse.Namespace):
+    from sgtui.ingest import IngestOptions
+
+    if args.asr_model and not args.asr:
+        raise SgtuiError("--asr-model needs --asr")
+    if args.subs is not None and not args.subs.exists():
+        raise SgtuiError(f"subtitles {args.subs} do not exist; check the path")
+    return IngestOptions(subs=args.subs, track=args.track, lang=args.lang, asr=args.asr,
+                         asr_model=args.asr_model, vad=args.vad, styles=tuple(args.style),
+                         exclude_styles=tuple(args.exclude_style), encoding=args.encoding)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    video = Path(args.video)
+    if not video.exists():
+        raise SgtuiError(f"{video} does not exist; check the path")
+    opts = _options(args)
+    if args.list_styles:
+        return _list_styles(video, opts)
+    if args.output is None:
+        raise SgtuiError("give the output with -o EP.sgproj (or -o OUTDIR/ for a season folder)")
+    embed = _embedder(args) if args.embed else None
+    if video.is_dir():
+        return _ingest_season(video, args.output, opts, args.force, args.jobs, embed)
+    out = args.output
+    if out.is_dir():
+        raise SgtuiError(f"{out} is a folder; give a file name like {out / (video.stem + '.sgproj')}")
+    if not out.parent.exists():
+        raise SgtuiError(f"folder {out.parent} does not exist; create it first")
+    from sgtui.cli.common import progress_bar
+    from sgtui.ingest import ingest
+
+    report = ingest(video, out, opts, force=args.force, progress=progress_bar)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if embed is not None:
+        embed(out)
+    resumed = " (resumed)" if report.resumed else ""
+    print(f"{out}: {report.lines} lines from {report.source}{resumed}, "
+          f"{report.actors} with speaker names; made {report.clips_made} clips and "
+          f"{report.keyframes_made} keyframes")
+    return 0
+
+
+def _list_styles(video: Path, opts) -> int:
+    from sgtui.ingest import gather_cues
+    from sgtui.media import decode, subtitles
+
+    if video.is_dir():
+        raise SgtuiError("--list-styles takes one video")
+    _, source, styles, notes = gather_cues(video, opts, decode.probe(video),
+                                           lambda: decode.decode_audio(video))
+    if not styles:
+        print(f"{source}: no styles")
+        return 0
+    print(f"{'style':24s} {'lines':>6s}  kept  why")
+    for s in styles:
+        print(f"{s.name:24s} {s.count:6d}  {'yes ' if s.kept else 'no  '}  {s.reason}")
+    print(f"\nrule: {subtitles.DEFAULT_STYLE_RULE}")
+    return 0
+
+
+def _embedder(args: argparse.Namespace):
+    """The encoders' entry point, checked before any work starts."""
+    try:
+        from sgtui.features import embed_project
+    except ImportError as exc:
+        raise SgtuiError("--embed needs the encoders (sgtui.features.embed_project), which this "
+                         "sgtui does not have yet; ingest without --embed") from exc
+
+    def run(path: Path) -> None:
+        from sgtui.project import Project
+
+        with Project.open(path) as proj:
+            kwargs = {"device": args.device}
+            if args.voice:
+                kwargs["voice"] = args.voice
+            if args.image:
+                kwargs["image"] = args.image
+            if args.batch:
+                kwargs["batch"] = args.batch
+            embed_project(proj, **kwargs)
+
+    return run
+
+
+def pair_season(folder: Path) -> tuple[list[tuple[Path, Path | None]], list[Path]]:
+    """(video, its subtitle file or None) for each video; subtitle files with no video."""
+    from sgtui.ingest import sidecar_subtitles
+    from sgtui.media.subtitles import SUBTITLE_SUFFIXES
+
+    videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+    pairs = [(v, sidecar_subtitles(v)) for v in videos]
+    used = {s for _, s in pairs if s is not None}
+    stems = {v.stem for v in videos}
+    orphans = sorted(p for p in folder.iterdir() if p.suffix.lower() in SUBTITLE_SUFFIXES
+                     and p not in used and p.name.split(".")[0] not in stems)
+    return pairs, orphans
+
+
+def _ingest_season(folder: Path, outdir: Path, opts, force: bool, jobs: int | None,
+                   embed) -> int:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    from sgtui.cli.common import progress_bar
+    from sgtui.media import decode
+
+    if opts.subs is not None:
+        raise SgtuiError("--subs names one file; a season folder pairs subtitles by name")
+    if outdir.exists() and not outdir.is_dir():
+        raise SgtuiError(f"{outdir} is a file; give a folder for a season")
+    pairs, orphans = pair_season(folder)
+    if not pairs:
+        raise SgtuiError(f"{folder} holds no videos ({', '.join(VIDEO_SUFFIXES)})")
+    work: list[tuple[Path, Path]] = []
+    skipped: list[str] = []
+    by_lines = opts.asr or opts.vad or opts.track is not None
+    for video, subs in pairs:
+        if subs is None and not by_lines:
+            try:
+                has_track = any(t.text for t in decode.probe(video).subtitle_tracks)
+            except SgtuiError as exc:
+                skipped.append(f"{video.name}: {exc}")
+                continue
+            if not has_track:
+                skipped.append(f"{video.name}: no subtitles named {video.stem}.* and no text track")
+                continue
+        work.append((video, outdir / f"{video.stem}.sgproj"))
+    for o in orphans:
+        print(f"note: {o.name} matches no video by name; skipped", file=sys.stderr)
+    for s in skipped:
+        print(f"note: skipped {s}", file=sys.stderr)
+    if not work:
+        raise SgtuiError(f"no video in {folder} could be paired with subtitles; name them alike "
+                         "(EP01.mkv + EP01.ass) or pass --asr/--vad")
+    if not outdir.exists():
+        if not outdir.parent.exists():
+            raise SgtuiError(f"folder {outdir.parent} does not exist; create it first")
+        outdir.mkdir()
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(work)))
+    failed = 0
+    with progress_bar(len(work), "episodes") as advance, ProcessPoolExecutor(
+            max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(_season_worker, str(v), str(o), opts, force): v for v, o in work}
+        for fut in as_completed(futures):
+            name = futures[fut].name
+            ok, msg = fut.result()
+            if ok:
+                if embed is not None:
+                    embed(Path(msg.split(":", 1)[0]))
+                print(msg)
+            else:
+                failed += 1
+                print(f"sgtui: error: {name}: {msg}", file=sys.stderr)
+            advance(1)
+    return 2 if failed else 0
+
+
+def _season_worker(video: str, out: str, opts, force: bool) -> tuple[bool, str]:
+    """One episode in a worker process: (True, summary) or (False, the user error)."""
+    from sgtui.ingest import ingest
+
+    try:
+        r = ingest(video, out, opts, force=force)
+    except SgtuiError as exc:
+        return False, str(exc)
+    return True, (f"{out}: {r.lines} lines from {r.source}, {r.actors} with speaker names"
+                  + (" (resumed)" if r.resumed else ""))
+
+
+# ---------------------------------------------------------------- sample
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from fractions import Fraction
+
+    from sgtui.cli.common import progress_bar
+    from sgtui.media import synth
+
+    out: Path = args.output
+    if out.exists() and not out.is_dir():
+        raise SgtuiError(f"{out} is a file; give a folder")
+    if not out.exists():
+        if not out.parent.exists():
+            raise SgtuiError(f"folder {out.parent} does not exist; create it first")
+        out.mkdir()
+    try:
+        w, h = (int(x) for x in args.size.lower().split("x"))
+    except ValueError:
+        raise SgtuiError(f"--size {args.size!r} is not WxH, e.g. 640x360") from None
+    if w % 4 or h % 4 or w < 160 or h < 120:
+        raise SgtuiError("--size needs a width and height divisible by 4, at least 160x120")
+    if args.episodes < 1 or args.lines < 2:
+        raise SgtuiError("--episodes must be >= 1 and --lines >= 2")
+    if not synth.espeak_available():
+        raise SgtuiError("sample needs espeak-ng for the voices; install it (apt install espeak-ng)")
+    names = [f"sample{i + 1:02d}" for i in range(args.episodes)]
+    for name in names:
+        for suffix in (".mp4", ".srt", ".ass", ".truth.csv"):
+            target = out / f"{name}{suffix}"
+            if target.exists() and not args.force:
+                raise SgtuiError(f"{target} already exists; pass --force to overwrite it")
+    for i, name in enumerate(names):
+        with progress_bar(args.lines, f"{name}: voices") as advance:
+            ep = synth.make_episode(args.seed + i, args.lines, progress=advance)
+        n_frames = int(ep.duration_ms / 1000 * Fraction(24000, 1001))
+        tmp = out / f"{name}.partial.mp4"
+        with progress_bar(n_frames, f"{name}: frames") as advance:
+            synth.write_video(tmp, ep, w, h, progress=advance)
+        tmp.replace(out / f"{name}.mp4")
+        synth.write_srt(out / f"{name}.srt", ep.lines)
+        synth.write_ass(out / f"{name}.ass", ep, width=w, height=h)
+        synth.write_truth(out / f"{name}.truth.csv", ep.lines)
+        print(f"{out / name}.mp4: {ep.duration_ms / 1000:.0f} s, {len(ep.lines)} lines, "
+              f"{len(ep.cast)} characters (+ .srt, .ass, .truth.csv)")
+    return 0

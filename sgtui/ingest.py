@@ -1,0 +1,283 @@
+"""Ingest glue: one video (+ subtitles, an embedded track, ASR or VAD) -> one .sgproj.
+
+Lives beside the layers because it needs both `media` (decoding) and `project` (storing);
+used by `sgtui ingest` and the benchmark.
+
+Guarantees:
+- every input is checked (video, audio track, subtitles, styles) before a file is created;
+- the file says ``ingest_state = running`` from its first write and ``complete`` only after
+  the last clip and keyframe are stored, so a failed ingest never looks complete;
+- a re-run on a ``running`` file of the same source resumes: stored clips and keyframes
+  are kept and only the missing ones are made;
+- a user error found half-way (a video that breaks mid-decode) removes the file this run
+  created, so nothing half-written is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sgtui.errors import SgtuiError
+from sgtui.media import decode, subtitles
+from sgtui.media.pipeline import Span, clip_rows, keyframe_rows
+from sgtui.media.subtitles import Cue, StyleInfo
+
+ProgressFactory = Callable[[int | None, str], AbstractContextManager[Callable[[int], None]]]
+BATCH = 32
+
+
+@contextlib.contextmanager
+def _silent(total: int | None, desc: str) -> Iterator[Callable[[int], None]]:
+    yield lambda n=1: None
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    subs: Path | None = None
+    track: int | None = None
+    lang: str | None = None
+    asr: bool = False
+    asr_model: str | None = None
+    vad: bool = False
+    styles: tuple[str, ...] = ()
+    exclude_styles: tuple[str, ...] = ()
+    encoding: str | None = None
+
+
+@dataclass
+class IngestReport:
+    output: Path
+    source: str
+    lines: int = 0
+    clips_made: int = 0
+    keyframes_made: int = 0
+    actors: int = 0
+    resumed: bool = False
+    styles: list[StyleInfo] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+SIDE_SUFFIXES = subtitles.SUBTITLE_SUFFIXES
+
+
+def sidecar_subtitles(video: Path) -> Path | None:
+    """A subtitle file named like the video (NAME.ass, NAME.en.srt, ...), if there is one."""
+    candidates = []
+    for p in sorted(video.parent.glob(f"{_glob_escape(video.stem)}.*")):
+        if p.suffix.lower() in SIDE_SUFFIXES and p.is_file():
+            candidates.append(p)
+    if not candidates:
+        return None
+    order = {s: i for i, s in enumerate(SIDE_SUFFIXES)}
+    candidates.sort(key=lambda p: (len(p.name), order[p.suffix.lower()]))
+    return candidates[0]
+
+
+def _glob_escape(s: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[]" else c for c in s)
+
+
+def gather_cues(video: Path, opts: IngestOptions, info: decode.MediaInfo,
+                audio: Callable[[], decode.Audio]) -> tuple[list[Cue], str, list[StyleInfo], list[str]]:
+    """The lines to ingest, where they came from, the style report and notes for the user."""
+    notes: list[str] = []
+    chosen = sum(x for x in (opts.subs is not None, opts.track is not None, opts.asr, opts.vad))
+    if chosen > 1:
+        raise SgtuiError("give only one of --subs, --track, --asr, --vad")
+    if opts.asr or opts.vad:
+        from sgtui.media import asr
+
+        if opts.asr:
+            return asr.transcribe(audio(), opts.asr_model, opts.lang), "asr", [], notes
+        return asr.vad_cues(audio()), "vad", [], notes
+    from sgtui.media import embedded
+
+    if opts.subs is not None:
+        doc = subtitles.read_subtitles(opts.subs, opts.encoding)
+        source = doc.format
+    elif opts.track is not None:
+        doc = embedded.read_track(video, opts.track, opts.lang)
+        source = f"track:{doc.format}"
+    else:
+        side = sidecar_subtitles(video)
+        if side is not None:
+            doc = subtitles.read_subtitles(side, opts.encoding)
+            source = doc.format
+            notes.append(f"subtitles from {side.name}")
+        elif any(t.text for t in info.subtitle_tracks):
+            doc = embedded.read_track(video, None, opts.lang)
+            source = f"track:{doc.format}"
+        else:
+            raise SgtuiError(f"no subtitles for {video.name}: no {video.stem}.ass/.srt/.vtt "
+                             "beside it and no text track inside; give --subs FILE, --asr or --vad")
+    cues, styles, more = _select(doc, opts)
+    return cues, source, styles, notes + more
+
+
+def _select(doc: subtitles.SubtitleDoc, opts: IngestOptions
+            ) -> tuple[list[Cue], list[StyleInfo], list[str]]:
+    cues, styles = subtitles.select_styles(doc, list(opts.styles) or None,
+                                           list(opts.exclude_styles) or None)
+    notes = []
+    if doc.encoding not in ("utf-8", "ascii"):
+        notes.append(f"encoding {doc.encoding}")
+    if doc.dropped_bad_times:
+        notes.append(f"dropped {doc.dropped_bad_times} zero-length or negative cues")
+    if doc.dropped_empty:
+        notes.append(f"dropped {doc.dropped_empty} cues with no text")
+    if doc.merged_duplicates:
+        notes.append(f"merged {doc.merged_duplicates} exact duplicate cues")
+    dropped = [s for s in styles if not s.kept]
+    if dropped:
+        notes.append("left out styles: " + ", ".join(f"{s.name} ({s.count}, {s.reason})"
+                                                     for s in dropped))
+    if not cues:
+        raise SgtuiError("no dialogue lines are left after style selection; list the styles "
+                         "with --list-styles and choose with --style")
+    return cues, styles, notes
+
+
+def fit_to_media(cues: list[Cue], end_ms: float) -> tuple[list[Cue], list[str]]:
+    """Drop cues that start after the media ends; say so. All gone -> a one-line error."""
+    kept = [c for c in cues if c.start_ms < end_ms]
+    notes = []
+    if len(kept) < len(cues):
+        if not kept:
+            raise SgtuiError(f"all {len(cues)} subtitle lines start after the video ends "
+                             f"({end_ms / 1000:.1f} s); are these the subtitles of another video?")
+        notes.append(f"skipped {len(cues) - len(kept)} lines that start after the video ends "
+                     f"({end_ms / 1000:.1f} s)")
+    return kept, notes
+
+
+def ingest(video: str | Path, output: str | Path, opts: IngestOptions, force: bool = False,
+           progress: ProgressFactory = _silent) -> IngestReport:
+    """Ingest one video into ``output`` (see the module docstring for the guarantees)."""
+    from sgtui.project import LineIn, Project
+
+    video, output = Path(video), Path(output)
+    info = decode.probe(video)
+    if not info.has_audio:
+        raise SgtuiError(f"{video} has no audio track; sgtui groups lines by voice")
+    if not info.has_video:
+        raise SgtuiError(f"{video} has no video track; sgtui needs pictures for keyframes")
+    audio_cache: list[decode.Audio] = []
+
+    def audio() -> decode.Audio:
+        if not audio_cache:
+            audio_cache.append(decode.decode_audio(video))
+        return audio_cache[0]
+
+    cues, source, styles, notes = gather_cues(video, opts, info, audio)
+    index = decode.index_video(video)
+    last_frame_ms = index.ms(int(index.pts[-1]))
+    media_end = max(last_frame_ms, info.duration_ms if not audio_cache else audio().end_ms)
+    cues, more = fit_to_media(cues, media_end)
+    notes += more
+    report = IngestReport(output, source, styles=styles, notes=notes)
+
+    resumed = _resumable(output, video, force)
+    created = False
+    if not resumed:
+        if output.exists() and not force:
+            raise SgtuiError(f"{output} already exists; pass --force to overwrite it")
+        # Built under a temporary name and renamed once it says "running": no moment
+        # exists where `output` is there without its ingest state.
+        partial = output.with_name(output.name + ".partial")
+        _remove(partial)
+        try:
+            with Project.create(partial, title=output.stem) as new:
+                with new.transaction():
+                    new.meta_set("ingest_state", "running")
+                    new.set_source(video)
+                    new.meta_set("lines_source", source)
+                    new.meta_set("clip_codec", "opus")
+                    new.meta_set("keyframe_mime", "image/webp")
+                new.add_lines([LineIn(c.start_ms, c.end_ms, c.text, source, c.style, c.actor)
+                               for c in cues])
+                new.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            _remove(output)
+            partial.rename(output)
+        finally:
+            _remove(partial)
+        created = True
+    proj = Project.open(output)
+    try:
+        lines = proj.lines()
+        if [(ln.start_ms, ln.end_ms, ln.text) for ln in lines] != \
+                [(c.start_ms, c.end_ms, c.text) for c in cues]:
+            raise SgtuiError(f"{output} was started from other subtitles or options; "
+                             "pass --force to start over")
+        report.resumed = resumed
+        report.lines = len(lines)
+        report.actors = sum(1 for ln in lines if ln.actor)
+        have_clip, have_frame = proj.clip_ids(), proj.keyframe_ids()
+        spans = [Span(ln.id, ln.start_ms, ln.end_ms) for ln in lines]
+        need_clip = [s for s in spans if s.key not in have_clip]
+        need_frame = [s for s in spans if s.key not in have_frame]
+        if need_clip:
+            with progress(len(need_clip), "clips") as advance:
+                for rows in _batched(clip_rows(audio(), need_clip)):
+                    proj.put_clips(rows)
+                    report.clips_made += len(rows)
+                    advance(len(rows))
+        if need_frame:
+            with progress(len(need_frame), "keyframes") as advance:
+                for rows in _batched(keyframe_rows(video, need_frame, index)):
+                    proj.put_keyframes(rows)
+                    report.keyframes_made += len(rows)
+                    advance(len(rows))
+        proj.meta_set("ingest_state", "complete")
+    except SgtuiError:
+        proj.close()
+        if created:
+            _remove(output)
+        raise
+    except BaseException:
+        proj.close()
+        raise
+    proj.close()
+    return report
+
+
+def _batched(rows: Iterator, size: int = BATCH) -> Iterator[list]:
+    batch: list = []
+    for r in rows:
+        batch.append(r)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _resumable(output: Path, video: Path, force: bool) -> bool:
+    """True when ``output`` is an unfinished ingest of this very video."""
+    if force or not output.exists():
+        return False
+    from sgtui.project import Project
+
+    try:
+        with Project.open(output, readonly=True) as p:
+            state = p.meta_get("ingest_state")
+            same = (p.meta_get("source_name") == video.name
+                    and p.meta_get("source_size") == str(video.stat().st_size))
+    except SgtuiError:
+        return False
+    if state == "running" and same:
+        return True
+    if state == "running":
+        raise SgtuiError(f"{output} is an unfinished ingest of another video; "
+                         "pass --force to overwrite it")
+    return False
+
+
+def _remove(path: Path) -> None:
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"),
+              path.with_name(path.name + "-journal")):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
