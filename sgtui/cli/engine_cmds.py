@@ -1,0 +1,129 @@
+"""Engine commands: cluster, eval, train (DESIGN.md §5)."""
+
+from __future__ import annotations
+
+import argparse
+
+from sgtui.cli.common import check_input, check_output, print_json
+from sgtui.errors import SgtuiError
+
+METHOD_CHOICES = ("gated", "ahc", "hdbscan", "spectral", "knn")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "cluster", help="group lines by speaker (auto clusters; human work is kept)",
+        description="Cluster the project's lines by voice (and image, when embedded) and write the "
+        "result as auto clusters. Lines a human placed stay; removals, merges and names are "
+        "constraints. Unassigned lines get ranked suggestions.",
+    )
+    p.add_argument("project", metavar="EP.sgproj")
+    p.add_argument("--method", choices=METHOD_CHOICES, default="gated",
+                   help="gated (default), ahc (average linkage, similarity 0.3), hdbscan, spectral, "
+                   "knn (3-NN from the lines a human labelled)")
+    p.add_argument("--model", metavar="MODEL", help="confidence model from `sgtui train`")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(handler=cmd_cluster)
+
+    p = sub.add_parser(
+        "eval", help="score the clusters against a label CSV",
+        description="Edge precision/recall/F1 and the minimum add/remove/merge operations that turn "
+        "the project's clusters into the truth (DESIGN.md §4.3). Rows are matched to lines by time.",
+    )
+    p.add_argument("project", metavar="EP.sgproj")
+    p.add_argument("--truth", required=True, metavar="TRUTH.csv",
+                   help="labels: Chat-Haruhi layout or generic start,end,speaker")
+    p.add_argument("--weights", default="1,1,1", metavar="A,R,M",
+                   help="weights of add, remove, merge (default 1,1,1)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_eval)
+
+    p = sub.add_parser(
+        "train", help="fit the confidence model on labelled projects",
+        description="Fit the line-confidence regressor on projects whose lines a human labelled "
+        "(e.g. with `sgtui labels import`) and save it as an .npz of plain arrays.",
+    )
+    p.add_argument("projects", nargs="+", metavar="EP.sgproj")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.npz")
+    p.add_argument("--q", type=float, default=None, help="keep probability of a neighbour (default 0.1)")
+    p.add_argument("--folds", type=int, default=None, help="N-fold reading: q = (N-1)/N")
+    p.add_argument("--force", action="store_true", help="overwrite an existing model file")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(handler=cmd_train)
+
+
+def _open(path: str, readonly: bool):
+    from sgtui.project import Project
+
+    check_input(path, "project")
+    return Project.open(path, readonly=readonly)
+
+
+def parse_weights(text: str) -> tuple[float, float, float]:
+    parts = text.split(",")
+    try:
+        w = tuple(float(v) for v in parts)
+    except ValueError:
+        w = ()
+    if len(w) != 3 or any(v < 0 or v != v or v == float("inf") for v in w):
+        raise SgtuiError(f"--weights {text!r} must be three numbers ≥ 0 like 1,1,1 (add,remove,merge)")
+    return w  # type: ignore[return-value]
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from sgtui.workflows import recluster
+
+    with _open(args.project, readonly=False) as project:
+        summary = recluster(project, method=args.method, model=args.model)
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"{summary['method']}: {summary['clusters']} clusters, {summary['assigned']} lines assigned, "
+              f"{summary['unassigned']} unassigned ({summary['seconds']} s)")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from sgtui.workflows import evaluate_project
+
+    weights = parse_weights(args.weights)
+    check_input(args.truth, "truth file")
+    with _open(args.project, readonly=True) as project:
+        report = evaluate_project(project, args.truth, weights)
+    if args.json:
+        print_json(report)
+    else:
+        o = report["ops"]
+        print(f"{report['evaluated']} of {report['lines']} lines evaluated, {report['speakers']} speakers, "
+              f"{report['clusters']} clusters, {report['unassigned']} unassigned")
+        print(f"edge P {report['edge_precision']:.3f}  R {report['edge_recall']:.3f}  "
+              f"F1 {report['edge_f1']:.3f}")
+        print(f"operations: add {o['add']}  remove {o['remove']}  merge {o['merge']}  "
+              f"total {o['total']:g}  ({o['per_100_lines']:.1f} per 100 lines)")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from contextlib import ExitStack
+
+    from sgtui.engine.confidence import q_from_folds
+    from sgtui.workflows import save_model, train
+
+    if args.q is not None and args.folds is not None:
+        raise SgtuiError("give --q or --folds, not both")
+    if args.q is not None and not 0 < args.q <= 1:
+        raise SgtuiError(f"--q {args.q} must be in (0, 1]")
+    if args.folds is not None and args.folds < 2:
+        raise SgtuiError(f"--folds {args.folds} must be at least 2")
+    q = args.q if args.q is not None else (q_from_folds(args.folds) if args.folds else 0.1)
+    out = check_output(args.output, args.force)
+    with ExitStack() as stack:
+        projects = [stack.enter_context(_open(p, readonly=True)) for p in args.projects]
+        model, summary = train(projects, q=q)
+    save_model(model, out)
+    summary["model"] = str(out)
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"trained on {summary['lines']} lines of {summary['projects']} project(s) → {out}")
+    return 0

@@ -1,0 +1,219 @@
+"""Gated clustering on a cached k-NN graph (DESIGN.md §4.2).
+
+Steps, each a small function with its parameters in `GatedParams`:
+1. `merge_edges`: closest edges first, union-find; an edge may merge two components only
+   if their *average* similarity (one dot product of vector sums) clears the threshold —
+   single-linkage chaining cannot glue two speakers through one close pair.
+2. `merge_connected`: components whose k-NN lists point at each other often
+   (shared edges / (k · smaller size) ≥ gamma) are merged, strongest first — a rank-based
+   test that does not depend on the encoder's similarity scale.
+3. Confidence: the share of each line's neighbours that agree with that provisional
+   clustering (or a trained model). Lines below `tau` are taken out, the core is
+   clustered again, and low-confidence lines may then only *join* the cluster most of
+   their neighbours are in: they never merge two clusters.
+Human work is a hard constraint throughout (see `constraints.ConstrainedUnionFind`).
+Without labels or tuning, the threshold is estimated from the episode itself: halfway
+between a typical unrelated pair and a typical 10th nearest neighbour.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+
+from sgtui.engine.constraints import NONE, ConstrainedUnionFind, Constraints
+from sgtui.engine.knn import KnnGraph
+
+
+@dataclass(frozen=True)
+class GatedParams:
+    """Every knob of gated clustering, in one place; None = estimated from the episode."""
+
+    threshold: float | None = None  # average-similarity gate for edge merges
+    gamma: float = 0.2  # k-NN connectivity needed to merge two components
+    tau: float = 0.5  # confidence below which a line may only join
+    join_share: float = 0.5  # share of a low line's neighbours its cluster must hold
+    min_size: int = 2  # smaller components without a human key stay unassigned
+    pair_samples: int = 20_000  # random pairs for the unrelated-pair median
+
+
+DEFAULT_PARAMS = GatedParams()
+
+
+def estimate_threshold(x: np.ndarray, graph: KnnGraph, samples: int = 20_000, seed: int = 0) -> float:
+    """Halfway between the median similarity of random pairs and of the 10th neighbour.
+
+    The first is what two different speakers typically score with this encoder, the
+    second what a speaker's near lines score; the midpoint needs no labels and follows
+    the encoder's own scale.
+    """
+    n = x.shape[0]
+    if n < 3 or graph.k == 0:
+        return 0.5
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, n, samples)
+    b = rng.integers(0, n, samples)
+    keep = a != b
+    unrelated = float(np.median(np.einsum("ij,ij->i", x[a[keep]], x[b[keep]])))
+    near = float(np.median(graph.sims[:, min(graph.k, 10) - 1]))
+    return (unrelated + near) / 2
+
+
+def merge_edges(
+    uf: ConstrainedUnionFind, graph: KnnGraph, threshold: float, active: np.ndarray | None = None
+) -> None:
+    """Closest edges first: merge two components when their average similarity ≥ threshold."""
+    lo, hi, s = graph.edges()
+    keep = s >= threshold
+    if active is not None:
+        keep &= active[lo] & active[hi]
+    find, allowed, union, size, sums = uf.find, uf.allowed, uf.union, uf.size, uf.sums
+    for a, b in zip(lo[keep].tolist(), hi[keep].tolist(), strict=True):
+        ra, rb = find(a), find(b)
+        if ra == rb or not allowed(ra, rb):
+            continue
+        if size[ra] == 1 and size[rb] == 1:
+            union(ra, rb)  # the edge itself is the average
+        elif float(sums[ra] @ sums[rb]) >= threshold * size[ra] * size[rb]:
+            union(ra, rb)
+
+
+def merge_connected(
+    uf: ConstrainedUnionFind, graph: KnnGraph, gamma: float, active: np.ndarray | None = None
+) -> None:
+    """Merge components whose k-NN edges between them are dense, strongest first."""
+    n, k = graph.indices.shape
+    if k == 0:
+        return
+    roots = uf.roots()
+    i = np.repeat(np.arange(n), k)
+    j = graph.indices.ravel().astype(np.int64)
+    if active is not None:
+        m = active[i] & active[j]
+        i, j = i[m], j[m]
+    ri, rj = roots[i], roots[j]
+    m = ri != rj
+    ri, rj = np.minimum(ri[m], rj[m]), np.maximum(ri[m], rj[m])
+    pair, counts = np.unique(ri * n + rj, return_counts=True)
+    adj: dict[int, dict[int, int]] = {}
+    for p, c in zip(pair.tolist(), counts.tolist(), strict=True):
+        a, b = divmod(p, n)
+        adj.setdefault(a, {})[b] = c
+        adj.setdefault(b, {})[a] = c
+    size = uf.size
+
+    def strength(a: int, b: int) -> float:
+        return adj[a][b] / (k * min(size[a], size[b]))
+
+    heap = [(-strength(a, b), a, b) for a in adj for b in adj[a] if a < b]
+    heapq.heapify(heap)
+    while heap:
+        neg, a, b = heapq.heappop(heap)
+        if -neg < gamma:
+            break
+        if a not in adj or b not in adj.get(a, {}) or -neg != strength(a, b):
+            continue  # stale entry
+        if not uf.allowed(a, b):
+            continue
+        r = uf.union(a, b)
+        assert r is not None
+        gone = b if r == a else a
+        edges = adj.pop(gone)
+        edges.pop(r, None)
+        adj[r].pop(gone, None)
+        for c, cnt in edges.items():
+            adj[c].pop(gone, None)
+            adj[r][c] = adj[r].get(c, 0) + cnt
+            adj[c][r] = adj[r][c]
+        for c in adj[r]:
+            heapq.heappush(heap, (-strength(r, c), min(r, c), max(r, c)))
+
+
+def agreement(graph: KnnGraph, labels: np.ndarray) -> np.ndarray:
+    """Similarity-weighted share of each line's neighbours that share its label (0 if none)."""
+    if graph.k == 0:
+        return np.zeros(graph.n)
+    nb = labels[graph.indices]
+    w = np.maximum(graph.sims.astype(np.float64), 0.0)
+    same = ((nb == labels[:, None]) & (labels[:, None] >= 0)) * w
+    tot = w.sum(axis=1)
+    return np.where(tot > 0, same.sum(axis=1) / np.where(tot > 0, tot, 1.0), 0.0)
+
+
+def _components(uf: ConstrainedUnionFind, min_size: int) -> np.ndarray:
+    """Root per line, -1 for lines in small components that no human placed."""
+    roots = uf.roots()
+    ids, counts = np.unique(roots, return_counts=True)
+    small = {int(r) for r, c in zip(ids, counts, strict=True) if c < min_size and uf.key[r] is None}
+    return np.array([-1 if r in small else r for r in roots.tolist()], dtype=np.int64)
+
+
+def join_low(
+    uf: ConstrainedUnionFind, graph: KnnGraph, labels: np.ndarray, low: np.ndarray, share: float
+) -> np.ndarray:
+    """Let each low-confidence line join the cluster most of its neighbours are in.
+
+    Most confident first, so a line may join through one that joined before it; a line
+    joins only when that cluster holds ≥ `share` of its (similarity-weighted) neighbours
+    and no cannot-link forbids it. Joining never merges two clusters.
+    """
+    labels = labels.copy()
+    order = np.flatnonzero(low)
+    w = np.maximum(graph.sims.astype(np.float64), 0.0)
+    for line in order.tolist():
+        if labels[line] >= 0:
+            continue  # placed by a human or linked to placed lines
+        nb = labels[graph.indices[line]]
+        tot = w[line].sum()
+        if tot <= 0:
+            continue
+        votes: dict[int, float] = {}
+        for lab, wt in zip(nb.tolist(), w[line].tolist(), strict=True):
+            if lab >= 0:
+                votes[lab] = votes.get(lab, 0.0) + wt
+        for lab, v in sorted(votes.items(), key=lambda kv: -kv[1]):
+            if v / tot < share:
+                break
+            root = uf.find(lab)
+            key = uf.key[root]
+            if key is not None and key in uf.avoid[line]:
+                continue
+            labels[line] = lab
+            break
+    return labels
+
+
+def gated_cluster(
+    x: np.ndarray,
+    graph: KnnGraph,
+    constraints: Constraints = NONE,
+    params: GatedParams = DEFAULT_PARAMS,
+    confidence: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """(root label per line or -1, confidence used, threshold used).
+
+    `confidence` (e.g. from a trained model) replaces the self-agreement estimate.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[0]
+    theta = params.threshold
+    if theta is None:
+        theta = estimate_threshold(x, graph, params.pair_samples)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0), theta
+    if confidence is None:
+        uf = ConstrainedUnionFind(x, constraints)
+        merge_edges(uf, graph, theta)
+        merge_connected(uf, graph, params.gamma)
+        confidence = agreement(graph, _components(uf, params.min_size))
+    fixed = np.zeros(n, dtype=bool)
+    fixed[[i for i in constraints.fixed if 0 <= i < n]] = True
+    core = (confidence >= params.tau) | fixed
+    uf = ConstrainedUnionFind(x, constraints)
+    merge_edges(uf, graph, theta, active=core)
+    merge_connected(uf, graph, params.gamma, active=core)
+    labels = _components(uf, params.min_size)
+    labels = join_low(uf, graph, labels, ~core, params.join_share)
+    return labels, confidence, theta

@@ -1,0 +1,121 @@
+"""One entry point for every clustering method: vectors + constraints in, groups out.
+
+`cluster()` is what `workflows.recluster` and the benchmark call. Whatever the method,
+the result is finished the same way: human-placed lines sit in their cluster's group,
+cannot-links are honoured, unassigned lines get ranked suggestions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sgtui.engine import baselines
+from sgtui.engine.confidence import ConfidenceModel, line_features
+from sgtui.engine.constraints import NONE, Constraints
+from sgtui.engine.gated import DEFAULT_PARAMS, GatedParams, gated_cluster
+from sgtui.engine.knn import KnnGraph, build_knn, normalise
+from sgtui.engine.suggest import suggestions
+
+METHODS = ("gated", "ahc", "hdbscan", "spectral", "knn")
+
+
+@dataclass(frozen=True)
+class ClusterResult:
+    """groups[g] = (existing cluster key or None, line indices); labels[i] = g or -1."""
+
+    groups: list[tuple[int | None, list[int]]]
+    labels: np.ndarray
+    suggestions: dict[int, list[tuple[int, float]]]
+    confidence: np.ndarray | None = None
+    info: dict = field(default_factory=dict)
+
+
+def finish(
+    x: np.ndarray, raw: np.ndarray, constraints: Constraints = NONE
+) -> tuple[list[tuple[int | None, list[int]]], np.ndarray, dict[int, list[tuple[int, float]]]]:
+    """Raw labels (-1 = none) → groups with human keys attached, and suggestions.
+
+    Each human cluster key goes to the raw group holding most of its lines (a group gets
+    at most one key); its lines are placed there whatever the method said. A line in a
+    group whose key it is cannot-linked to is left unassigned.
+    """
+    n = x.shape[0]
+    raw = np.asarray(raw, dtype=np.int64).copy()
+    fixed = {i: k for i, k in constraints.fixed.items() if 0 <= i < n}
+    counts: dict[tuple[int, int], int] = {}
+    for i, key in fixed.items():
+        if raw[i] >= 0:
+            counts[(key, int(raw[i]))] = counts.get((key, int(raw[i])), 0) + 1
+    group_of_key: dict[int, int] = {}
+    key_of_raw: dict[int, int] = {}
+    for (key, r), _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        if key not in group_of_key and r not in key_of_raw:
+            group_of_key[key] = r
+            key_of_raw[r] = key
+    next_raw = int(raw.max()) + 1 if n else 0
+    for key in sorted(set(fixed.values())):
+        if key not in group_of_key:
+            group_of_key[key] = next_raw
+            key_of_raw[next_raw] = key
+            next_raw += 1
+    for i, key in fixed.items():
+        raw[i] = group_of_key[key]
+    for line, key in constraints.cannot_link:
+        if 0 <= line < n and line not in fixed and key in group_of_key and raw[line] == group_of_key[key]:
+            raw[line] = -1
+    uniq = np.unique(raw[raw >= 0])
+    remap = {int(r): g for g, r in enumerate(uniq.tolist())}
+    labels = np.array([remap.get(int(r), -1) for r in raw.tolist()], dtype=np.int64)
+    groups = [(key_of_raw.get(int(r)), np.flatnonzero(labels == g).tolist()) for g, r in enumerate(uniq.tolist())]
+    forbidden = {
+        (line, group_of_key_idx)
+        for line, key in constraints.cannot_link
+        if key in group_of_key
+        for group_of_key_idx in [remap.get(group_of_key[key], -1)]
+    }
+    return groups, labels, suggestions(x, labels, len(groups), forbidden=forbidden)
+
+
+def cluster(
+    method: str,
+    x: np.ndarray,
+    *,
+    graph: KnnGraph | None = None,
+    constraints: Constraints = NONE,
+    model: ConfidenceModel | None = None,
+    params: GatedParams = DEFAULT_PARAMS,
+    durations_ms: np.ndarray | None = None,
+    seeds: dict[int, int] | None = None,
+) -> ClusterResult:
+    """Cluster unit vectors with `method` (one of METHODS), respecting human work.
+
+    `knn` needs labelled seed lines: `seeds` (line index -> label), or else the lines a
+    human placed (their cluster keys as labels).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    x = normalise(x)
+    info: dict = {"method": method}
+    conf = None
+    if method == "gated":
+        graph = graph or build_knn(x)
+        given = model.predict(line_features(graph, durations_ms)) if model is not None else None
+        raw, conf, theta = gated_cluster(x, graph, constraints, params, confidence=given)
+        info.update(threshold=theta, low_confidence=int((conf < params.tau).sum()))
+    elif method == "ahc":
+        raw = baselines.ahc(x)
+    elif method == "hdbscan":
+        raw = baselines.hdbscan_labels(x)
+    elif method == "spectral":
+        raw, n_spk = baselines.spectral(x, graph)
+        info["speakers"] = n_spk
+    else:
+        if seeds is None:
+            seeds = dict(constraints.fixed)
+        if not seeds:
+            raise ValueError("the knn method needs hand-labelled lines; label some lines first")
+        raw, _ = baselines.old_knn(x, seeds)
+    groups, labels, sugg = finish(x, raw, constraints)
+    return ClusterResult(groups, labels, sugg, conf, info)

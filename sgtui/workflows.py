@@ -1,0 +1,206 @@
+"""Glue that needs the project store and the engine together; used by the CLI and the TUI.
+
+The engine works on row indices of an embedding matrix; this module translates project
+line and cluster ids to indices and back, caches the k-NN graph per process (so the TUI
+re-clusters on the cached graph), and reads and writes model files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sgtui.engine.confidence import (
+    ConfidenceModel,
+    fit_confidence_model,
+    knn_confidence,
+    line_features,
+)
+from sgtui.engine.constraints import Constraints
+from sgtui.engine.knn import KnnGraph, build_knn, fuse
+from sgtui.engine.methods import METHODS, cluster
+from sgtui.errors import SgtuiError
+from sgtui.project import Project
+
+_GRAPHS: dict[str, KnnGraph] = {}
+
+
+def load_model(path: str | Path) -> ConfidenceModel:
+    """Read a model written by `sgtui train` (an .npz of plain arrays; pickle refused)."""
+    p = Path(path)
+    if not p.is_file():
+        raise SgtuiError(f"model {p} does not exist; train one with `sgtui train EP... -o {p}`")
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        return ConfidenceModel.from_arrays(arrays)
+    except (OSError, ValueError) as exc:
+        raise SgtuiError(f"{p} is not an sgtui model ({exc}); train one with `sgtui train`") from None
+
+
+def save_model(model: ConfidenceModel, path: str | Path) -> None:
+    with open(path, "wb") as f:
+        np.savez(f, **model.to_arrays())
+
+
+def episode_vectors(project: Project) -> tuple[np.ndarray, np.ndarray, str]:
+    """(line ids, fused unit vectors, voice model name): voice, plus image where present."""
+    ids, voice = project.embeddings("voice")
+    model = project.chosen_model("voice")
+    if ids.size == 0 or model is None:
+        raise SgtuiError("the project has no voice embeddings; run `sgtui embed EP` or import features")
+    img_ids, img = project.embeddings("image")
+    if img_ids.size:
+        pos = {int(i): r for r, i in enumerate(img_ids.tolist())}
+        aligned = np.zeros((ids.size, img.shape[1]), dtype=np.float32)
+        for r, i in enumerate(ids.tolist()):
+            if i in pos:
+                aligned[r] = img[pos[i]]
+        return ids, fuse(voice, aligned), model
+    return ids, fuse(voice, None), model
+
+
+def cached_graph(x: np.ndarray, k: int = 10) -> KnnGraph:
+    """The k-NN graph of these vectors, built once per process (keyed by their bytes)."""
+    key = hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=16).hexdigest() + f":{k}"
+    if key not in _GRAPHS:
+        if len(_GRAPHS) > 8:
+            _GRAPHS.clear()
+        _GRAPHS[key] = build_knn(x, k)
+    return _GRAPHS[key]
+
+
+def _constraints(project: Project, ids: np.ndarray) -> Constraints:
+    """Human work (and imported guesses, which the store keeps anyway) in index space."""
+    pos = {int(i): r for r, i in enumerate(ids.tolist())}
+    hc = project.constraints()
+    fixed = {pos[lid]: cid for lid, cid in hc.fixed.items() if lid in pos}
+    for lid, a in project.assignments().items():
+        if a.origin == "suggested" and lid in pos:
+            fixed.setdefault(pos[lid], a.cluster_id)
+    return Constraints(
+        fixed=fixed,
+        cannot_link=frozenset((pos[lid], cid) for lid, cid in hc.cannot_link if lid in pos),
+        must_link=tuple((pos[a], pos[b]) for a, b in hc.must_link if a in pos and b in pos),
+        names=dict(hc.names),
+    )
+
+
+def recluster(project: Project, method: str = "gated", model: str | Path | ConfidenceModel | None = None) -> dict:
+    """Run the engine on the project's embeddings and write its auto clusters.
+
+    Human work is never changed (the engine takes it as hard constraints, the store keeps
+    it); the confidence used is stored per line for the annotator to see. Returns a
+    summary: method, lines, clusters, assigned, unassigned, seconds (and the threshold).
+    """
+    if method not in METHODS:
+        raise SgtuiError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    t0 = time.perf_counter()
+    if model is not None and not isinstance(model, ConfidenceModel):
+        model = load_model(model)
+    ids, x, voice_model = episode_vectors(project)
+    lines = {ln.id: ln for ln in project.lines()}
+    durations = np.array([lines[int(i)].duration_ms for i in ids.tolist()], dtype=np.float64)
+    cons = _constraints(project, ids)
+    graph = cached_graph(x)
+    try:
+        result = cluster(method, x, graph=graph, constraints=cons, model=model, durations_ms=durations)
+    except ValueError as exc:
+        raise SgtuiError(f"{exc}") from None
+    groups = [(key, [int(ids[i]) for i in members]) for key, members in result.groups]
+    sugg = {int(ids[i]): ranked for i, ranked in result.suggestions.items()}
+    project.apply_clustering(groups, sugg, method)
+    if result.confidence is not None:
+        project.put_confidence("voice", voice_model, ids.tolist(), result.confidence.tolist())
+    assigned = project.assignments()
+    summary = {
+        "method": method,
+        "lines": len(lines),
+        "embedded": int(ids.size),
+        "clusters": len(project.clusters()),
+        "assigned": len(assigned),
+        "unassigned": len(lines) - len(assigned),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    if "threshold" in result.info:
+        summary["threshold"] = round(float(result.info["threshold"]), 4)
+    return summary
+
+
+def project_labels(project: Project, ids: np.ndarray) -> np.ndarray:
+    """Label per embedded line from human work: its cluster id, -1 if none placed by a human."""
+    a = project.assignments()
+    return np.array(
+        [a[int(i)].cluster_id if int(i) in a and a[int(i)].origin == "human" else -1 for i in ids.tolist()],
+        dtype=np.int64,
+    )
+
+
+def train(projects: list[Project], q: float = 0.1) -> tuple[ConfidenceModel, dict]:
+    """Fit the confidence regressor on labelled projects (human-placed lines are the labels).
+
+    Target: the exact 3-NN confidence (`knn_confidence`) of each labelled line; inputs:
+    its label-free neighbourhood features. Returns the model and a summary.
+    """
+    feats, targets, used = [], [], 0
+    for p in projects:
+        ids, x, _ = episode_vectors(p)
+        labels = project_labels(p, ids)
+        if (labels >= 0).sum() < 10 or np.unique(labels[labels >= 0]).size < 2:
+            continue
+        lines = {ln.id: ln for ln in p.lines()}
+        durations = np.array([lines[int(i)].duration_ms for i in ids.tolist()], dtype=np.float64)
+        target = knn_confidence(x, labels, q=q)
+        feats.append(line_features(cached_graph(x), durations)[labels >= 0])
+        targets.append(target[labels >= 0])
+        used += 1
+    if not used:
+        raise SgtuiError(
+            "no project has enough labelled lines (≥ 10 in ≥ 2 clusters placed by a human); "
+            "import labels with `sgtui labels import EP FILE.csv` first"
+        )
+    f, y = np.vstack(feats), np.concatenate(targets)
+    model = fit_confidence_model(f, y)
+    pred = model.predict(f)
+    corr = float(np.corrcoef(pred, y)[0, 1]) if y.std() > 0 else 0.0
+    return model, {"projects": used, "lines": int(y.size), "mean_confidence": float(y.mean()), "fit_corr": corr}
+
+
+def evaluate_project(project: Project, truth_csv: str | Path, weights: tuple[float, float, float] = (1, 1, 1)) -> dict:
+    """The `sgtui eval` JSON (DESIGN.md §5): the project's clusters against a label CSV."""
+    from sgtui.engine.metrics import evaluate
+    from sgtui.project.labels_csv import match_rows, read_label_csv
+
+    _, rows = read_label_csv(truth_csv)
+    lines = project.lines()
+    match = match_rows(lines, rows)
+    names = sorted(set(match.line_to_speaker.values()))
+    truth = np.array([names.index(match.line_to_speaker[ln.id]) if ln.id in match.line_to_speaker else -1
+                      for ln in lines], dtype=np.int64)
+    a = project.assignments()
+    pred = np.array([a[ln.id].cluster_id if ln.id in a else -1 for ln in lines], dtype=np.int64)
+    e = evaluate(pred, truth, weights)
+    return {
+        "lines": len(lines),
+        "evaluated": e.evaluated,
+        "unmatched": len(match.unmatched_lines),
+        "unmatched_rows": len(match.unmatched_rows),
+        "ties": len(match.ties),
+        "speakers": e.speakers,
+        "clusters": e.clusters,
+        "unassigned": e.unassigned,
+        "edge_precision": round(e.edge_precision, 6),
+        "edge_recall": round(e.edge_recall, 6),
+        "edge_f1": round(e.edge_f1, 6),
+        "ops": {
+            "add": e.ops.add,
+            "remove": e.ops.remove,
+            "merge": e.ops.merge,
+            "total": e.ops.total,
+            "per_100_lines": round(e.ops.per_100_lines, 4),
+        },
+        "weights": {"add": weights[0], "remove": weights[1], "merge": weights[2]},
+    }
