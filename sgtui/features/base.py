@@ -1,0 +1,135 @@
+"""The one encoder protocol, and the voice policy every voice encoder shares.
+
+An encoder turns a batch of inputs (16 kHz mono float32 PCM for voice, RGB uint8 arrays
+for images) into L2-normalised float32 rows. The engine only ever sees those rows, so any
+encoder that honours `Encoder` plugs into clustering unchanged.
+
+Voice line-length policy (stated once, applied by `VoiceEncoderBase.embed` to every voice
+encoder so none of them silently truncates or drops a line):
+
+* **short lines** (< `min_seconds`, at least 1 s): the clip is *tiled* (repeated end to
+  end) up to that length. Zero-padding would feed silence into the encoder's pooled
+  statistics; repeating keeps them those of the voice. The line keeps its embedding,
+  and its shortness stays visible to the engine through its duration.
+* **long lines** (> `window_seconds`, 10 s by default): the clip is cut into equal
+  consecutive windows of at most 10 s, each window is embedded, and the line's vector is
+  the normalised mean of its windows. Every sample is used; memory per batch is bounded.
+* **empty clips** (no samples) cannot be embedded; `embed` raises, and `embed_project`
+  reports such lines instead of storing a made-up vector.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from sgtui.errors import SgtuiError
+
+Modality = Literal["voice", "image"]
+SAMPLE_RATE = 16_000
+MIN_SECONDS = 1.0
+WINDOW_SECONDS = 10.0
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """What every encoder offers; `model_id` is the name stored with its embeddings."""
+
+    name: str
+    version: str
+    dim: int
+    modality: Modality
+    device: str
+
+    @property
+    def model_id(self) -> str: ...
+
+    def embed(self, batch: Sequence[np.ndarray]) -> np.ndarray:
+        """Rows of shape (len(batch), dim), float32, each of unit L2 norm."""
+        ...
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    """Row-wise unit norm in float32; an all-zero row stays zero rather than becoming NaN."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+
+
+def model_id(name: str, version: str) -> str:
+    """`name/version`: one string per distinct set of weights (DESIGN.md §2)."""
+    return f"{name}/{version}"
+
+
+def tile_to(wav: np.ndarray, n: int) -> np.ndarray:
+    """Repeat `wav` end to end until it has at least `n` samples (the short-line policy)."""
+    if len(wav) >= n:
+        return wav
+    reps = math.ceil(n / len(wav))
+    return np.tile(wav, reps)[:n]
+
+
+def split_windows(wav: np.ndarray, max_len: int) -> list[np.ndarray]:
+    """Equal consecutive windows of at most `max_len` samples that cover all of `wav`."""
+    if len(wav) <= max_len:
+        return [wav]
+    k = math.ceil(len(wav) / max_len)
+    bounds = np.linspace(0, len(wav), k + 1).round().astype(int)
+    return [wav[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+class VoiceEncoderBase:
+    """Applies the line-length policy, then hands 1–10 s segments to `_embed_segments`.
+
+    Subclasses set name, version, dim, device and implement `_embed_segments`, which
+    receives at most `batch_size` segments at a time, sorted by length so padding wastes
+    little, and returns one row per segment.
+    """
+
+    modality: Modality = "voice"
+    name: str
+    version: str
+    dim: int
+    device: str = "cpu"
+    min_seconds: float = MIN_SECONDS
+    window_seconds: float = WINDOW_SECONDS
+    batch_size: int = 32
+
+    @property
+    def model_id(self) -> str:
+        return model_id(self.name, self.version)
+
+    def segments(self, wav: np.ndarray) -> list[np.ndarray]:
+        """The policy: tile short clips, split long ones; never drop samples."""
+        wav = np.asarray(wav, dtype=np.float32).reshape(-1)
+        if wav.size == 0:
+            raise SgtuiError("a voice clip has no samples; re-run ingest for that line")
+        min_len = int(round(max(self.min_seconds, MIN_SECONDS) * SAMPLE_RATE))
+        wav = tile_to(wav, min_len)
+        windows = split_windows(wav, int(round(self.window_seconds * SAMPLE_RATE)))
+        return [tile_to(w, min_len) for w in windows]
+
+    def embed(self, batch: Sequence[np.ndarray]) -> np.ndarray:
+        owners: list[int] = []
+        segs: list[np.ndarray] = []
+        for i, wav in enumerate(batch):
+            for seg in self.segments(wav):
+                owners.append(i)
+                segs.append(seg)
+        out = np.zeros((len(batch), self.dim), dtype=np.float32)
+        if not segs:
+            return out
+        order = sorted(range(len(segs)), key=lambda j: len(segs[j]))
+        seg_vecs = np.zeros((len(segs), self.dim), dtype=np.float32)
+        step = max(1, int(self.batch_size))
+        for start in range(0, len(order), step):
+            idx = order[start : start + step]
+            seg_vecs[idx] = l2_normalise(self._embed_segments([segs[j] for j in idx]))
+        np.add.at(out, np.asarray(owners), seg_vecs)
+        return l2_normalise(out)
+
+    def _embed_segments(self, segs: list[np.ndarray]) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError

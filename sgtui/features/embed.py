@@ -1,0 +1,113 @@
+"""Embedding a whole project: clips and keyframes in, stored vectors out.
+
+Idempotent by construction: a line is embedded only if the project has no vector for it
+under the encoder's model id, so running `sgtui embed` twice does nothing the second
+time, and embedding with another model adds vectors next to the old ones. Vectors are
+written one batch at a time, so an interrupted run keeps what it finished. The model
+just used becomes the project's chosen one for its modality (meta `model.<modality>`).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from sgtui.errors import SgtuiError
+from sgtui.features.base import Encoder
+
+Progress = Callable[[str, int, int], None]
+"""progress(stage, done, total): stage is "voice" or "image"."""
+
+
+def _voice_input(project: Any, line_id: int) -> np.ndarray | None:
+    from sgtui.media.clipcodec import decode_clip
+
+    clip = project.clip(line_id)
+    if clip is None:
+        return None
+    return decode_clip(clip.codec, clip.sample_rate, clip.data)
+
+
+def _image_input(project: Any, line_id: int) -> np.ndarray | None:
+    from PIL import Image, UnidentifiedImageError
+
+    kf = project.keyframe(line_id)
+    if kf is None:
+        return None
+    try:
+        with Image.open(io.BytesIO(kf.data)) as img:
+            return np.asarray(img.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise SgtuiError(f"keyframe of line {line_id} ({kf.mime}) does not decode: {exc}; "
+                         "re-run ingest") from exc
+
+
+def embed_modality(project: Any, encoder: Encoder, batch: int = 32,
+                   progress: Progress | None = None) -> dict[str, Any]:
+    """Embed every line of one modality that has input and no vector from this encoder."""
+    modality = encoder.modality
+    have_input = project.clip_ids() if modality == "voice" else project.keyframe_ids()
+    done_ids = project.embedded_ids(modality, encoder.model_id)
+    order = [line.id for line in project.lines()]
+    todo = [i for i in order if i in have_input and i not in done_ids]
+    read = _voice_input if modality == "voice" else _image_input
+    stats = {"model": encoder.model_id, "dim": encoder.dim, "device": encoder.device,
+             "embedded": 0, "already": len(done_ids & set(order)),
+             "no_input": len(order) - len(have_input & set(order)), "empty": 0, "seconds": 0.0}
+    start = time.perf_counter()
+    if progress:
+        progress(modality, 0, len(todo))
+    for pos in range(0, len(todo), batch):
+        chunk_ids, inputs = [], []
+        for line_id in todo[pos : pos + batch]:
+            x = read(project, line_id)
+            if x is None or x.size == 0:
+                stats["empty"] += 1
+                continue
+            chunk_ids.append(line_id)
+            inputs.append(x)
+        if inputs:
+            vecs = encoder.embed(inputs)
+            project.put_embeddings(modality, encoder.model_id, chunk_ids, vecs)
+            stats["embedded"] += len(chunk_ids)
+        if progress:
+            progress(modality, min(pos + batch, len(todo)), len(todo))
+    if stats["embedded"] or stats["already"]:
+        project.meta_set(f"model.{modality}", encoder.model_id)
+    stats["seconds"] = round(time.perf_counter() - start, 3)
+    return stats
+
+
+def embed_project(
+    project: Any,
+    voice: str | None = "resemblyzer",
+    image: str | None = "grid",
+    device: str = "auto",
+    batch: int = 32,
+    progress: Progress | None = None,
+    voice_model_path: str | None = None,
+    image_model_path: str | None = None,
+) -> dict[str, Any]:
+    """Embed a project's clips (voice) and keyframes (image); None or "none" skips one.
+
+    Returns {"voice": stats, "image": stats, "compat": {...}} where stats counts lines
+    embedded now, already embedded, without input, and with empty input.
+    """
+    from sgtui.features import compat
+    from sgtui.features.registry import create_encoder
+
+    if batch < 1:
+        raise SgtuiError(f"--batch must be at least 1, not {batch}")
+    result: dict[str, Any] = {}
+    for modality, spec, path in (("voice", voice, voice_model_path),
+                                 ("image", image, image_model_path)):
+        if spec is None or spec.lower() == "none":
+            continue
+        encoder = create_encoder(spec, modality, device=device, batch_size=batch, model_path=path)  # type: ignore[arg-type]
+        result[modality] = embed_modality(project, encoder, batch=batch, progress=progress)
+    result["compat"] = compat.status()
+    return result
