@@ -204,3 +204,14 @@ def evaluate_project(project: Project, truth_csv: str | Path, weights: tuple[flo
         },
         "weights": {"add": weights[0], "remove": weights[1], "merge": weights[2]},
     }
+
+
+def line_doubts(project: Project) -> dict[int, float]:
+    """Doubt per assigned, embedded line (engine.doubt): check high values first in the TUI."""
+    from sgtui.engine.doubt import line_doubt
+
+    ids, x, _ = episode_vectors(project)
+    a = project.assignments()
+    labels = np.array([a[int(i)].cluster_id if int(i) in a else -1 for i in ids.tolist()], dtype=np.int64)
+    d = line_doubt(x, labels).doubt
+    return {int(i): float(v) for i, v in zip(ids.tolist(), d.tolist(), strict=True) if v == v}

@@ -53,8 +53,9 @@ def knn_confidence(
     """P(3-NN classifies line i correctly) when every other line is kept with probability q.
 
     Strict (default): among the first three kept neighbours, ≥ 2 of i's label wins; three
-    different labels → the nearest kept decides; mass still undecided when the neighbours
-    run out counts as failure. Lenient (Speaker-Grouping's code): fail only when the first
+    different labels → the nearest kept decides. A vote counts as soon as it is settled
+    (two of i's label kept: right; two of other labels: wrong); mass still unsettled when
+    the neighbours run out counts as failure. Lenient (Speaker-Grouping's code): fail only when the first
     two kept are both wrong; undecided mass counts as success. Lines with label -1 are
     neither scored (NaN) nor used as neighbours.
     """
