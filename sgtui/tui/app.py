@@ -1,0 +1,151 @@
+"""The annotator app: owns the open project, the player and the background workers.
+
+Slow work never runs on the UI thread: clip decoding and re-clustering run in thread
+workers and report back with `call_from_thread`; the file is polled every half second
+(PRAGMA data_version) so another annotator's changes appear within a second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+from textual.worker import get_current_worker
+
+from sgtui.errors import SgtuiError
+from sgtui.project import Project
+from sgtui.tui.config import Config
+from sgtui.tui.main_screen import HELP, MainScreen
+from sgtui.tui.player import NullPlayer, Player, join_clips
+from sgtui.tui.state import AnnotatorState
+
+POLL_SECONDS = 0.5
+
+Reclusterer = Callable[[Path], dict]
+
+
+def default_recluster(path: Path) -> dict:
+    """Re-cluster the file with the engine (its own connection: this runs in a thread)."""
+    try:
+        from sgtui.workflows import recluster
+    except ImportError:
+        raise SgtuiError("re-clustering is not available in this build (sgtui.workflows is "
+                         "missing); run 'sgtui cluster' when it is") from None
+    with Project.open(path) as project:
+        return dict(recluster(project) or {})
+
+
+class AnnotatorApp(App):
+    """`sgtui open`: correct the clusters of one episode from the keyboard."""
+
+    TITLE = "sgtui"
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(self, project: Project, annotator: str, *, config: Config | None = None,
+                 player: Player | None = None, reclusterer: Reclusterer | None = None,
+                 poll_seconds: float = POLL_SECONDS) -> None:
+        super().__init__()
+        self.project = project
+        self.config = config or Config()
+        self.state = AnnotatorState(project, annotator)
+        self.player: Player = player or NullPlayer()
+        self.reclusterer = reclusterer or default_recluster
+        self.poll_seconds = poll_seconds
+        self.busy = ""
+        self.sub_title = f"{project.path.name} — {annotator}"
+        if self.config.keys:
+            self.set_keymap(dict(self.config.keys))
+
+    def get_default_screen(self) -> Screen:
+        self.main = MainScreen(self.state, self.config.image)
+        return self.main
+
+    def on_mount(self) -> None:
+        if self.poll_seconds > 0:
+            self.set_interval(self.poll_seconds, self.poll)
+
+    def poll(self) -> None:
+        """Show another process's committed changes."""
+        if self.state.poll():
+            self.main.redraw()
+
+    def on_unmount(self) -> None:
+        self.player.stop()
+
+    # ---- command palette -----------------------------------------------------------------
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        main = self.main
+        for b in MainScreen.BINDINGS:
+            if b.id in ("help", "quit"):
+                continue
+            yield SystemCommand(HELP.get(b.id or "", b.description).capitalize(),
+                                f"key: {b.key}", partial(main.run_action, b.action))
+
+    # ---- playback ------------------------------------------------------------------------
+    def play_lines(self, line_ids: list[int], what: str) -> None:
+        """Fetch the clips here (fast), decode and play in a worker (never blocks)."""
+        clips = [c for c in (self.project.clip(lid) for lid in line_ids) if c is not None]
+        if not clips:
+            self.say("no audio clip stored for this line" if line_ids else "no line selected")
+            return
+        if self.player.notice and isinstance(self.player, NullPlayer):
+            self.say(self.player.notice)
+        else:
+            self.say(f"playing {what} ({len(clips)} clip{'s' if len(clips) > 1 else ''})")
+        self._play_worker(clips)
+
+    def _play_worker(self, clips: list) -> None:
+        self.run_worker(partial(self._decode_and_play, clips), thread=True, exclusive=True,
+                        group="audio", name="play")
+
+    def _decode_and_play(self, clips: list) -> None:
+        from sgtui.media.clipcodec import SAMPLE_RATE, decode_clip
+
+        worker = get_current_worker()
+        try:
+            pcm = [decode_clip(c.codec, c.sample_rate, c.data) for c in clips]
+            if worker.is_cancelled:
+                return
+            self.player.play(join_clips(pcm, SAMPLE_RATE), SAMPLE_RATE)
+        except SgtuiError as exc:
+            self.call_from_thread(self.say, str(exc))
+
+    # ---- re-clustering -------------------------------------------------------------------
+    def start_recluster(self) -> None:
+        if self.busy:
+            self.say("re-clustering is already running")
+            return
+        self.busy = "re-clustering…"
+        self.say("re-clustering in the background; keep working")
+        self.run_worker(self._recluster, thread=True, exclusive=True, group="recluster",
+                        name="recluster")
+
+    def _recluster(self) -> None:
+        try:
+            result: Any = self.reclusterer(self.project.path)
+            self.call_from_thread(self._reclustered, result, None)
+        except SgtuiError as exc:
+            self.call_from_thread(self._reclustered, None, str(exc))
+        except Exception as exc:  # a bug in the engine must not take the annotator down
+            self.call_from_thread(self._reclustered, None, f"re-clustering failed: {type(exc).__name__}: {exc}")
+
+    def _reclustered(self, result: dict | None, error: str | None) -> None:
+        self.busy = ""
+        self.state.refresh(full=True)
+        if error:
+            self.notify(error, severity="error", timeout=6)
+            self.state.message = error
+        else:
+            n = (result or {}).get("clusters", len(self.state.clusters))
+            self.state.message = f"re-clustered: {n} clusters, {self.state.unassigned_count()} unassigned"
+        self.main.redraw()
+
+    # ---- messages ------------------------------------------------------------------------
+    def say(self, message: str) -> None:
+        self.state.message = message
+        self.main.redraw()

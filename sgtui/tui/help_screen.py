@@ -1,0 +1,40 @@
+"""`?`: every key of the annotator, with the binding id to remap it in config.toml."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from sgtui.tui.config import config_path
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 84; height: 90%; border: round $accent; background: $surface; padding: 0 1;
+    }
+    """
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close", id="help_close")]
+
+    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+        """rows: (keys as shown, what it does, binding id)."""
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        table = Table(title="sgtui keys", expand=True, show_edge=False)
+        table.add_column("key", style="bold cyan", no_wrap=True)
+        table.add_column("action")
+        table.add_column("id (for [keys])", style="dim", no_wrap=True)
+        for keys, description, binding_id in self.rows:
+            table.add_row(keys, description, binding_id)
+        with VerticalScroll():
+            yield Static(table, id="help-table")
+            yield Static(f"\nRemap keys in {config_path()} under [keys], e.g. merge = \"M,ctrl+m\".\n"
+                         "Actions apply to the marked lines (space), else to the line under the cursor.\n"
+                         "Esc closes this page.", classes="hint")

@@ -1,0 +1,312 @@
+"""The annotator's main screen: clusters │ lines │ keyframe and details, status bar, footer.
+
+Every key maps to one action here; each action asks the AnnotatorState to do it and
+redraws. Refusals (a conflict, a bad target) become a one-line message, never a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Label
+
+from sgtui.errors import SgtuiError
+from sgtui.tui.help_screen import HelpScreen
+from sgtui.tui.modals import ClusterPicker, Pick, TextPrompt
+from sgtui.tui.state import CLUSTER, POOL, TIMELINE, AnnotatorState
+from sgtui.tui.widgets import (
+    KeyframePanel,
+    LineDetails,
+    RowList,
+    StatusBar,
+    cluster_row,
+    line_row,
+)
+
+if TYPE_CHECKING:
+    from sgtui.tui.app import AnnotatorApp
+
+# binding id -> the longer text shown by `?` and the command palette
+HELP = {
+    "add": "add the line(s) to a cluster chosen by number or name ('new NAME' starts one)",
+    "move": "move the line(s) to another cluster (remove + add, one action)",
+    "remove": "remove the line(s) from their cluster (they become unassigned)",
+    "merge": "merge the current cluster into another (by number or fuzzy name)",
+    "rename": "name or rename the current cluster (completes names used in this project)",
+    "confirm": "mark the current cluster reviewed / not reviewed",
+    "undo": "undo your latest action (any depth, survives a restart)",
+    "redo": "redo the action you undid last",
+    "suggest_1": "unassigned line: accept suggestion 1",
+    "suggest_2": "unassigned line: accept suggestion 2",
+    "suggest_3": "unassigned line: accept suggestion 3",
+    "mark": "mark / unmark the line and go down (actions apply to marked lines)",
+    "clear": "clear the marks; leave search",
+    "prev_cluster": "previous cluster",
+    "next_cluster": "next cluster",
+    "focus_clusters": "focus the cluster list",
+    "focus_lines": "focus the line list",
+    "play": "play the line",
+    "montage": "play the cluster as a montage (up to 20 lines)",
+    "stop": "stop playback",
+    "context": "replay the line with the lines before and after it",
+    "pool": "show the unassigned pool with top-3 suggestions",
+    "timeline": "show the whole episode in order, with speakers",
+    "search": "search lines by text",
+    "doubt": "sort clusters and lines by doubt (most doubtful first) / back to normal",
+    "recluster": "re-cluster in the background (your work is kept)",
+    "help": "this list of keys",
+    "quit": "quit (everything is already saved)",
+}
+
+
+class MainScreen(Screen):
+    """Cluster list │ lines of the selected cluster (or pool, timeline, search) │ keyframe."""
+
+    DEFAULT_CSS = """
+    #body { height: 1fr; }
+    #clusters-pane { width: 30; border-right: solid $primary-darken-2; }
+    #lines-pane { width: 1fr; }
+    #side { width: 44; border-left: solid $primary-darken-2; padding: 0 1; }
+    .pane-title { text-style: bold; background: $boost; width: 100%; padding: 0 1; }
+    LineDetails { height: 1fr; }
+    """
+
+    BINDINGS = [
+        Binding("a", "add", "add", id="add"),
+        Binding("m", "move", "move", id="move"),
+        Binding("x,delete", "remove", "remove", id="remove"),
+        Binding("M", "merge", "merge", id="merge"),
+        Binding("n", "rename", "name", id="rename"),
+        Binding("c", "confirm", "reviewed", id="confirm"),
+        Binding("u", "undo", "undo", id="undo"),
+        Binding("U,ctrl+r", "redo", "redo", id="redo"),
+        Binding("1", "suggest(1)", "sugg. 1", show=False, id="suggest_1"),
+        Binding("2", "suggest(2)", "sugg. 2", show=False, id="suggest_2"),
+        Binding("3", "suggest(3)", "sugg. 3", show=False, id="suggest_3"),
+        Binding("space", "mark", "mark", show=False, id="mark"),
+        Binding("escape", "clear", "clear", show=False, id="clear"),
+        Binding("left_square_bracket", "step_cluster(-1)", "prev cluster", show=False, id="prev_cluster"),
+        Binding("right_square_bracket", "step_cluster(1)", "next cluster", show=False, id="next_cluster"),
+        Binding("left,h", "focus_pane('clusters')", "clusters", show=False, id="focus_clusters"),
+        Binding("right,l,enter", "focus_pane('lines')", "lines", show=False, id="focus_lines"),
+        Binding("p", "play", "play", id="play"),
+        Binding("P", "montage", "montage", show=False, id="montage"),
+        Binding("s", "stop", "stop", show=False, id="stop"),
+        Binding("b", "context", "context", show=False, id="context"),
+        Binding("f", "view('pool')", "pool", id="pool"),
+        Binding("t", "view('timeline')", "timeline", show=False, id="timeline"),
+        Binding("slash", "search", "search", show=False, id="search"),
+        Binding("d", "doubt", "doubt", show=False, id="doubt"),
+        Binding("R", "recluster", "re-cluster", show=False, id="recluster"),
+        Binding("question_mark", "help", "keys", id="help"),
+        Binding("q", "quit", "quit", id="quit"),
+    ]
+
+    def __init__(self, state: AnnotatorState, image_mode: str = "auto") -> None:
+        super().__init__()
+        self.state = state
+        self.image_mode = image_mode
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            with Vertical(id="clusters-pane"):
+                yield Label("clusters", classes="pane-title")
+                yield RowList(lambda i, w: cluster_row(self.state, i, w), id="clusters")
+            with Vertical(id="lines-pane"):
+                yield Label("", classes="pane-title", id="lines-title")
+                yield RowList(lambda i, w: line_row(self.state, i, w), id="lines")
+            with Vertical(id="side"):
+                yield KeyframePanel(self.image_mode, id="keyframe")
+                yield LineDetails(id="details")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    @property
+    def annotator_app(self) -> AnnotatorApp:
+        return self.app  # type: ignore[return-value]
+
+    def on_mount(self) -> None:
+        self.query_one("#lines" if self.state.rows() else "#clusters", RowList).focus()
+        self.redraw()
+
+    # ---- drawing -------------------------------------------------------------------------
+    def redraw(self) -> None:
+        """Bring every pane in line with the state (only visible rows are re-rendered)."""
+        s = self.state
+        self.query_one("#clusters", RowList).show(len(s.cluster_rows()), s.cluster_cursor)
+        self.query_one("#lines", RowList).show(len(s.rows()), s.cursor)
+        self.query_one("#lines-title", Label).update(s.title())
+        self.query_one(KeyframePanel).show(s)
+        self.query_one(LineDetails).show(s)
+        self.query_one(StatusBar).show(s, self.annotator_app.player.name, self.annotator_app.busy)
+
+    def do(self, fn: Callable[[], Any]) -> bool:
+        """Run one state action; a refusal becomes a message. True when it went through."""
+        try:
+            fn()
+        except SgtuiError as exc:
+            self.refuse(exc)
+            return False
+        self.redraw()
+        return True
+
+    def refuse(self, exc: SgtuiError) -> None:
+        """Say why an action did not happen, in the status bar and a toast."""
+        self.state.message = str(exc)
+        self.notify(str(exc), severity="error", timeout=4)
+        self.redraw()
+
+    def _cluster_or_refuse(self) -> int | None:
+        try:
+            return self.state.current_cluster()
+        except SgtuiError as exc:
+            self.refuse(exc)
+            return None
+
+    def on_row_list_moved(self, event: RowList.Moved) -> None:
+        if event.rows.id == "clusters":
+            self.do(lambda: self.state.select_cluster_row(event.index))
+        else:
+            self.do(lambda: self.state.set_cursor(event.index))
+
+    # ---- actions on lines ----------------------------------------------------------------
+    def _count(self) -> str:
+        t = self.state.targets()
+        return f"line {t[0]}" if len(t) == 1 else f"{len(t)} lines"
+
+    def action_add(self) -> None:
+        if not self.do(self._check_unassigned):
+            return
+        self.app.push_screen(ClusterPicker(self.state, f"Add {self._count()} to…"), self._placed)
+
+    def _check_unassigned(self) -> None:
+        t = self.state.targets()
+        if not t:
+            raise SgtuiError("no line selected; move to a line first")
+        placed = [lid for lid in t if lid in self.state.assign]
+        if placed:
+            raise SgtuiError(f"line {placed[0]} is already in {self.state.speaker_of(placed[0])}; "
+                             "press the move key to put it elsewhere")
+
+    def _placed(self, pick: Pick | None) -> None:
+        if pick is not None:
+            self.do(lambda: self.state.place(pick.cluster_id, pick.name))
+
+    def action_move(self) -> None:
+        t = self.state.targets()
+        if not t:
+            self.refuse(SgtuiError("no line selected; move to a line first"))
+            return
+        here = self.state.assign.get(t[0])
+        self.app.push_screen(
+            ClusterPicker(self.state, f"Move {self._count()} to…",
+                          exclude=here.cluster_id if here else None), self._placed)
+
+    def action_remove(self) -> None:
+        self.do(self.state.remove)
+
+    def action_suggest(self, rank: int) -> None:
+        self.do(lambda: self.state.accept_suggestion(rank))
+
+    def action_mark(self) -> None:
+        self.do(self.state.toggle_mark)
+
+    def action_clear(self) -> None:
+        if self.state.view not in (CLUSTER, POOL) and not self.state.marked:
+            self.do(lambda: self.state.show(CLUSTER))
+        else:
+            self.do(self.state.clear_marks)
+
+    # ---- actions on clusters -------------------------------------------------------------
+    def action_merge(self) -> None:
+        src = self._cluster_or_refuse()
+        if src is None:
+            return
+        self.app.push_screen(
+            ClusterPicker(self.state, f"Merge {self.state.cluster_label(src)} into…",
+                          exclude=src, allow_new=False),
+            lambda pick: pick and self.do(lambda: self.state.merge_into(pick.cluster_id)))
+
+    def action_rename(self) -> None:
+        cid = self._cluster_or_refuse()
+        if cid is None:
+            return
+        current = self.state.by_id[cid].name or ""
+        self.app.push_screen(
+            TextPrompt(f"Name for {self.state.cluster_label(cid)}", current, self.state.name_choices()),
+            lambda name: name is not None and self.do(lambda: self.state.rename(name)))
+
+    def action_confirm(self) -> None:
+        self.do(self.state.toggle_confirm)
+
+    def action_undo(self) -> None:
+        self.do(self.state.undo)
+
+    def action_redo(self) -> None:
+        self.do(self.state.redo)
+
+    def action_recluster(self) -> None:
+        self.annotator_app.start_recluster()
+
+    # ---- navigation and views ------------------------------------------------------------
+    def action_step_cluster(self, step: int) -> None:
+        self.do(lambda: self.state.step_cluster(step))
+
+    def action_focus_pane(self, pane: str) -> None:
+        self.query_one(f"#{pane}", RowList).focus()
+
+    def action_view(self, view: str) -> None:
+        if view == TIMELINE and self.state.view == TIMELINE:
+            view = CLUSTER
+        if view == POOL:
+            self.do(lambda: self.state.select_cluster(None))
+        else:
+            self.do(lambda: self.state.show(view))
+        self.query_one("#lines", RowList).focus()
+
+    def action_search(self) -> None:
+        self.app.push_screen(
+            TextPrompt("Search lines for", self.state.query, hint="Enter: search · Esc: cancel"),
+            lambda q: q is not None and self.do(lambda: self.state.search(q)))
+
+    def action_doubt(self) -> None:
+        self.do(self.state.toggle_doubt_sort)
+
+    # ---- playback ------------------------------------------------------------------------
+    def action_play(self) -> None:
+        cur = self.state.current_line()
+        self.annotator_app.play_lines([cur] if cur is not None else [], "line")
+
+    def action_montage(self) -> None:
+        self.annotator_app.play_lines(self.state.line_ids_for_montage(), "montage")
+
+    def action_context(self) -> None:
+        self.annotator_app.play_lines(self.state.context_ids(), "line with context")
+
+    def action_stop(self) -> None:
+        self.annotator_app.player.stop()
+        self.state.message = "stopped"
+        self.redraw()
+
+    # ---- help ----------------------------------------------------------------------------
+    def key_rows(self) -> list[tuple[str, str, str]]:
+        """(keys, what it does, binding id) for every binding, with remapped keys."""
+        keymap = getattr(self.app, "_keymap", {})
+        rows = []
+        for b in self.BINDINGS:
+            assert isinstance(b, Binding)
+            keys = keymap.get(b.id, b.key) if b.id else b.key
+            shown = ", ".join(self.app.get_key_display(Binding(k.strip(), "")) for k in keys.split(","))
+            rows.append((shown, HELP.get(b.id or "", b.description), b.id or ""))
+        rows.append(("↑↓ j k, PgUp PgDn, g G", "move in the focused list", "cursor_up …"))
+        rows.append(("tab", "switch between the lists", "focus_next"))
+        rows.append(("ctrl+p", "command palette: every action by name", "command_palette"))
+        return rows
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(self.key_rows()))

@@ -1,0 +1,522 @@
+"""The annotator's state and actions, as plain Python: no terminal, no Textual.
+
+Widgets render an `AnnotatorState` and forward keys to it; tests drive it directly. It
+keeps a snapshot of the project (lines, clusters, assignments, suggestions, counters)
+taken at the last refresh, so every action can tell the store what the screen showed
+(`expect=`): a line that someone else moved meanwhile is refused, not moved blindly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sgtui.errors import ConflictError, SgtuiError
+from sgtui.project import Assignment, Cluster, Line, Project, Suggestion
+
+POOL = "pool"
+CLUSTER = "cluster"
+TIMELINE = "timeline"
+SEARCH = "search"
+VIEWS = (CLUSTER, POOL, TIMELINE, SEARCH)
+
+
+@dataclass(frozen=True)
+class Counters:
+    """What the status bar shows about the op log."""
+
+    net: dict[str, int] = field(default_factory=lambda: {"add": 0, "remove": 0, "merge": 0})
+    raw: dict[str, int] = field(default_factory=dict)
+    actions: int = 0
+
+
+def line_doubt(
+    line_ids: np.ndarray,
+    clusters: dict[int, int],
+    vectors: np.ndarray | None,
+    confidence: dict[int, float],
+) -> dict[int, float]:
+    """Doubt per assigned line in [0, 1]: closer to another cluster than to its own.
+
+    The engine's measure (engine.doubt) when present; otherwise 1 - cosine to the own
+    cluster's centroid. Lines without vectors fall back to 1 - confidence.
+    """
+    out: dict[int, float] = {}
+    if vectors is not None and len(vectors) == len(line_ids) and len(line_ids) and clusters:
+        labels = np.array([clusters.get(int(i), -1) for i in line_ids], dtype=np.int64)
+        try:
+            from sgtui.engine.doubt import line_doubt as engine_doubt
+        except ImportError:
+            engine_doubt = None
+        if engine_doubt is not None:
+            values = engine_doubt(vectors, labels).doubt
+        else:
+            values = np.full(len(line_ids), np.nan)
+            for cid in np.unique(labels[labels >= 0]):
+                rows = np.flatnonzero(labels == cid)
+                centre = vectors[rows].mean(axis=0)
+                norm = float(np.linalg.norm(centre)) or 1.0
+                values[rows] = np.clip(1.0 - vectors[rows] @ (centre / norm), 0.0, 1.0)
+        for lid, v in zip(line_ids.tolist(), values.tolist(), strict=True):
+            if v == v:  # not NaN
+                out[lid] = float(v)
+    for lid in clusters:
+        if lid not in out and lid in confidence:
+            out[lid] = 1.0 - confidence[lid]
+    return out
+
+
+def fuzzy_score(query: str, text: str) -> float | None:
+    """A score for `query` as an in-order subsequence of `text` (higher is better), or None."""
+    q, t = query.casefold(), text.casefold()
+    if not q:
+        return 0.0
+    if t == q:
+        return 1000.0
+    if t.startswith(q):
+        return 500.0 - len(t)
+    if q in t:
+        return 300.0 - t.index(q) - len(t)
+    pos, first, gaps = -1, None, 0
+    for ch in q:
+        nxt = t.find(ch, pos + 1)
+        if nxt < 0:
+            return None
+        if first is None:
+            first = nxt
+        elif nxt != pos + 1:
+            gaps += 1
+        pos = nxt
+    return 100.0 - 5 * gaps - (first or 0) - 0.1 * len(t)
+
+
+class AnnotatorState:
+    """The annotator's view of one project: what is shown, what is selected, what to do."""
+
+    def __init__(self, project: Project, annotator: str) -> None:
+        if not annotator.strip():
+            raise SgtuiError("the annotator name is empty; pass --as NAME")
+        self.project = project
+        self.annotator = annotator.strip()
+        self.view = CLUSTER
+        self.cluster_id: int | None = None
+        self.cursor = 0
+        self.cluster_cursor = 0
+        self.marked: set[int] = set()
+        self.sort_doubt = False
+        self.query = ""
+        self.message = ""
+        self.revision = 0  # bumped whenever what the screen shows may have changed
+        self.lines: dict[int, Line] = {}
+        self.order: list[int] = []
+        self.position: dict[int, int] = {}
+        self.clusters: list[Cluster] = []
+        self.by_id: dict[int, Cluster] = {}
+        self.assign: dict[int, Assignment] = {}
+        self.members: dict[int, list[int]] = {}
+        self.suggest: dict[int, list[Suggestion]] = {}
+        self.confidence: dict[int, float] = {}
+        self.doubt: dict[int, float] = {}
+        self.counters = Counters()
+        self.version = -1
+        self._vec_ids: np.ndarray = np.zeros(0, np.int64)
+        self._vecs: np.ndarray | None = None
+        self._rows_cache: tuple[int, list[int]] | None = None
+        self.refresh(full=True)
+        if self.clusters:
+            self.cluster_id = self.clusters[0].id
+        elif self.order:
+            self.view = POOL
+
+    # ---- loading -------------------------------------------------------------------------
+    def refresh(self, full: bool = False) -> None:
+        """Reload the snapshot from the file; `full` also reloads lines, vectors, confidence."""
+        p = self.project
+        self.version = p.data_version()
+        if full or not self.lines:
+            self.lines = {ln.id: ln for ln in p.lines()}
+            self.order = list(self.lines)
+            self.position = {lid: i for i, lid in enumerate(self.order)}
+            ids, values = p.confidence("voice")
+            self.confidence = {int(i): float(v) for i, v in zip(ids, values, strict=True)}
+            self._vec_ids, vecs = p.embeddings("voice")
+            self._vecs = vecs if len(self._vec_ids) else None
+        self.assign = p.assignments()
+        self.suggest = p.suggestions()
+        self.members = {}
+        for lid in self.order:
+            a = self.assign.get(lid)
+            if a is not None:
+                self.members.setdefault(a.cluster_id, []).append(lid)
+        labels = {lid: a.cluster_id for lid, a in self.assign.items()}
+        self.doubt = line_doubt(self._vec_ids, labels, self._vecs, self.confidence)
+        self._set_clusters(p.clusters())
+        counts = p.op_counts()
+        self.counters = Counters(net=counts["net"], raw=counts["raw"], actions=counts["actions"])
+        self.marked &= set(self.lines)
+        if self.view == CLUSTER and self.cluster_id not in self.by_id:
+            self._fall_back_cluster()
+        self._touch()
+
+    def _set_clusters(self, clusters: list[Cluster]) -> None:
+        self.by_id = {c.id: c for c in clusters}
+        if self.sort_doubt:
+            clusters = sorted(clusters, key=lambda c: (-self.cluster_doubt(c.id), c.id))
+        else:
+            clusters = sorted(clusters, key=lambda c: (-c.size, c.id))
+        self.clusters = clusters
+
+    def _fall_back_cluster(self) -> None:
+        if self.clusters:
+            i = min(self.cluster_cursor, len(self.clusters)) - 1
+            self.cluster_id = self.clusters[max(i, 0)].id
+        else:
+            self.cluster_id = None
+            self.view = POOL
+        self.cursor = 0
+
+    def poll(self) -> bool:
+        """Refresh when another connection committed since; True if it did."""
+        if self.project.data_version() == self.version:
+            return False
+        self.refresh(full=True)
+        self.message = "the project changed in another window; screen updated"
+        return True
+
+    def _touch(self) -> None:
+        self.revision += 1
+        self._rows_cache = None
+        rows = self.rows()
+        self.cursor = max(0, min(self.cursor, len(rows) - 1))
+        self.cluster_cursor = self._cluster_row()
+
+    # ---- what the screen shows -----------------------------------------------------------
+    def cluster_rows(self) -> list[int | None]:
+        """Rows of the cluster list: None (the unassigned pool) first, then cluster ids."""
+        return [None, *(c.id for c in self.clusters)]
+
+    def _cluster_row(self) -> int:
+        if self.view == CLUSTER and self.cluster_id is not None:
+            for i, c in enumerate(self.clusters):
+                if c.id == self.cluster_id:
+                    return i + 1
+        return 0 if self.view == POOL else self.cluster_cursor
+
+    def rows(self) -> list[int]:
+        """Line ids of the centre pane, in display order (cached per revision)."""
+        if self._rows_cache and self._rows_cache[0] == self.revision:
+            return self._rows_cache[1]
+        if self.view == CLUSTER:
+            ids = list(self.members.get(self.cluster_id, [])) if self.cluster_id is not None else []
+        elif self.view == POOL:
+            ids = [lid for lid in self.order if lid not in self.assign]
+        elif self.view == SEARCH:
+            q = self.query.casefold()
+            ids = [lid for lid in self.order if q in self.lines[lid].text.casefold()]
+        else:
+            ids = list(self.order)
+        if self.sort_doubt and self.view in (CLUSTER, POOL):
+            ids.sort(key=lambda lid: -self.line_doubt_value(lid))
+        self._rows_cache = (self.revision, ids)
+        return ids
+
+    def line_doubt_value(self, line_id: int) -> float:
+        if line_id in self.assign:
+            return self.doubt.get(line_id, 0.0)
+        sug = self.suggest.get(line_id)
+        if sug:  # an unassigned line is doubtful when its best suggestion is weak
+            return 1.0 - max(0.0, min(1.0, sug[0].score))
+        return 1.0 - self.confidence.get(line_id, 0.0)
+
+    def cluster_doubt(self, cluster_id: int) -> float:
+        vals = [self.doubt[lid] for lid in self.members.get(cluster_id, []) if lid in self.doubt]
+        return float(np.mean(vals)) if vals else 0.0
+
+    def mean_confidence(self, cluster_id: int) -> float | None:
+        vals = [self.confidence[lid] for lid in self.members.get(cluster_id, []) if lid in self.confidence]
+        return float(np.mean(vals)) if vals else None
+
+    def current_line(self) -> int | None:
+        rows = self.rows()
+        return rows[self.cursor] if rows else None
+
+    def targets(self) -> list[int]:
+        """The marked lines, or else the line under the cursor."""
+        if self.marked:
+            return [lid for lid in self.order if lid in self.marked]
+        cur = self.current_line()
+        return [] if cur is None else [cur]
+
+    def cluster_label(self, cluster_id: int | None) -> str:
+        if cluster_id is None:
+            return "—"
+        c = self.by_id.get(cluster_id)
+        return c.label if c else f"#{cluster_id}"
+
+    def speaker_of(self, line_id: int) -> str:
+        a = self.assign.get(line_id)
+        return self.cluster_label(a.cluster_id) if a else "—"
+
+    def title(self) -> str:
+        """What the centre pane is showing, in words."""
+        n = len(self.rows())
+        if self.view == CLUSTER:
+            if self.cluster_id is None:
+                return "no clusters yet — press the re-cluster key"
+            c = self.by_id.get(self.cluster_id)
+            mark = " ✓" if c and c.confirmed else ""
+            return f"{self.cluster_label(self.cluster_id)}{mark} — {n} lines"
+        if self.view == POOL:
+            return f"unassigned — {n} lines"
+        if self.view == SEARCH:
+            return f"search {self.query!r} — {n} lines"
+        return f"timeline — {n} lines"
+
+    def progress(self) -> tuple[int, int]:
+        """(lines in named or confirmed clusters, all lines)."""
+        done = sum(len(self.members.get(c.id, [])) for c in self.clusters if c.name or c.confirmed)
+        return done, len(self.order)
+
+    def unassigned_count(self) -> int:
+        return len(self.order) - len(self.assign)
+
+    def name_choices(self) -> list[str]:
+        """Names used in this project (current and earlier ones), for completion."""
+        names = {c.name for c in self.clusters if c.name}
+        for op in self.project.ops():
+            if op.kind == "rename" and op.payload:
+                for before_after in json.loads(op.payload).get("clusters", {}).values():
+                    for st in before_after:
+                        if st and st[0]:
+                            names.add(st[0])
+        return sorted(names)
+
+    def rank_clusters(self, query: str, exclude: int | None = None) -> list[int]:
+        """Clusters for a picker, best match first: '#12'/'12' is an id, else fuzzy on label."""
+        q = query.strip()
+        cands = [c for c in self.clusters if c.id != exclude]
+        if not q:
+            return [c.id for c in cands]
+        m = re.fullmatch(r"#?(\d+)", q)
+        exact = [c.id for c in cands if m and c.id == int(m.group(1))]
+        scored = []
+        for c in cands:
+            s = fuzzy_score(q, c.label)
+            if s is not None and c.id not in exact:
+                scored.append((-s, -c.size, c.id))
+        return exact + [cid for *_, cid in sorted(scored)]
+
+    def resolve_cluster(self, query: str, exclude: int | None = None) -> int:
+        """The cluster a typed target means (number or fuzzy name); SgtuiError when none."""
+        ranked = self.rank_clusters(query, exclude)
+        if not query.strip() or not ranked:
+            raise SgtuiError(f"no cluster matches {query!r}; type its number or part of its name")
+        return ranked[0]
+
+    # ---- navigation ----------------------------------------------------------------------
+    def select_cluster(self, cluster_id: int | None) -> None:
+        """Show a cluster's lines (None: the unassigned pool)."""
+        if cluster_id is None:
+            self.view = POOL
+        else:
+            if cluster_id not in self.by_id:
+                raise SgtuiError(f"cluster #{cluster_id} does not exist")
+            self.view, self.cluster_id = CLUSTER, cluster_id
+        self.cursor = 0
+        self.marked.clear()
+        self._touch()
+
+    def select_cluster_row(self, row: int) -> None:
+        rows = self.cluster_rows()
+        self.select_cluster(rows[max(0, min(row, len(rows) - 1))])
+
+    def step_cluster(self, step: int) -> None:
+        self.select_cluster_row(self._cluster_row() + step)
+
+    def move_cursor(self, step: int) -> None:
+        self.set_cursor(self.cursor + step)
+
+    def set_cursor(self, index: int) -> None:
+        n = len(self.rows())
+        self.cursor = max(0, min(index, n - 1)) if n else 0
+
+    def toggle_mark(self) -> None:
+        cur = self.current_line()
+        if cur is None:
+            return
+        self.marked ^= {cur}
+        self.move_cursor(1)
+
+    def clear_marks(self) -> None:
+        self.marked.clear()
+        self._touch()
+
+    def show(self, view: str) -> None:
+        """Switch the centre pane to another view, keeping the current line in sight."""
+        if view not in VIEWS:
+            raise ValueError(view)
+        cur = self.current_line()
+        if view == CLUSTER and self.cluster_id is None:
+            self._fall_back_cluster()
+            if self.cluster_id is None:
+                return
+        self.view = view
+        self._touch()
+        if cur is not None and cur in self.rows():
+            self.cursor = self.rows().index(cur)
+
+    def search(self, query: str) -> None:
+        self.query = query.strip()
+        if not self.query:
+            self.show(CLUSTER)
+            return
+        self.view = SEARCH
+        self.cursor = 0
+        self._touch()
+        self.message = f"{len(self.rows())} lines contain {self.query!r}"
+
+    def toggle_doubt_sort(self) -> None:
+        self.sort_doubt = not self.sort_doubt
+        self._set_clusters(list(self.by_id.values()))
+        self.cursor = 0
+        self._touch()
+        self.message = "sorted by doubt (most doubtful first)" if self.sort_doubt else "sorted by size and time"
+
+    # ---- actions (each one transaction in the op log) ------------------------------------
+    def _expect(self, line_ids: Sequence[int]) -> dict[int, int]:
+        return {lid: self.assign[lid].cluster_id for lid in line_ids if lid in self.assign}
+
+    def _run(self, fn: Callable[[], Any], done: str) -> str:
+        try:
+            fn()
+        except ConflictError:
+            self.refresh(full=True)
+            raise
+        self.marked.clear()
+        self.refresh()
+        self.message = done
+        return done
+
+    def _need_targets(self) -> list[int]:
+        t = self.targets()
+        if not t:
+            raise SgtuiError("no line selected; move to a line first")
+        return t
+
+    def add_to(self, cluster_id: int | None, name: str | None = None) -> str:
+        """Add unassigned lines to a cluster (None: start a new one)."""
+        t = self._need_targets()
+        placed = [lid for lid in t if lid in self.assign]
+        if placed:
+            raise SgtuiError(f"line {placed[0]} is already in {self.speaker_of(placed[0])}; "
+                             "use move to put it elsewhere")
+        self._run(lambda: self.project.add(t, cluster_id, self.annotator, name=name), "")
+        dst = self.assign[t[0]].cluster_id
+        self.message = f"added {_n(t)} to {self.cluster_label(dst)}"
+        return self.message
+
+    def remove(self) -> str:
+        """Take lines out of their clusters: they go to the unassigned pool."""
+        t = self._need_targets()
+        loose = [lid for lid in t if lid not in self.assign]
+        if loose:
+            raise SgtuiError(f"line {loose[0]} is not in a cluster; nothing to remove")
+        return self._run(lambda: self.project.remove(t, self.annotator, expect=self._expect(t)),
+                         f"removed {_n(t)} (now unassigned)")
+
+    def move_to(self, cluster_id: int | None, name: str | None = None) -> str:
+        """Move lines to another cluster (None: a new one); one action, remove + add rows."""
+        t = self._need_targets()
+        self._run(lambda: self.project.move(t, cluster_id, self.annotator,
+                                            expect=self._expect(t), name=name), "")
+        self.message = f"moved {_n(t)} to {self.cluster_label(self.assign[t[0]].cluster_id)}"
+        return self.message
+
+    def place(self, cluster_id: int | None, name: str | None = None) -> str:
+        """Add when every target is unassigned, else move."""
+        t = self._need_targets()
+        if all(lid not in self.assign for lid in t):
+            return self.add_to(cluster_id, name)
+        return self.move_to(cluster_id, name)
+
+    def merge_into(self, dst: int) -> str:
+        """Fold the current cluster into `dst`; the view follows to `dst`."""
+        src = self.current_cluster()
+        label_src, label_dst = self.cluster_label(src), self.cluster_label(dst)
+        self._run(lambda: self.project.merge(src, dst, self.annotator), "")
+        self.select_cluster(dst)
+        self.message = f"merged {label_src} into {label_dst}"
+        return self.message
+
+    def current_cluster(self) -> int:
+        if self.view == CLUSTER and self.cluster_id is not None:
+            return self.cluster_id
+        cur = self.current_line()
+        if cur is not None and cur in self.assign:
+            return self.assign[cur].cluster_id
+        raise SgtuiError("no cluster selected; choose one in the cluster list first")
+
+    def rename(self, name: str) -> str:
+        cid = self.current_cluster()
+        old = self.cluster_label(cid)
+        self._run(lambda: self.project.rename(cid, name, self.annotator), "")
+        self.message = f"renamed {old} to {self.cluster_label(cid)}"
+        return self.message
+
+    def toggle_confirm(self) -> str:
+        cid = self.current_cluster()
+        value = not self.by_id[cid].confirmed
+        return self._run(lambda: self.project.confirm(cid, self.annotator, value=value),
+                         f"{self.cluster_label(cid)} {'marked reviewed' if value else 'unmarked'}")
+
+    def accept_suggestion(self, rank: int) -> str:
+        """Put the current unassigned line into its suggestion `rank` (1-based)."""
+        cur = self.current_line()
+        if cur is None:
+            raise SgtuiError("no line selected")
+        if cur in self.assign:
+            raise SgtuiError("this line is already in a cluster; suggestions are for unassigned lines")
+        sug = self.suggest.get(cur, [])
+        if rank > len(sug):
+            raise SgtuiError(f"this line has {len(sug)} suggestion(s); no suggestion {rank}")
+        self.marked.clear()
+        return self.add_to(sug[rank - 1].cluster_id)
+
+    def undo(self) -> str:
+        done: list[int | None] = []
+        self._run(lambda: done.append(self.project.undo(self.annotator)), "")
+        self.message = "undone" if done[0] is not None else "nothing to undo"
+        return self.message
+
+    def redo(self) -> str:
+        done: list[int | None] = []
+        self._run(lambda: done.append(self.project.redo(self.annotator)), "")
+        self.message = "redone" if done[0] is not None else "nothing to redo"
+        return self.message
+
+    # ---- playback material ---------------------------------------------------------------
+    def line_ids_for_montage(self, limit: int = 20) -> list[int]:
+        """Lines of the current cluster to play back to back (doubt order when sorted)."""
+        if self.view == CLUSTER:
+            return self.rows()[:limit]
+        cur = self.current_line()
+        if cur is not None and cur in self.assign:
+            return self.members[self.assign[cur].cluster_id][:limit]
+        return []
+
+    def context_ids(self, before: int = 1, after: int = 1) -> list[int]:
+        """The current line with its neighbours in the episode."""
+        cur = self.current_line()
+        if cur is None:
+            return []
+        i = self.position[cur]
+        return self.order[max(0, i - before): i + after + 1]
+
+
+def _n(line_ids: Sequence[int]) -> str:
+    return f"line {line_ids[0]}" if len(line_ids) == 1 else f"{len(line_ids)} lines"

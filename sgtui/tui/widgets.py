@@ -1,0 +1,272 @@
+"""Widgets that render an AnnotatorState; none of them changes it (they post messages).
+
+`RowList` draws only the rows in view (Line API, as Toolong does), so a 5,000-line
+timeline scrolls as smoothly as a 10-line cluster.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+from rich.cells import set_cell_size
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Static
+
+from sgtui.tui.state import CLUSTER, POOL, AnnotatorState
+
+ORIGIN_MARK = {"human": "H", "auto": "a", "suggested": "s", None: " "}
+
+
+def clock(ms: int) -> str:
+    """m:ss.d — short enough for a column, exact enough to find the line."""
+    s, d = divmod(ms // 100, 10)
+    m, s = divmod(s, 60)
+    return f"{m:d}:{s:02d}.{d}"
+
+
+def pad(text: str, width: int) -> str:
+    """Pad or cut to exactly `width` terminal cells (CJK names are two cells a character)."""
+    return set_cell_size(text, width)
+
+
+def fmt_score(value: float | None) -> str:
+    return "  – " if value is None else f"{value:4.2f}"[-4:] if value < 1 else "1.00"
+
+
+class RowList(ScrollView, can_focus=True):
+    """A virtual list of rows with a cursor; asks its owner to move the cursor."""
+
+    DEFAULT_CSS = """
+    RowList { height: 1fr; overflow-x: hidden; }
+    """
+    BINDINGS = [
+        Binding("up,k", "step(-1)", "up", show=False, id="cursor_up"),
+        Binding("down,j", "step(1)", "down", show=False, id="cursor_down"),
+        Binding("pageup", "page(-1)", "page up", show=False, id="page_up"),
+        Binding("pagedown", "page(1)", "page down", show=False, id="page_down"),
+        Binding("home,g", "to(0)", "first", show=False, id="first_row"),
+        Binding("end,G", "to(-1)", "last", show=False, id="last_row"),
+    ]
+
+    class Moved(Message):
+        """The user asked for row `index` of `rows`."""
+
+        def __init__(self, rows: RowList, index: int) -> None:
+            super().__init__()
+            self.rows = rows
+            self.index = index
+
+    def __init__(self, render_row: Callable[[int, int], Text], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.render_row = render_row
+        self.count = 0
+        self.cursor = 0
+        self.marked_rows: set[int] = set()
+
+    def show(self, count: int, cursor: int) -> None:
+        """Redraw with `count` rows and the cursor on row `cursor` (kept in view)."""
+        self.count, self.cursor = count, cursor
+        self.virtual_size = Size(self.size.width, count)
+        height = self.scrollable_content_region.height or self.size.height
+        top = int(self.scroll_y)
+        if cursor < top:
+            self.scroll_to(y=cursor, animate=False, immediate=True)
+        elif height and cursor >= top + height:
+            self.scroll_to(y=cursor - height + 1, animate=False, immediate=True)
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        index = int(self.scroll_y) + y
+        width = self.scrollable_content_region.width or self.size.width
+        if index >= self.count or width <= 0:
+            return Strip.blank(width, self.rich_style)
+        text = self.render_row(index, width)
+        text.no_wrap = True
+        text.overflow = "crop"
+        if index == self.cursor:
+            text.stylize(Style(reverse=True, bold=self.has_focus))
+        segments = list(text.render(self.app.console))
+        return Strip(segments).crop_extend(0, width, self.rich_style).simplify()
+
+    def _request(self, index: int) -> None:
+        if self.count:
+            self.post_message(self.Moved(self, max(0, min(index, self.count - 1))))
+
+    def action_step(self, step: int) -> None:
+        self._request(self.cursor + step)
+
+    def action_page(self, direction: int) -> None:
+        height = max(1, self.scrollable_content_region.height - 1)
+        self._request(self.cursor + direction * height)
+
+    def action_to(self, index: int) -> None:
+        self._request(index if index >= 0 else self.count - 1)
+
+    def on_click(self, event) -> None:
+        self._request(int(self.scroll_y) + event.y)
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+
+def cluster_row(state: AnnotatorState, index: int, width: int) -> Text:
+    """One row of the cluster list: reviewed mark, label, size, mean confidence."""
+    cid = state.cluster_rows()[index]
+    if cid is None:
+        n = state.unassigned_count()
+        return Text(f"∅ {pad('unassigned', width - 8)}{n:>5} ", style="italic")
+    c = state.by_id[cid]
+    mark = "✓" if c.confirmed else " "
+    conf = fmt_score(state.mean_confidence(cid))
+    label = c.name or f"#{c.id}"
+    text = Text(f"{mark} ")
+    text.append(pad(label, max(1, width - 14)), style="bold" if c.name else "")
+    text.append(f"{c.size:>5} {conf} ")
+    return text
+
+
+def line_row(state: AnnotatorState, index: int, width: int) -> Text:
+    """One row of the centre pane; its columns depend on the view."""
+    lid = state.rows()[index]
+    ln = state.lines[lid]
+    a = state.assign.get(lid)
+    mark = "●" if lid in state.marked else " "
+    text = Text(f"{mark}{clock(ln.start_ms):>8} ")
+    if state.view == CLUSTER:
+        text.append(fmt_score(state.confidence.get(lid)))
+        text.append(f" {ORIGIN_MARK.get(a.origin if a else None, '?')} ", style="dim")
+    elif state.view == POOL:
+        sugs = state.suggest.get(lid, [])[:3]
+        for k in range(3):
+            if k < len(sugs):
+                s = sugs[k]
+                text.append(f"{k + 1}", style="bold")
+                text.append(f" {pad(state.cluster_label(s.cluster_id), 8)} {fmt_score(s.score)} ")
+            else:
+                text.append(" " * 16)
+        text.append("│ ", style="dim")
+    else:
+        text.append(pad(state.speaker_of(lid), 10) + " ", style="bold" if a else "dim")
+    text.append(ln.text.replace("\n", " "))
+    return text
+
+
+class LineDetails(Static):
+    """Everything known about the current line."""
+
+    def show(self, state: AnnotatorState) -> None:
+        lid = state.current_line()
+        if lid is None:
+            self.update("no line selected")
+            return
+        ln = state.lines[lid]
+        a = state.assign.get(lid)
+        out = Text()
+        out.append(f"line {lid}", style="bold")
+        out.append(f"  #{ln.idx + 1} of {len(state.order)}\n")
+        out.append(f"{clock(ln.start_ms)} – {clock(ln.end_ms)}  ({ln.duration_ms / 1000:.1f} s)\n")
+        out.append(f"{ln.text}\n", style="bold")
+        where = state.cluster_label(a.cluster_id) + f" ({a.origin})" if a else "unassigned"
+        out.append(f"speaker: {where}\n")
+        if lid in state.confidence:
+            out.append(f"confidence {state.confidence[lid]:.2f}  ")
+        if lid in state.doubt:
+            out.append(f"doubt {state.doubt[lid]:.2f}")
+        out.append("\n")
+        for k, s in enumerate(state.suggest.get(lid, [])[:3]):
+            out.append(f"  {k + 1}: {state.cluster_label(s.cluster_id)} {s.score:.2f}\n")
+        if ln.actor:
+            out.append(f"subtitle actor: {ln.actor}\n")
+        if len(state.marked) > 1 or (state.marked and lid not in state.marked):
+            out.append(f"{len(state.marked)} lines marked\n", style="yellow")
+        self.update(out)
+
+
+class KeyframePanel(Vertical):
+    """The current line's keyframe, drawn by textual-image (kitty/sixel or half-blocks)."""
+
+    DEFAULT_CSS = """
+    KeyframePanel { height: auto; max-height: 60%; }
+    KeyframePanel > .kf-image { height: auto; max-height: 18; width: 100%; }
+    KeyframePanel > .kf-none { color: $text-muted; height: 1; }
+    """
+
+    def __init__(self, image_mode: str = "auto", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.image_mode = image_mode
+        self.line_id: int | None = -1
+
+    def compose(self):
+        yield image_widget(self.image_mode)
+        yield Static("", classes="kf-none")
+
+    def show(self, state: AnnotatorState) -> None:
+        lid = state.current_line()
+        if lid == self.line_id:
+            return
+        self.line_id = lid
+        img = self.query_one(".kf-image")
+        note = self.query_one(".kf-none", Static)
+        kf = state.project.keyframe(lid) if lid is not None else None
+        if kf is None:
+            img.image = None
+            img.display = False
+            note.update("no keyframe" if lid is not None else "")
+            note.display = True
+            return
+        from PIL import Image as PILImage
+
+        img.image = PILImage.open(io.BytesIO(kf.data))
+        img.display = True
+        note.display = False
+
+
+def image_widget(mode: str):
+    """A textual-image widget for the configured mode ('auto' asks the terminal)."""
+    from textual_image import widget as tiw
+
+    cls = {
+        "auto": tiw.Image, "sixel": tiw.SixelImage, "tgp": tiw.TGPImage,
+        "halfcell": tiw.HalfcellImage, "unicode": tiw.UnicodeImage,
+    }[mode]
+    return cls(classes="kf-image")
+
+
+class StatusBar(Static):
+    """Annotator, progress, live operation counters, the latest message."""
+
+    DEFAULT_CSS = """
+    StatusBar { height: 1; background: $boost; color: $text; padding: 0 1; }
+    """
+
+    def show(self, state: AnnotatorState, player_name: str = "", busy: str = "") -> None:
+        done, total = state.progress()
+        pct = 100 * done // total if total else 0
+        net = state.counters.net
+        out = Text()
+        out.append(f" {state.annotator} ", style="bold reverse")
+        out.append(f" {done}/{total} named ({pct}%) ")
+        out.append("│ ", style="dim")
+        out.append(f"add {net['add']} · remove {net['remove']} · merge {net['merge']} ")
+        out.append("│ ", style="dim")
+        out.append(f"{len(state.clusters)} clusters · {state.unassigned_count()} unassigned ")
+        if state.sort_doubt:
+            out.append("│ doubt ", style="yellow")
+        if busy:
+            out.append(f"│ {busy} ", style="bold yellow")
+        if player_name:
+            out.append(f"│ ♪ {player_name} ", style="dim")
+        if state.message:
+            out.append(f"│ {state.message}", style="italic")
+        self.update(out)

@@ -1,0 +1,262 @@
+"""The annotator's state and actions, driven without a terminal, on real project files."""
+
+from __future__ import annotations
+
+import pytest
+from tui_helpers import small_project
+
+from sgtui.errors import ConflictError, SgtuiError
+from sgtui.project import Project
+from sgtui.tui.state import CLUSTER, POOL, SEARCH, TIMELINE, AnnotatorState, fuzzy_score
+
+
+@pytest.fixture
+def sp(tmp_path, tmp_path_factory):
+    return small_project(tmp_path, tmp_path_factory.getbasetemp() / "tui-small")
+
+
+@pytest.fixture
+def state(sp):
+    p = Project.open(sp.path)
+    yield AnnotatorState(p, "ann")
+    p.close()
+
+
+def kinds(project: Project, action_id: int) -> list[tuple]:
+    return [(o.kind, o.line_id, o.src_cluster, o.dst_cluster, o.annotator)
+            for o in project.ops() if o.action_id == action_id]
+
+
+def last_action(project: Project) -> int:
+    return max(o.action_id for o in project.ops())
+
+
+def test_opens_on_the_biggest_cluster_with_the_pool_row_first(state, sp):
+    assert state.view == CLUSTER
+    assert state.cluster_id == sp.clusters[0]  # 5 lines: the biggest
+    assert state.cluster_rows()[0] is None
+    assert state.rows() == sorted(state.rows(), key=lambda lid: state.position[lid])
+    assert state.progress() == (0, 12)
+    assert state.unassigned_count() == 1
+
+
+def test_remove_logs_one_remove_row_and_counts_it(state, sp):
+    wrong = sp.ids["B"][3]
+    state.set_cursor(state.rows().index(wrong))
+    state.remove()
+    assert kinds(state.project, last_action(state.project)) == [("remove", wrong, sp.clusters[0], None, "ann")]
+    assert state.counters.net["remove"] == 1
+    assert wrong not in state.assign
+    assert wrong not in state.rows()
+
+
+def test_add_from_the_pool_logs_an_add_row(state, sp):
+    loose = sp.ids["A"][4]
+    state.select_cluster(None)
+    assert state.view == POOL and state.rows() == [loose]
+    state.add_to(sp.clusters[0])
+    assert kinds(state.project, last_action(state.project)) == [("add", loose, None, sp.clusters[0], "ann")]
+    assert state.counters.net["add"] == 1
+    assert state.assign[loose].origin == "human"
+
+
+def test_add_refuses_a_line_that_is_already_placed(state):
+    with pytest.raises(SgtuiError, match="move"):
+        state.add_to(None)
+    assert state.counters.net["add"] == 0
+
+
+def test_move_is_one_action_of_remove_and_add(state, sp):
+    wrong = sp.ids["B"][3]
+    state.set_cursor(state.rows().index(wrong))
+    state.move_to(sp.clusters[1])
+    rows = kinds(state.project, last_action(state.project))
+    assert rows == [("remove", wrong, sp.clusters[0], None, "ann"), ("add", wrong, None, sp.clusters[1], "ann")]
+    assert state.counters.net == {"add": 1, "remove": 1, "merge": 0}
+    assert state.assign[wrong].cluster_id == sp.clusters[1]
+
+
+def test_move_to_a_new_named_cluster(state, sp):
+    wrong = sp.ids["B"][3]
+    state.set_cursor(state.rows().index(wrong))
+    state.move_to(None, name="Bea")
+    cid = state.assign[wrong].cluster_id
+    assert cid not in sp.clusters and state.by_id[cid].name == "Bea"
+
+
+def test_marked_lines_move_together(state, sp):
+    state.select_cluster(sp.clusters[0])
+    state.set_cursor(0)
+    state.toggle_mark()
+    state.toggle_mark()
+    assert len(state.marked) == 2 and state.cursor == 2
+    state.move_to(sp.clusters[2])
+    assert len(kinds(state.project, last_action(state.project))) == 4
+    assert not state.marked
+
+
+def test_merge_folds_the_current_cluster_and_follows_it(state, sp):
+    src, dst = sp.clusters[3], sp.clusters[2]
+    state.select_cluster(src)
+    state.merge_into(dst)
+    assert kinds(state.project, last_action(state.project)) == [("merge", None, src, dst, "ann")]
+    assert state.cluster_id == dst and src not in state.by_id
+    assert state.by_id[dst].size == 3
+    assert state.counters.net["merge"] == 1
+
+
+def test_rename_and_confirm_count_toward_progress(state, sp):
+    state.select_cluster(sp.clusters[1])
+    state.rename("Bea")
+    assert state.by_id[sp.clusters[1]].name == "Bea"
+    assert state.progress() == (3, 12)
+    state.select_cluster(sp.clusters[2])
+    state.toggle_confirm()
+    assert state.by_id[sp.clusters[2]].confirmed
+    assert state.progress() == (5, 12)
+    assert state.counters.raw["rename"] == 1 and state.counters.raw["confirm"] == 1
+    state.toggle_confirm()
+    assert not state.by_id[sp.clusters[2]].confirmed
+
+
+def test_names_used_earlier_are_offered_for_completion(state, sp):
+    state.select_cluster(sp.clusters[1])
+    state.rename("Bea")
+    state.rename("Beatrice")
+    assert state.name_choices() == ["Bea", "Beatrice"]
+
+
+def test_a_taken_name_is_refused(state, sp):
+    state.select_cluster(sp.clusters[1])
+    state.rename("Bea")
+    state.select_cluster(sp.clusters[2])
+    with pytest.raises(SgtuiError, match="already"):
+        state.rename("Bea")
+
+
+def test_undo_redo_chain_restores_state_and_net_counts(state, sp):
+    wrong = sp.ids["B"][3]
+    state.set_cursor(state.rows().index(wrong))
+    state.remove()
+    state.select_cluster(sp.clusters[3])
+    state.merge_into(sp.clusters[2])
+    state.rename("Cid")
+    assert state.counters.net == {"add": 0, "remove": 1, "merge": 1}
+    assert state.undo() == "undone"  # rename
+    assert state.undo() == "undone"  # merge
+    assert sp.clusters[3] in state.by_id and state.by_id[sp.clusters[2]].name is None
+    assert state.counters.net == {"add": 0, "remove": 1, "merge": 0}
+    assert state.redo() == "redone"
+    assert sp.clusters[3] not in state.by_id
+    assert state.counters.net == {"add": 0, "remove": 1, "merge": 1}
+    assert state.counters.raw["undo"] == 2 and state.counters.raw["redo"] == 1
+
+
+def test_undo_survives_a_restart(sp):
+    with Project.open(sp.path) as p:
+        s = AnnotatorState(p, "ann")
+        s.select_cluster(sp.clusters[1])
+        s.rename("Bea")
+    with Project.open(sp.path) as p:
+        s = AnnotatorState(p, "ann")
+        assert s.undo() == "undone"
+        assert s.by_id[sp.clusters[1]].name is None
+        assert s.undo() == "nothing to undo"  # the engine's clustering is not this annotator's
+
+
+def test_accept_suggestion_by_rank(state, sp):
+    loose = sp.ids["A"][4]
+    state.select_cluster(None)
+    state.accept_suggestion(2)
+    assert state.assign[loose].cluster_id == sp.clusters[2]
+    assert kinds(state.project, last_action(state.project)) == [("add", loose, None, sp.clusters[2], "ann")]
+
+
+def test_accepting_a_missing_suggestion_is_refused(state, sp):
+    state.select_cluster(None)
+    with pytest.raises(SgtuiError, match="no suggestion 4"):
+        state.accept_suggestion(4)
+    state.select_cluster(sp.clusters[0])
+    with pytest.raises(SgtuiError, match="already in a cluster"):
+        state.accept_suggestion(1)
+
+
+def test_targets_are_resolved_by_number_or_fuzzy_name(state, sp):
+    state.select_cluster(sp.clusters[1])
+    state.rename("Haruhi")
+    assert state.resolve_cluster(str(sp.clusters[2])) == sp.clusters[2]
+    assert state.resolve_cluster(f"#{sp.clusters[3]}") == sp.clusters[3]
+    assert state.resolve_cluster("hrh") == sp.clusters[1]
+    with pytest.raises(SgtuiError, match="no cluster matches"):
+        state.resolve_cluster("zzz")
+    assert fuzzy_score("hrh", "Haruhi") is not None and fuzzy_score("xy", "Haruhi") is None
+
+
+def test_a_line_moved_by_someone_else_is_refused_and_the_screen_updates(state, sp):
+    wrong = sp.ids["B"][3]
+    state.set_cursor(state.rows().index(wrong))
+    with Project.open(sp.path) as other:  # another annotator moves it first
+        other.move([wrong], sp.clusters[1], "bob")
+    with pytest.raises(ConflictError, match="moved"):
+        state.remove()
+    assert state.assign[wrong].cluster_id == sp.clusters[1]
+    assert state.project.op_counts()["by_annotator"].get("ann") is None
+
+
+def test_poll_sees_another_connections_commit(state, sp):
+    assert state.poll() is False
+    with Project.open(sp.path) as other:
+        other.rename(sp.clusters[2], "Cid", "bob")
+    assert state.poll() is True
+    assert state.by_id[sp.clusters[2]].name == "Cid"
+    assert "another window" in state.message
+    assert state.poll() is False
+
+
+def test_a_project_without_clusters_opens_on_the_pool(tmp_path):
+    from sgtui.project import LineIn
+
+    with Project.create(tmp_path / "raw.sgproj") as p:
+        p.add_lines([LineIn(0, 1000, "one"), LineIn(1000, 2000, "two")])
+    with Project.open(tmp_path / "raw.sgproj") as p:
+        s = AnnotatorState(p, "ann")
+        assert s.view == POOL and len(s.rows()) == 2
+        assert "no clusters" in s.title() or s.title().startswith("unassigned")
+        with pytest.raises(SgtuiError, match="no cluster"):
+            s.rename("x")
+        s.add_to(None, name="Kyon")
+        assert s.clusters[0].name == "Kyon" and s.counters.net["add"] == 1
+
+
+def test_doubt_sort_puts_the_misplaced_line_first(state, sp):
+    state.select_cluster(sp.clusters[0])
+    state.toggle_doubt_sort()
+    assert state.rows()[0] == sp.ids["B"][3]  # the B line inside A's cluster
+    state.toggle_doubt_sort()
+    assert state.rows()[0] == sp.ids["A"][0]
+
+
+def test_timeline_and_search_views(state, sp):
+    state.show(TIMELINE)
+    assert state.rows() == state.order
+    state.search("  Tea ")
+    assert state.view == SEARCH
+    assert state.rows() == [sp.ids["C"][0]]  # "I brought the tea."
+    state.search("the")
+    assert len(state.rows()) == 5
+    state.search("")
+    assert state.view == CLUSTER
+
+
+def test_context_and_montage_material(state, sp):
+    state.select_cluster(sp.clusters[1])
+    assert state.line_ids_for_montage() == sp.ids["B"][:3]
+    state.set_cursor(1)
+    cur = state.current_line()
+    i = state.position[cur]
+    assert state.context_ids() == state.order[i - 1:i + 2]
+
+
+def test_an_empty_annotator_name_is_refused(sp):
+    with Project.open(sp.path) as p, pytest.raises(SgtuiError, match="annotator"):
+        AnnotatorState(p, "  ")
