@@ -28,6 +28,7 @@ from sgtui.media.subtitles import Cue, StyleInfo
 
 ProgressFactory = Callable[[int | None, str], AbstractContextManager[Callable[[int], None]]]
 BATCH = 32
+MIN_CLIP_MS = 100  # a line starting closer than this to the media's end has no usable clip
 
 
 @contextlib.contextmanager
@@ -143,7 +144,7 @@ def _select(doc: subtitles.SubtitleDoc, opts: IngestOptions
 
 def fit_to_media(cues: list[Cue], end_ms: float) -> tuple[list[Cue], list[str]]:
     """Drop cues that start after the media ends; say so. All gone -> a one-line error."""
-    kept = [c for c in cues if c.start_ms < end_ms]
+    kept = [c for c in cues if c.start_ms < end_ms - MIN_CLIP_MS]
     notes = []
     if len(kept) < len(cues):
         if not kept:
@@ -174,8 +175,8 @@ def ingest(video: str | Path, output: str | Path, opts: IngestOptions, force: bo
 
     cues, source, styles, notes = gather_cues(video, opts, info, audio)
     index = decode.index_video(video)
-    last_frame_ms = index.ms(int(index.pts[-1]))
-    media_end = max(last_frame_ms, info.duration_ms if not audio_cache else audio().end_ms)
+    # a line needs both sound and picture: the media ends where the shorter stream ends
+    media_end = min(index.ms(int(index.pts[-1])) + 1000 / max(info.fps, 1.0), audio().end_ms)
     cues, more = fit_to_media(cues, media_end)
     notes += more
     report = IngestReport(output, source, styles=styles, notes=notes)
@@ -244,7 +245,8 @@ def ingest(video: str | Path, output: str | Path, opts: IngestOptions, force: bo
     return report
 
 
-def _batched(rows: Iterator, size: int = BATCH) -> Iterator[list]:
+def _batched(rows: Iterator, size: int | None = None) -> Iterator[list]:
+    size = size or BATCH
     batch: list = []
     for r in rows:
         batch.append(r)

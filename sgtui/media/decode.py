@@ -222,18 +222,20 @@ def frames_at(path: str | Path, times_ms: Sequence[float], index: VideoIndex | N
                 if packet.pts is None:
                     continue
                 if packet.is_keyframe or gop < 0:
-                    if feeding:  # a GOP ended while frames were still owed: drain it
+                    gop += 1
+                    needed = gop in last_in_gop or gop in full_gops
+                    if feeding and not needed:  # frames still owed: drain, then reset
                         yield from emit(cc.decode(None))
                         cc.flush_buffers()
-                    gop += 1
-                    feeding = gop in last_in_gop or gop in full_gops
+                    # a fully decoded GOP runs on into the next one: its leading frames
+                    # (open GOP) reference it
+                    feeding = needed
                     remaining_in_gop = {p for p in pending if idx.gop_of_pts.get(p) == gop}
                     if not pending:
                         break
                 if not feeding:
                     continue
-                is_wanted = packet.pts in remaining_in_gop
-                cc.skip_frame = "DEFAULT" if is_wanted or gop in full_gops else "NONREF"
+                cc.skip_frame = "DEFAULT" if packet.pts in pending else "NONREF"
                 yield from emit(cc.decode(packet))
                 remaining_in_gop.discard(packet.pts)
                 if not remaining_in_gop and gop not in full_gops:

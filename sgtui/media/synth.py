@@ -299,7 +299,7 @@ def write_video(path: str | Path, ep: Episode, width: int = 640, height: int = 3
                 fps: Fraction = Fraction(24000, 1001), keyint: int = 250,
                 preset: str = "veryfast", crf: int = 23, threads: int = 0,
                 audio_codec: str = "aac", container_format: str | None = None,
-                progress: Callable[[int], None] | None = None) -> None:
+                x264_params: str | None = None, progress: Callable[[int], None] | None = None) -> None:
     """Encode an episode: h264 video (x264, ``keyint`` GOP, scene cuts on) + AAC 48 kHz."""
     painter = _Painter(ep.cast, width, height)
     names = [c.name for c in ep.cast]
@@ -313,6 +313,8 @@ def write_video(path: str | Path, ep: Episode, width: int = 640, height: int = 3
         vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
         vs.codec_context.thread_count = threads
         vs.options = {"preset": preset, "crf": str(crf), "g": str(keyint)}
+        if x264_params:
+            vs.options = {**vs.options, "x264-params": x264_params}
         aus = out.add_stream(audio_codec, rate=48000, layout="stereo")
         resampler = av.AudioResampler(format="fltp", layout="stereo", rate=48000)
         buf = np.zeros((height * 3 // 2, width), np.uint8)

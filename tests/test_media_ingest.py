@@ -1,0 +1,296 @@
+"""`sgtui ingest` and `sgtui sample` end to end on real media the tests make."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from media_helpers import (
+    EpisodeFiles,
+    make_episode_files,
+    remux_with_subtitles,
+    video_without_audio,
+)
+
+from sgtui import ingest as ingest_mod
+from sgtui.cli import main
+from sgtui.errors import SgtuiError
+from sgtui.project import Project
+
+
+@pytest.fixture(scope="module")
+def ep(tmp_path_factory) -> EpisodeFiles:
+    return make_episode_files(tmp_path_factory.mktemp("ing"), seed=21, lines=6)
+
+
+def _run(capsys, *args) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _info(capsys, path: Path) -> dict:
+    code, out, err = _run(capsys, "info", path, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def _one_line_error(code: int, err: str, *words: str) -> None:
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("sgtui: error:"), err
+    assert "Traceback" not in err
+    for w in words:
+        assert w in err, err
+
+
+def test_sample_then_ingest_reports_every_dialogue_line(tmp_path: Path, capsys) -> None:
+    d = tmp_path / "s"
+    code, out, err = _run(capsys, "sample", "-o", d, "--episodes", "1", "--lines", "10")
+    assert code == 0, err
+    for suffix in (".mp4", ".srt", ".ass", ".truth.csv"):
+        assert (d / f"sample01{suffix}").exists()
+    with open(d / "sample01.truth.csv", encoding="utf-8") as fh:
+        truth = list(csv.DictReader(fh))
+    assert list(truth[0]) == ["start", "end", "speaker", "text"] and len(truth) == 10
+    assert len({r["speaker"] for r in truth}) >= 3
+    out_p = tmp_path / "ep.sgproj"
+    code, out, err = _run(capsys, "ingest", d / "sample01.mp4", "--subs", d / "sample01.ass",
+                          "-o", out_p)
+    assert code == 0, err
+    assert "left out styles: OP" in err
+    info = _info(capsys, out_p)
+    assert info["lines"] == info["clips"] == info["keyframes"] == info["actors"] == 10
+    assert info["ingest_state"] == "complete"
+    with Project.open(out_p, readonly=True) as p:
+        assert [ln.actor for ln in p.lines()] == [r["speaker"] for r in truth]
+        assert [ln.text for ln in p.lines()] == [r["text"] for r in truth]
+
+
+def test_srt_gives_lines_without_names(ep: EpisodeFiles, tmp_path: Path, capsys) -> None:
+    out_p = tmp_path / "a.sgproj"
+    code, _, err = _run(capsys, "ingest", ep.video, "--subs", ep.srt, "-o", out_p)
+    assert code == 0, err
+    info = _info(capsys, out_p)
+    assert (info["lines"], info["clips"], info["keyframes"], info["actors"]) == (6, 6, 6, 0)
+
+
+def test_subtitles_beside_the_video_are_found_by_name(ep: EpisodeFiles, tmp_path: Path,
+                                                      capsys) -> None:
+    out_p = tmp_path / "a.sgproj"
+    code, _, err = _run(capsys, "ingest", ep.video, "-o", out_p)
+    assert code == 0, err
+    assert "ep.ass" in err  # the sidecar ASS (preferred over the SRT) was named
+    assert _info(capsys, out_p)["actors"] == 6
+
+
+def test_mkv_embedded_tracks(ep: EpisodeFiles, tmp_path: Path, capsys) -> None:
+    mkv = remux_with_subtitles(ep.video, [ep.srt, ep.ass], tmp_path / "ep.mkv",
+                               languages=["fre", "eng"], titles=[None, None])
+    out_p = tmp_path / "a.sgproj"
+    # default: the first dialogue track (the French SRT)...
+    code, _, err = _run(capsys, "ingest", mkv, "-o", out_p)
+    assert code == 0, err
+    assert _info(capsys, out_p)["actors"] == 0
+    # ...unless --lang prefers the English ASS track, which carries names
+    code, _, err = _run(capsys, "ingest", mkv, "--lang", "en", "-o", out_p, "--force")
+    assert code == 0, err
+    info = _info(capsys, out_p)
+    assert (info["lines"], info["actors"], info["keyframes"]) == (6, 6, 6)
+    code, _, err = _run(capsys, "ingest", mkv, "--track", "1", "-o", out_p, "--force")
+    assert code == 0 and _info(capsys, out_p)["actors"] == 6
+    code, _, err = _run(capsys, "ingest", mkv, "--track", "5", "-o", tmp_path / "b.sgproj")
+    _one_line_error(code, err, "no subtitle track 5", "0: srt fre")
+    assert not (tmp_path / "b.sgproj").exists()
+
+
+def test_existing_output_is_refused_unless_force(ep: EpisodeFiles, tmp_path: Path, capsys) -> None:
+    out_p = tmp_path / "a.sgproj"
+    assert _run(capsys, "ingest", ep.video, "--subs", ep.ass, "-o", out_p)[0] == 0
+    before = out_p.read_bytes()
+    code, _, err = _run(capsys, "ingest", ep.video, "--subs", ep.ass, "-o", out_p)
+    _one_line_error(code, err, "already exists", "--force")
+    assert out_p.read_bytes() == before
+    code, _, err = _run(capsys, "ingest", ep.video, "--subs", ep.srt, "-o", out_p, "--force")
+    assert code == 0, err
+    assert _info(capsys, out_p)["actors"] == 0
+
+
+def test_interrupted_ingest_looks_incomplete_and_resumes(ep: EpisodeFiles, tmp_path: Path,
+                                                         capsys, monkeypatch) -> None:
+    out_p = tmp_path / "a.sgproj"
+    real = ingest_mod.keyframe_rows
+
+    def dies_half_way(*a, **k):
+        for i, row in enumerate(real(*a, **k)):
+            if i == 3:
+                raise KeyboardInterrupt
+            yield row
+
+    monkeypatch.setattr(ingest_mod, "keyframe_rows", dies_half_way)
+    monkeypatch.setattr(ingest_mod, "BATCH", 1)
+    code, _, _ = _run(capsys, "ingest", ep.video, "--subs", ep.ass, "-o", out_p)
+    assert code == 130
+    info = _info(capsys, out_p)
+    assert info["ingest_state"] == "running"
+    assert (info["clips"], info["keyframes"]) == (6, 3)
+    code, out, err = _run(capsys, "info", out_p)
+    assert "INCOMPLETE" in out
+    monkeypatch.setattr(ingest_mod, "keyframe_rows", real)
+    code, out, err = _run(capsys, "ingest", ep.video, "--subs", ep.ass, "-o", out_p)
+    assert code == 0, err
+    assert "(resumed)" in out and "made 0 clips and 3 keyframes" in out
+    info = _info(capsys, out_p)
+    assert (info["ingest_state"], info["clips"], info["keyframes"]) == ("complete", 6, 6)
+
+
+def test_unfinished_ingest_of_other_subtitles_is_not_resumed(ep: EpisodeFiles, tmp_path: Path,
+                                                             capsys) -> None:
+    out_p = tmp_path / "a.sgproj"
+    assert _run(capsys, "ingest", ep.video, "--subs", ep.ass, "-o", out_p)[0] == 0
+    with Project.open(out_p) as p:
+        p.meta_set("ingest_state", "running")
+    code, _, err = _run(capsys, "ingest", ep.video, "--subs", ep.srt, "--style", "x", "-o", out_p)
+    _one_line_error(code, err, "style 'x'")
+    short = tmp_path / "short.srt"
+    short.write_text("1\n00:00:01,000 --> 00:00:02,000\nother\n", encoding="utf-8")
+    code, _, err = _run(capsys, "ingest", ep.video, "--subs", short, "-o", out_p)
+    _one_line_error(code, err, "other subtitles", "--force")
+
+
+def test_user_error_half_way_leaves_no_file(ep: EpisodeFiles, tmp_path: Path, capsys,
+                                            monkeypatch) -> None:
+    def broken(*a, **k):
+        raise SgtuiError("video breaks at 3.0 s; the file is damaged")
+        yield
+
+    monkeypatch.setattr(ingest_mod, "keyframe_rows", broken)
+    out_p = tmp_path / "a.sgproj"
+    code, _, err = _run(capsys, "ingest", ep.video, "--subs", ep.ass, "-o", out_p)
+    _one_line_error(code, err, "damaged")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_truncated_streamable_video_keeps_the_lines_it_has(ep: EpisodeFiles, tmp_path: Path,
+                                                           capsys) -> None:
+    mkv = remux_with_subtitles(ep.video, [], tmp_path / "whole.mkv")
+    data = mkv.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) // 2])
+    out_p = tmp_path / "a.sgproj"
+    code, out, err = _run(capsys, "ingest", cut, "--subs", ep.ass, "-o", out_p)
+    assert code == 0, err
+    assert "start after the video ends" in err
+    info = _info(capsys, out_p)
+    assert 0 < info["lines"] < 6 and info["lines"] == info["clips"] == info["keyframes"]
+
+
+def test_subtitles_longer_than_the_video(ep: EpisodeFiles, tmp_path: Path, capsys) -> None:
+    late = tmp_path / "late.srt"
+    late.write_text(ep.srt.read_text(encoding="utf-8")
+                    + "\n99\n01:00:00,000 --> 01:00:02,000\nlong after the end\n",
+                    encoding="utf-8")
+    out_p = tmp_path / "a.sgproj"
+    code, _, err = _run(capsys, "ingest", ep.video, "--subs", late, "-o", out_p)
+    assert code == 0 and "skipped 1 lines that start after the video ends" in err
+    assert _info(capsys, out_p)["lines"] == 6
+    only_late = tmp_path / "only_late.srt"
+    only_late.write_text("1\n01:00:00,000 --> 01:00:02,000\nlate\n", encoding="utf-8")
+    code, _, err = _run(capsys, "ingest", ep.video, "--subs", only_late, "-o", tmp_path / "b.sgproj")
+    _one_line_error(code, err, "after the video ends")
+    assert not (tmp_path / "b.sgproj").exists()
+
+
+@pytest.mark.parametrize("kind", ["no-audio", "corrupt", "truncated-mp4", "empty-subs",
+                                  "unknown-encoding", "missing-subs", "folder-output"])
+def test_bad_inputs_are_one_line_errors_with_nothing_written(kind: str, ep: EpisodeFiles,
+                                                             tmp_path: Path, capsys) -> None:
+    video, subs, out_p = ep.video, ep.ass, tmp_path / "out.sgproj"
+    expect = {"no-audio": "no audio track", "corrupt": "not a readable video",
+              "truncated-mp4": "not a readable video", "empty-subs": "empty",
+              "unknown-encoding": "encoding", "missing-subs": "do not exist",
+              "folder-output": "is a folder"}[kind]
+    if kind == "no-audio":
+        video = video_without_audio(ep.video, tmp_path / "silent.mp4")
+    elif kind == "corrupt":
+        video = tmp_path / "junk.mp4"
+        video.write_bytes(b"not a video at all " * 500)
+    elif kind == "truncated-mp4":
+        video = tmp_path / "cut.mp4"
+        video.write_bytes(ep.video.read_bytes()[:20000])
+    elif kind == "empty-subs":
+        subs = tmp_path / "empty.srt"
+        subs.write_bytes(b"")
+    elif kind == "unknown-encoding":
+        subs = tmp_path / "odd.srt"
+        subs.write_bytes(b"1\n00:00:01,000 --> 00:00:02,000\n"
+                         + bytes((i * 97 + 13) % 256 or 1 for i in range(500)))
+    elif kind == "missing-subs":
+        subs = tmp_path / "nope.srt"
+    elif kind == "folder-output":
+        out_p = tmp_path / "dir"
+        out_p.mkdir()
+    before = sorted(tmp_path.iterdir())
+    code, _, err = _run(capsys, "ingest", video, "--subs", subs, "-o", out_p)
+    _one_line_error(code, err, expect)
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_season_folder_pairs_by_name_and_reports_the_rest(ep: EpisodeFiles, tmp_path: Path,
+                                                          capsys) -> None:
+    season = tmp_path / "season"
+    season.mkdir()
+    shutil.copy(ep.video, season / "ep01.mp4")
+    shutil.copy(ep.ass, season / "ep01.ass")
+    shutil.copy(ep.video, season / "ep02.mp4")
+    shutil.copy(ep.srt, season / "ep02.en.srt")
+    shutil.copy(ep.video, season / "ep03.mp4")  # no subtitles: skipped and reported
+    shutil.copy(ep.srt, season / "extra.srt")  # no video: reported
+    outdir = tmp_path / "out"
+    code, out, err = _run(capsys, "ingest", season, "-o", outdir, "--jobs", "2")
+    assert code == 0, err
+    assert "ep03.mp4" in err and "extra.srt" in err
+    assert sorted(p.name for p in outdir.iterdir()) == ["ep01.sgproj", "ep02.sgproj"]
+    assert _info(capsys, outdir / "ep01.sgproj")["actors"] == 6
+    info2 = _info(capsys, outdir / "ep02.sgproj")
+    assert (info2["lines"], info2["actors"], info2["ingest_state"]) == (6, 0, "complete")
+    # a second run refuses the existing outputs, one line each, and exits 2
+    code, out, err = _run(capsys, "ingest", season, "-o", outdir)
+    assert code == 2 and err.count("already exists") == 2
+
+
+def test_season_folder_with_no_matching_names_is_refused(ep: EpisodeFiles, tmp_path: Path,
+                                                         capsys) -> None:
+    season = tmp_path / "season"
+    season.mkdir()
+    shutil.copy(ep.video, season / "a.mp4")
+    shutil.copy(ep.srt, season / "b.srt")
+    code, _, err = capsys_run = _run(capsys, "ingest", season, "-o", tmp_path / "out")
+    assert code == 2 and "no video" in err and "could be paired" in err
+    assert not (tmp_path / "out").exists()
+    del capsys_run
+
+
+def test_list_styles_shows_the_rule(ep: EpisodeFiles, capsys) -> None:
+    code, out, err = _run(capsys, "ingest", ep.video, "--subs", ep.ass, "--list-styles")
+    assert code == 0, err
+    rows = {ln.split()[0]: ln.split()[2] for ln in out.splitlines()[1:] if ln.strip()
+            and not ln.startswith("rule")}
+    assert rows["Default"] == "yes" and rows["OP"] == "no" and rows["Sign"] == "no"
+    assert "most common style" in out
+
+
+def test_embed_flag_uses_the_encoders_or_says_they_are_missing(ep: EpisodeFiles, tmp_path: Path,
+                                                               capsys) -> None:
+    import sgtui.features as features
+
+    out_p = tmp_path / "a.sgproj"
+    code, _, err = _run(capsys, "ingest", ep.video, "--subs", ep.ass, "--embed", "-o", out_p)
+    if hasattr(features, "embed_project"):
+        assert code == 0, err
+        assert _info(capsys, out_p)["encoders"]
+    else:
+        _one_line_error(code, err, "--embed needs the encoders")
+        assert not out_p.exists()
