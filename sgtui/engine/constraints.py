@@ -39,7 +39,7 @@ class ConstrainedUnionFind:
         n = x.shape[0]
         self.parent = list(range(n))
         self.size = [1] * n
-        self.sums = np.array(x, dtype=np.float64, copy=True)
+        self.sums = np.array(x, dtype=np.float32, copy=True)  # float32: halves a 10^5-line copy
         self.key: list[int | None] = [None] * n
         self.avoid: list[frozenset[int]] = [frozenset()] * n
         by_line: dict[int, set[int]] = {}
@@ -80,7 +80,7 @@ class ConstrainedUnionFind:
         return not (ka is not None and ka in self.avoid[rb])
 
     def avg_similarity(self, ra: int, rb: int) -> float:
-        return float(self.sums[ra] @ self.sums[rb]) / (self.size[ra] * self.size[rb])
+        return float(self.sums[ra].astype(np.float64) @ self.sums[rb]) / (self.size[ra] * self.size[rb])
 
     def union(self, a: int, b: int) -> int | None:
         """Merge the components of a and b if allowed; the surviving root, or None."""
@@ -100,4 +100,10 @@ class ConstrainedUnionFind:
         return ra
 
     def roots(self) -> np.ndarray:
-        return np.array([self.find(i) for i in range(len(self.parent))], dtype=np.int64)
+        """Root of every line (pointer jumping in numpy; the tree is left as it is)."""
+        p = np.array(self.parent, dtype=np.int64)
+        while True:
+            pp = p[p]
+            if np.array_equal(pp, p):
+                return p
+            p = pp

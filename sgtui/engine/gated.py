@@ -69,15 +69,20 @@ def merge_edges(
     keep = s >= threshold
     if active is not None:
         keep &= active[lo] & active[hi]
-    find, allowed, union, size, sums = uf.find, uf.allowed, uf.union, uf.size, uf.sums
+    parent, allowed, union, size, sums = uf.parent, uf.allowed, uf.union, uf.size, uf.sums
     for a, b in zip(lo[keep].tolist(), hi[keep].tolist(), strict=True):
-        ra, rb = find(a), find(b)
-        if ra == rb or not allowed(ra, rb):
+        while parent[a] != a:  # find with path halving, inlined: this loop is the hot path
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        while parent[b] != b:
+            parent[b] = parent[parent[b]]
+            b = parent[b]
+        if a == b or not allowed(a, b):
             continue
-        if size[ra] == 1 and size[rb] == 1:
-            union(ra, rb)  # the edge itself is the average
-        elif float(sums[ra] @ sums[rb]) >= threshold * size[ra] * size[rb]:
-            union(ra, rb)
+        if size[a] == 1 and size[b] == 1:
+            union(a, b)  # the edge itself is the average
+        elif float(sums[a] @ sums[b]) >= threshold * size[a] * size[b]:
+            union(a, b)
 
 
 def merge_connected(
