@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sgtui.errors import SgtuiError
 from sgtui.media import decode, subtitles
@@ -156,8 +157,13 @@ def fit_to_media(cues: list[Cue], end_ms: float) -> tuple[list[Cue], list[str]]:
 
 
 def ingest(video: str | Path, output: str | Path, opts: IngestOptions, force: bool = False,
-           progress: ProgressFactory = _silent) -> IngestReport:
-    """Ingest one video into ``output`` (see the module docstring for the guarantees)."""
+           progress: ProgressFactory = _silent,
+           after: Callable[[Any, decode.Audio], None] | None = None) -> IngestReport:
+    """Ingest one video into ``output`` (see the module docstring for the guarantees).
+
+    ``after(project, audio)`` runs once the file is complete, with the decoded 16 kHz
+    audio still in memory (`--embed` embeds voices from it rather than from the clips).
+    """
     from sgtui.project import LineIn, Project
 
     video, output = Path(video), Path(output)
@@ -233,9 +239,12 @@ def ingest(video: str | Path, output: str | Path, opts: IngestOptions, force: bo
                     report.keyframes_made += len(rows)
                     advance(len(rows))
         proj.meta_set("ingest_state", "complete")
+        if after is not None:
+            after(proj, audio())
     except SgtuiError:
+        complete = proj.meta_get("ingest_state") == "complete"
         proj.close()
-        if created:
+        if created and not complete:
             _remove(output)
         raise
     except BaseException:

@@ -115,11 +115,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from sgtui.cli.common import progress_bar
     from sgtui.ingest import ingest
 
-    report = ingest(video, out, opts, force=args.force, progress=progress_bar)
+    report = ingest(video, out, opts, force=args.force, progress=progress_bar,
+                    after=embed.from_audio if embed is not None else None)
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
-    if embed is not None:
-        embed(out)
     resumed = " (resumed)" if report.resumed else ""
     print(f"{out}: {report.lines} lines from {report.source}{resumed}, "
           f"{report.actors} with speaker names; made {report.clips_made} clips and "
@@ -145,28 +144,60 @@ def _list_styles(video: Path, opts) -> int:
     return 0
 
 
-def _embedder(args: argparse.Namespace):
-    """The encoders' entry point, checked before any work starts."""
-    try:
-        from sgtui.features import embed_project
-    except ImportError as exc:
-        raise SgtuiError("--embed needs the encoders (sgtui.features.embed_project), which this "
-                         "sgtui does not have yet; ingest without --embed") from exc
+class _Embedder:
+    """`--embed`: the default (or named) encoders, checked before any work starts.
 
-    def run(path: Path) -> None:
+    For one video the voices are embedded from the decoded original audio, cut at the
+    lines' times (not from the compressed clips); the images and anything left go through
+    the encoders' own `embed_project`, which skips lines already embedded.
+    """
+
+    def __init__(self, args: argparse.Namespace):
+        try:
+            from sgtui.features import DEFAULTS, embed_project
+        except ImportError as exc:
+            raise SgtuiError("--embed needs the encoders (sgtui.features.embed_project), which "
+                             "this sgtui does not have; ingest without --embed") from exc
+        self.embed_project = embed_project
+        self.voice = args.voice or DEFAULTS["voice"]
+        self.image = args.image or DEFAULTS["image"]
+        self.device = args.device
+        self.batch = args.batch or 32
+
+    def from_audio(self, proj, audio) -> None:
+        import numpy as np
+
+        from sgtui.cli.common import progress_bar
+        from sgtui.features import create_encoder
+
+        enc = create_encoder(self.voice, "voice", device=self.device, batch_size=self.batch)
+        done = proj.embedded_ids("voice", enc.model_id)
+        todo = [ln for ln in proj.lines() if ln.id not in done]
+        with progress_bar(len(todo), "voice (original audio)") as advance:
+            for pos in range(0, len(todo), self.batch):
+                chunk = todo[pos:pos + self.batch]
+                pcm = [audio.cut(ln.start_ms, ln.end_ms).astype(np.float32) / 32768.0
+                       for ln in chunk]
+                ids = [ln.id for ln, x in zip(chunk, pcm, strict=True) if len(x)]
+                if ids:
+                    proj.put_embeddings("voice", enc.model_id, ids,
+                                        enc.embed([x for x in pcm if len(x)]))
+                advance(len(chunk))
+        self.in_project(proj)
+
+    def in_project(self, proj) -> None:
+        self.embed_project(proj, voice=self.voice, image=self.image, device=self.device,
+                           batch=self.batch)
+
+    def path(self, path: Path) -> None:
         from sgtui.project import Project
 
         with Project.open(path) as proj:
-            kwargs = {"device": args.device}
-            if args.voice:
-                kwargs["voice"] = args.voice
-            if args.image:
-                kwargs["image"] = args.image
-            if args.batch:
-                kwargs["batch"] = args.batch
-            embed_project(proj, **kwargs)
+            self.in_project(proj)
 
-    return run
+
+def _embedder(args: argparse.Namespace) -> _Embedder:
+    return _Embedder(args)
 
 
 def pair_season(folder: Path) -> tuple[list[tuple[Path, Path | None]], list[Path]]:
@@ -227,13 +258,15 @@ def _ingest_season(folder: Path, outdir: Path, opts, force: bool, jobs: int | No
     failed = 0
     with progress_bar(len(work), "episodes") as advance, ProcessPoolExecutor(
             max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(_season_worker, str(v), str(o), opts, force): v for v, o in work}
+        futures = {pool.submit(_season_worker, str(v), str(o), opts, force): (v, o)
+                   for v, o in work}
         for fut in as_completed(futures):
-            name = futures[fut].name
+            video, out = futures[fut]
+            name = video.name
             ok, msg = fut.result()
             if ok:
                 if embed is not None:
-                    embed(Path(msg.split(":", 1)[0]))
+                    embed.path(out)
                 print(msg)
             else:
                 failed += 1
