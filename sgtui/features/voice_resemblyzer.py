@@ -28,10 +28,13 @@ class ResemblyzerEncoder(VoiceEncoderBase):
     min_seconds = PARTIAL_SECONDS
 
     def __init__(self, device: str = "auto", batch_size: int = 32, model_path: str | None = None):
+        import warnings
         from importlib.metadata import version
 
-        import torch  # noqa: F401  (imported here so the module itself stays light)
-        from resemblyzer import VoiceEncoder
+        with warnings.catch_warnings():  # webrtcvad's pkg_resources and scipy deprecations
+            warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from resemblyzer import VoiceEncoder
 
         self.device = resolve_device(device)
         self.batch_size = batch_size
