@@ -345,3 +345,19 @@ async def test_a_thousand_line_project_opens_and_navigates(make_app, tmp_path):
         assert "not in a cluster" in status(app)
         await keys(pilot, "home", "x")
         assert app.project.op_counts()["net"]["remove"] == 1
+
+
+async def test_recluster_with_the_engine_keeps_a_human_move(make_app, sp):
+    app = make_app()  # the default re-clusterer: sgtui.workflows.recluster
+    wrong = sp.ids["B"][3]
+    async with app.run_test(size=SIZE) as pilot:
+        await keys(pilot, "G", "m", *str(sp.clusters[1]), "enter")
+        before = app.project.op_counts()["net"]
+        await keys(pilot, "R")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "re-clustered" in status(app), status(app)
+        assert app.state.assign[wrong].cluster_id == sp.clusters[1]
+        assert app.state.assign[wrong].origin == "human"
+        assert app.project.op_counts()["net"] == before
+        assert app.project.ops()[-1].kind == "cluster"

@@ -82,9 +82,13 @@ def cache_dir() -> Path:
     return Path(base) / "sgtui"
 
 
+def samples_dir() -> Path:
+    return Path(os.environ.get("SGTUI_SAMPLES") or REPO / "sample_projects")
+
+
 def bundled_samples() -> list[Path]:
     """Sample episodes shipped in sample_projects/ (made by `sgtui sample`), sorted."""
-    return sorted((REPO / "sample_projects").glob("*.sgproj"))
+    return sorted(samples_dir().glob("*.sgproj"))
 
 
 def shared_dir() -> Path:
@@ -97,7 +101,7 @@ def build_haruhi_demo(out: Path) -> Path:
 
     h3 = shared_dir() / "data" / "haruhi03"
     if not (h3 / "lines.csv").exists():
-        raise SgtuiError(f"no bundled sample in {REPO / 'sample_projects'} and no shared data at {h3}; "
+        raise SgtuiError(f"no bundled sample in {samples_dir()} and no shared data at {h3}; "
                          "run 'sgtui sample -o sample_projects' first")
     out.parent.mkdir(parents=True, exist_ok=True)
     ns = argparse.Namespace(lines_csv=str(h3 / "lines.csv"), voice=str(h3 / "voice_ecapa192.npy"),
@@ -109,15 +113,12 @@ def build_haruhi_demo(out: Path) -> Path:
 
 
 def cluster_project(path: Path) -> None:
-    """Cluster a fresh demo file when the engine is available (else the pool holds all)."""
-    try:
-        from sgtui.workflows import recluster
-    except ImportError:
-        return
+    """Cluster a fresh demo file that has voice vectors but no clusters yet."""
     from sgtui.project import Project
+    from sgtui.workflows import recluster
 
     with Project.open(path) as project:
-        if not project.clusters():
+        if not project.clusters() and project.encoders():
             recluster(project)
 
 

@@ -30,11 +30,8 @@ Reclusterer = Callable[[Path], dict]
 
 def default_recluster(path: Path) -> dict:
     """Re-cluster the file with the engine (its own connection: this runs in a thread)."""
-    try:
-        from sgtui.workflows import recluster
-    except ImportError:
-        raise SgtuiError("re-clustering is not available in this build (sgtui.workflows is "
-                         "missing); run 'sgtui cluster' when it is") from None
+    from sgtui.workflows import recluster
+
     with Project.open(path) as project:
         return dict(recluster(project) or {})
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from sgtui.engine.doubt import line_doubt as engine_doubt
 from sgtui.errors import ConflictError, SgtuiError
 from sgtui.project import Assignment, Cluster, Line, Project, Suggestion
 
@@ -43,25 +44,13 @@ def line_doubt(
 ) -> dict[int, float]:
     """Doubt per assigned line in [0, 1]: closer to another cluster than to its own.
 
-    The engine's measure (engine.doubt) when present; otherwise 1 - cosine to the own
-    cluster's centroid. Lines without vectors fall back to 1 - confidence.
+    The engine's measure (engine.doubt: own centroid against the nearest other one);
+    lines without vectors fall back to 1 - confidence.
     """
     out: dict[int, float] = {}
     if vectors is not None and len(vectors) == len(line_ids) and len(line_ids) and clusters:
         labels = np.array([clusters.get(int(i), -1) for i in line_ids], dtype=np.int64)
-        try:
-            from sgtui.engine.doubt import line_doubt as engine_doubt
-        except ImportError:
-            engine_doubt = None
-        if engine_doubt is not None:
-            values = engine_doubt(vectors, labels).doubt
-        else:
-            values = np.full(len(line_ids), np.nan)
-            for cid in np.unique(labels[labels >= 0]):
-                rows = np.flatnonzero(labels == cid)
-                centre = vectors[rows].mean(axis=0)
-                norm = float(np.linalg.norm(centre)) or 1.0
-                values[rows] = np.clip(1.0 - vectors[rows] @ (centre / norm), 0.0, 1.0)
+        values = engine_doubt(vectors, labels).doubt
         for lid, v in zip(line_ids.tolist(), values.tolist(), strict=True):
             if v == v:  # not NaN
                 out[lid] = float(v)
