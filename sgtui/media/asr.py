@@ -47,6 +47,9 @@ def transcribe(audio: Audio, model: str | None = None, language: str | None = No
         model_ref = str(default_model_path())
     else:
         p = Path(model)
+        if not p.exists() and ("/" in model or "\\" in model or model.startswith(".")):
+            raise SgtuiError(f"--asr-model {model} does not exist; give a CTranslate2 Whisper "
+                             "model directory")
         model_ref = str(p) if p.exists() else model
         if p.exists() and not (p / "model.bin").exists():
             raise SgtuiError(f"--asr-model {p} has no model.bin; give a CTranslate2 Whisper "
