@@ -1,0 +1,250 @@
+"""Benchmark: clustering quality on haruhi03 for every method, and engine speed/memory.
+
+    .venv/bin/python bench/engine.py [--sizes 600,10000,100000] [--repeats 3] [--quick]
+
+Quality (one table): every method on haruhi03 with defaults that never saw haruhi03's
+labels, plus rows that are declared as using them (hindsight threshold, within-episode
+cross-validation by time blocks, the old workflow's 10% hand labels). Speed (one table):
+k-NN graph build and gated re-cluster on the cached graph at each size of synthetic
+clustered 192-d vectors, against scipy's average linkage in the same run where it fits
+in memory; peak traced memory (numpy allocations) per step. Takes ~3–5 minutes here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gc
+import os
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sgtui.engine import baselines  # noqa: E402
+from sgtui.engine.confidence import (  # noqa: E402
+    fit_confidence_model,
+    knn_confidence,
+    line_features,
+)
+from sgtui.engine.gated import DEFAULT_PARAMS, gated_cluster  # noqa: E402
+from sgtui.engine.knn import build_knn, normalise  # noqa: E402
+from sgtui.engine.methods import cluster  # noqa: E402
+from sgtui.engine.metrics import evaluate  # noqa: E402
+
+SHARED = Path(os.environ.get("SGTUI_SHARED", ROOT.parent / "shared"))
+
+
+def load_episode(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(unit vectors, speaker index or -1, duration ms) of a shared episode."""
+    root = SHARED / "data" / name
+    x = normalise(np.load(root / "voice_ecapa192.npy"))
+    with open(root / "lines.csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    speakers = [r.get("speaker") or "" for r in rows]
+    names = sorted({s for s in speakers if s})
+    truth = np.array([names.index(s) if s else -1 for s in speakers], dtype=np.int64)
+    dur = np.array([(float(r["end"]) - float(r["start"])) * 1000 for r in rows])
+    return x, truth, dur
+
+
+def synthetic_episode(seed: int, dim: int = 192) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A generated episode: 4–9 speakers of Zipf-like sizes, lines whose noise grows as they
+    get shorter (a short line carries less voice), so confidence has something to learn."""
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(4, 10))
+    n = int(rng.integers(300, 700))
+    weights = 1.0 / np.arange(1, k + 1) ** 0.8
+    labels = rng.choice(k, size=n, p=weights / weights.sum())
+    centres = normalise(rng.standard_normal((k, dim)))
+    # speakers of one episode share a common direction (same show, same mixing)
+    common = normalise(rng.standard_normal((1, dim)))
+    centres = normalise(centres + rng.uniform(0.3, 0.8) * common)
+    dur = np.exp(rng.normal(np.log(1800), 0.6, n)).clip(300, 12000)
+    noise = rng.uniform(0.7, 1.0) * (1.6 / np.sqrt(dur / 1000)) ** 0.5
+    x = centres[labels] + noise[:, None] * rng.standard_normal((n, dim)) / np.sqrt(dim)
+    return normalise(x), labels.astype(np.int64), dur
+
+
+def train_on_synthetic(episodes: int = 8):
+    feats, targets = [], []
+    for s in range(episodes):
+        x, y, dur = synthetic_episode(1000 + s)
+        feats.append(line_features(build_knn(x), dur))
+        targets.append(knn_confidence(x, y))
+    return fit_confidence_model(np.vstack(feats), np.concatenate(targets))
+
+
+def time_blocks_cv_confidence(x, truth, dur, graph, folds: int = 5) -> np.ndarray:
+    """Predicted confidence for haruhi03 where each time block's model never saw its labels."""
+    n = x.shape[0]
+    block = np.arange(n) * folds // n
+    feats = line_features(graph, dur)
+    out = np.zeros(n)
+    for b in range(folds):
+        train = block != b
+        target = knn_confidence(x[train], truth[train])
+        model = fit_confidence_model(line_features(build_knn(x[train]), dur[train]), target)
+        out[block == b] = model.predict(feats[block == b])
+    return out
+
+
+def row(name: str, labels: np.ndarray, truth: np.ndarray, seconds: float, note: str = "") -> list:
+    e = evaluate(labels, truth)
+    o = e.ops
+    return [name, e.clusters, e.unassigned, f"{e.edge_precision:.3f}", f"{e.edge_recall:.3f}",
+            f"{e.edge_f1:.3f}", o.add, o.remove, o.merge, f"{o.total:g}", f"{o.per_100_lines:.1f}",
+            f"{seconds * 1000:.0f}", note]
+
+
+def print_table(title: str, header: list[str], rows: list[list]) -> None:
+    print(f"\n{title}")
+    cells = [header] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    for i, r in enumerate(cells):
+        print("  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths, strict=True))))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    sys.stdout.flush()
+
+
+def timed(fn, *args, **kw):
+    t = time.perf_counter()
+    out = fn(*args, **kw)
+    return out, time.perf_counter() - t
+
+
+def quality(name: str = "haruhi03") -> None:
+    x, truth, dur = load_episode(name)
+    graph, _ = timed(build_knn, x)
+    rows = []
+    res, t = timed(cluster, "gated", x, graph=graph, durations_ms=dur)
+    rows.append(row("gated (defaults, heuristic confidence)", res.labels, truth, t,
+                    f"threshold {res.info['threshold']:.3f} from the episode"))
+    model, t_train = timed(train_on_synthetic)
+    res, t = timed(cluster, "gated", x, graph=graph, model=model, durations_ms=dur)
+    rows.append(row("gated + confidence model fit on synthetic", res.labels, truth, t,
+                    f"model trained in {t_train:.1f} s"))
+    for method in ("ahc", "hdbscan", "spectral"):
+        res, t = timed(cluster, method, x, graph=graph)
+        note = {"ahc": "average linkage, similarity 0.3", "hdbscan": "min cluster size 5",
+                "spectral": f"eigengap: {res.info.get('speakers')} speakers"}[method]
+        rows.append(row(method, res.labels, truth, t, note))
+    # declared uses of haruhi03's labels
+    cv = time_blocks_cv_confidence(x, truth, dur, graph)
+    res, t = timed(gated_cluster, x, graph, params=DEFAULT_PARAMS, confidence=cv)
+    rows.append(row("gated + model, 5-fold CV by time blocks [labels]", res[0], truth, t,
+                    "each block's confidence from a model trained on the other blocks"))
+    best = None
+    for sim in np.round(np.arange(0.20, 0.60, 0.005), 3):
+        lab = baselines.ahc(x, float(sim))
+        tot = evaluate(lab, truth).ops.total
+        if best is None or tot < best[0]:
+            best = (tot, sim, lab)
+    assert best is not None
+    rows.append(row("ahc, best threshold in hindsight [labels]", best[2], truth, 0.0,
+                    f"similarity {best[1]}"))
+    seeds = baselines.sample_seeds(truth, 0.1, seed=0)
+    (lab, _), t = timed(baselines.old_knn, x, seeds)
+    rows.append(row("old knn workflow: 10% hand labels → 3-NN [labels]", lab, truth, t,
+                    f"+{len(seeds)} hand-labelling adds not counted"))
+    print_table(
+        f"Quality on {name} ({x.shape[0]} lines, {len(set(truth[truth >= 0].tolist()))} speakers); "
+        "[labels] = uses this episode's labels",
+        ["method", "clusters", "unassigned", "P", "R", "F1", "add", "remove", "merge", "ops",
+         "ops/100", "ms", "note"], rows)
+
+
+def peak_of(fn, *args, **kw):
+    gc.collect()
+    tracemalloc.start()
+    t = time.perf_counter()
+    out = fn(*args, **kw)
+    sec = time.perf_counter() - t
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return out, sec, peak
+
+
+def speed(sizes: list[int], repeats: int) -> None:
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    rows = []
+    for n in sizes:
+        rng = np.random.default_rng(n)
+        speakers = max(5, n // 500)
+        centres = normalise(rng.standard_normal((speakers, 192)))
+        lab = rng.integers(0, speakers, n)
+        x = normalise(centres[lab] + 0.8 * rng.standard_normal((n, 192)).astype(np.float32) / np.sqrt(192))
+        reps = repeats if n <= 20_000 else 1
+        builds, reclusters = [], []
+        graph, peak_graph = None, 0
+        for _ in range(reps):
+            graph, sec, peak_graph = peak_of(build_knn, x)
+            builds.append(sec)
+        recall = graph_recall(x, graph)
+        res = None
+        peak_rc = 0
+        for _ in range(max(reps, 3)):
+            res, sec, peak_rc = peak_of(gated_cluster, x, graph)
+            reclusters.append(sec)
+        f1 = evaluate(res[0], lab).edge_f1
+        if n <= 12_000:
+            (z, sec_l, peak_l) = peak_of(linkage, x.astype(np.float64), "average", "cosine")
+            f1_l = evaluate(fcluster(z, 0.7, "distance"), lab).edge_f1
+            scipy_cell = f"{sec_l:.2f} s, {peak_l / 2**20:.0f} MiB, F1 {f1_l:.3f}"
+            ratio = f"{sec_l / statistics.median(reclusters):.0f}x"
+        else:
+            scipy_cell = f"not run: needs {n * (n - 1) / 2 * 8 / 2**30:.0f} GiB for distances"
+            ratio = "-"
+        rows.append([n, speakers, f"{statistics.median(builds):.2f} s", f"{peak_graph / 2**20:.0f} MiB",
+                     f"{recall:.4f}", f"{statistics.median(reclusters) * 1000:.0f} ms",
+                     f"{peak_rc / 2**20:.0f} MiB", f"{f1:.3f}", scipy_cell, ratio])
+        print(f"  done {n} lines", file=sys.stderr, flush=True)
+    print_table(
+        f"Speed (synthetic clustered 192-d vectors; medians of {repeats} runs, 1 run above 20k lines)",
+        ["lines", "speakers", "graph build", "graph peak", "graph recall", "re-cluster",
+         "re-cluster peak", "F1", "scipy average linkage (same run)", "linkage/re-cluster"], rows)
+    print(f"process peak RSS: {peak_rss_mib():.0f} MiB")
+
+
+def graph_recall(x: np.ndarray, graph, sample: int = 500) -> float:
+    """Share of the exact 10 nearest neighbours the graph holds, on sampled lines."""
+    rng = np.random.default_rng(0)
+    q = rng.choice(x.shape[0], size=min(sample, x.shape[0]), replace=False)
+    s = x[q] @ x.T
+    s[np.arange(q.size), q] = -np.inf
+    k = graph.k
+    exact = np.argpartition(s, s.shape[1] - k, axis=1)[:, -k:]
+    hits = [len(set(exact[i].tolist()) & set(graph.indices[qi].tolist())) for i, qi in enumerate(q)]
+    return float(np.mean(hits)) / k
+
+
+def peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="600,10000,100000")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="quality table only")
+    args = ap.parse_args()
+    t0 = time.time()
+    quality("haruhi03")
+    if not args.quick:
+        speed([int(s) for s in args.sizes.split(",")], args.repeats)
+    print(f"\nbenchmark wall time: {time.time() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
