@@ -104,7 +104,7 @@ class MainScreen(Screen):
         Binding("d", "doubt", "doubt", show=False, id="doubt"),
         Binding("R", "recluster", "re-cluster", show=False, id="recluster"),
         Binding("question_mark", "help", "keys", id="help"),
-        Binding("q", "quit", "quit", id="quit"),
+        Binding("q", "app.quit", "quit", id="quit"),
     ]
 
     def __init__(self, state: AnnotatorState, image_mode: str = "auto") -> None:
