@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -28,13 +29,13 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         table = Table(title="sgtui keys", expand=True, show_edge=False)
-        table.add_column("key", style="bold cyan", no_wrap=True)
-        table.add_column("action")
-        table.add_column("id (for [keys])", style="dim", no_wrap=True)
+        table.add_column("key", style="bold cyan", ratio=2)
+        table.add_column("action", ratio=5)
+        table.add_column("id (for \\[keys])", style="dim", ratio=2)
         for keys, description, binding_id in self.rows:
             table.add_row(keys, description, binding_id)
         with VerticalScroll():
             yield Static(table, id="help-table")
-            yield Static(f"\nRemap keys in {config_path()} under [keys], e.g. merge = \"M,ctrl+m\".\n"
+            yield Static(Text(f"\nRemap keys in {config_path()} under [keys], e.g. merge = \"M,ctrl+m\".\n"
                          "Actions apply to the marked lines (space), else to the line under the cursor.\n"
-                         "Esc closes this page.", classes="hint")
+                         "Esc closes this page."), classes="hint")

@@ -71,7 +71,7 @@ class MainScreen(Screen):
     #body { height: 1fr; }
     #clusters-pane { width: 30; border-right: solid $primary-darken-2; }
     #lines-pane { width: 1fr; }
-    #side { width: 44; border-left: solid $primary-darken-2; padding: 0 1; }
+    #side { width: 40; border-left: solid $primary-darken-2; padding: 0 1; }
     .pane-title { text-style: bold; background: $boost; width: 100%; padding: 0 1; }
     LineDetails { height: 1fr; }
     """

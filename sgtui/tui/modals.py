@@ -26,14 +26,14 @@ class Pick:
 
 
 MODAL_CSS = """
-ModalScreen { align: center middle; }
-ModalScreen > Vertical {
+ClusterPicker, TextPrompt { align: center middle; }
+ClusterPicker > Vertical, TextPrompt > Vertical {
     width: 64; height: auto; max-height: 80%; border: round $accent; background: $surface;
     padding: 0 1;
 }
-ModalScreen OptionList { height: auto; max-height: 16; }
-ModalScreen .title { text-style: bold; }
-ModalScreen .hint { color: $text-muted; }
+ClusterPicker OptionList { height: auto; max-height: 16; }
+ClusterPicker .title, TextPrompt .title { text-style: bold; }
+ClusterPicker .hint, TextPrompt .hint { color: $text-muted; }
 """
 
 
@@ -41,6 +41,7 @@ class ClusterPicker(ModalScreen[Pick | None]):
     """Type a number (`12`, `#12`) or part of a name; Enter takes the top match."""
 
     DEFAULT_CSS = MODAL_CSS
+    SCOPED_CSS = False
     BINDINGS = [
         Binding("escape", "cancel", "cancel", id="picker_cancel"),
         Binding("down", "move(1)", "next", show=False, id="picker_down"),
@@ -120,6 +121,7 @@ class TextPrompt(ModalScreen[str | None]):
     """One line of text (a cluster name, a search), with completion from `choices`."""
 
     DEFAULT_CSS = MODAL_CSS
+    SCOPED_CSS = False
     BINDINGS = [Binding("escape", "cancel", "cancel", id="prompt_cancel")]
 
     def __init__(self, title: str, value: str = "", choices: list[str] | None = None,

@@ -146,15 +146,10 @@ def line_row(state: AnnotatorState, index: int, width: int) -> Text:
     if state.view == CLUSTER:
         text.append(fmt_score(state.confidence.get(lid)))
         text.append(f" {ORIGIN_MARK.get(a.origin if a else None, '?')} ", style="dim")
-    elif state.view == POOL:
-        sugs = state.suggest.get(lid, [])[:3]
-        for k in range(3):
-            if k < len(sugs):
-                s = sugs[k]
-                text.append(f"{k + 1}", style="bold")
-                text.append(f" {pad(state.cluster_label(s.cluster_id), 8)} {fmt_score(s.score)} ")
-            else:
-                text.append(" " * 16)
+    elif state.view == POOL:  # compact: the details pane shows the scores
+        for k, sug in enumerate(state.suggest.get(lid, [])[:3]):
+            text.append(f"{k + 1}", style="bold")
+            text.append(f":{pad(state.cluster_label(sug.cluster_id), 8).rstrip()} ")
         text.append("│ ", style="dim")
     else:
         text.append(pad(state.speaker_of(lid), 10) + " ", style="bold" if a else "dim")

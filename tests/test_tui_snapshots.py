@@ -1,0 +1,53 @@
+"""Snapshots of the annotator's main screens (pytest-textual-snapshot).
+
+After an intended change of the look, review the new pictures and accept them with
+`pytest tests/test_tui_snapshots.py --snapshot-update`.
+"""
+
+from __future__ import annotations
+
+import pytest
+from tui_helpers import small_project
+
+from sgtui.project import Project
+from sgtui.tui.app import AnnotatorApp
+from sgtui.tui.config import Config
+from sgtui.tui.player import NullPlayer
+
+SIZE = (120, 36)
+
+
+@pytest.fixture
+def app(tmp_path, tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/home/annotator/.config")  # shown on the help page
+    sp = small_project(tmp_path, tmp_path_factory.getbasetemp() / "tui-small")
+    p = Project.open(sp.path)
+    yield AnnotatorApp(p, "snap", config=Config(image="halfcell"), player=NullPlayer(notice=None),
+                       poll_seconds=0)
+    p.close()
+
+
+def test_main_screen(app, snap_compare):
+    assert snap_compare(app, terminal_size=SIZE)
+
+
+def test_main_screen_after_corrections(app, snap_compare):
+    # remove the misplaced line, name the cluster, mark it reviewed
+    assert snap_compare(app, terminal_size=SIZE,
+                        press=["G", "x", "n", *"Haruhi", "enter", "c", "home"])
+
+
+def test_unassigned_pool_with_suggestions(app, snap_compare):
+    assert snap_compare(app, terminal_size=SIZE, press=["f"])
+
+
+def test_timeline(app, snap_compare):
+    assert snap_compare(app, terminal_size=SIZE, press=["t", "j", "j"])
+
+
+def test_merge_picker_with_a_fuzzy_query(app, snap_compare):
+    assert snap_compare(app, terminal_size=SIZE, press=["right_square_bracket", "M", "3"])
+
+
+def test_help_page(app, snap_compare):
+    assert snap_compare(app, terminal_size=SIZE, press=["question_mark"])
