@@ -15,20 +15,19 @@ import numpy as np
 
 from sgtui.engine.confidence import (
     ConfidenceModel,
-    fit_confidence_model,
-    knn_confidence,
-    line_features,
 )
 from sgtui.engine.constraints import Constraints
 from sgtui.engine.knn import KnnGraph, build_knn, fuse
 from sgtui.engine.methods import METHODS, cluster
+from sgtui.engine.model import EngineModel
+from sgtui.engine.training import Episode, fit_engine_model
 from sgtui.errors import SgtuiError
 from sgtui.project import Project
 
 _GRAPHS: dict[str, KnnGraph] = {}
 
 
-def load_model(path: str | Path) -> ConfidenceModel:
+def load_model(path: str | Path) -> EngineModel:
     """Read a model written by `sgtui train` (an .npz of plain arrays; pickle refused)."""
     p = Path(path)
     if not p.is_file():
@@ -36,18 +35,25 @@ def load_model(path: str | Path) -> ConfidenceModel:
     try:
         with np.load(p, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-        return ConfidenceModel.from_arrays(arrays)
+        return EngineModel.from_arrays(arrays)
     except (OSError, ValueError) as exc:
         raise SgtuiError(f"{p} is not an sgtui model ({exc}); train one with `sgtui train`") from None
 
 
-def save_model(model: ConfidenceModel, path: str | Path) -> None:
+def save_model(model: EngineModel, path: str | Path) -> None:
     with open(path, "wb") as f:
         np.savez(f, **model.to_arrays())
 
 
 def episode_vectors(project: Project) -> tuple[np.ndarray, np.ndarray, str]:
     """(line ids, fused unit vectors, voice model name): voice, plus image where present."""
+    ids, voice, image, model = episode_modalities(project)
+    return ids, fuse(voice, image), model
+
+
+def episode_modalities(project: Project) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str]:
+    """(line ids, voice vectors, image vectors aligned to them (zero rows where missing) or
+    None, voice model name)."""
     ids, voice = project.embeddings("voice")
     model = project.chosen_model("voice")
     if ids.size == 0 or model is None:
@@ -59,8 +65,8 @@ def episode_vectors(project: Project) -> tuple[np.ndarray, np.ndarray, str]:
         for r, i in enumerate(ids.tolist()):
             if i in pos:
                 aligned[r] = img[pos[i]]
-        return ids, fuse(voice, aligned), model
-    return ids, fuse(voice, None), model
+        return ids, voice, aligned, model
+    return ids, voice, None, model
 
 
 def cached_graph(x: np.ndarray, k: int = 10) -> KnnGraph:
@@ -89,7 +95,9 @@ def _constraints(project: Project, ids: np.ndarray) -> Constraints:
     )
 
 
-def recluster(project: Project, method: str = "gated", model: str | Path | ConfidenceModel | None = None) -> dict:
+def recluster(
+    project: Project, method: str = "gated", model: str | Path | EngineModel | ConfidenceModel | None = None
+) -> dict:
     """Run the engine on the project's embeddings and write its auto clusters.
 
     Human work is never changed (the engine takes it as hard constraints, the store keeps
@@ -99,15 +107,17 @@ def recluster(project: Project, method: str = "gated", model: str | Path | Confi
     if method not in METHODS:
         raise SgtuiError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     t0 = time.perf_counter()
-    if model is not None and not isinstance(model, ConfidenceModel):
+    if model is not None and not isinstance(model, EngineModel | ConfidenceModel):
         model = load_model(model)
-    ids, x, voice_model = episode_vectors(project)
+    ids, voice, image, voice_model = episode_modalities(project)
+    x = fuse(voice, image)
     lines = {ln.id: ln for ln in project.lines()}
     durations = np.array([lines[int(i)].duration_ms for i in ids.tolist()], dtype=np.float64)
     cons = _constraints(project, ids)
     graph = cached_graph(x)
     try:
-        result = cluster(method, x, graph=graph, constraints=cons, model=model, durations_ms=durations)
+        result = cluster(method, voice, image=image, graph=graph, constraints=cons, model=model,
+                         durations_ms=durations)
     except ValueError as exc:
         raise SgtuiError(f"{exc}") from None
     groups = [(key, [int(ids[i]) for i in members]) for key, members in result.groups]
@@ -139,34 +149,31 @@ def project_labels(project: Project, ids: np.ndarray) -> np.ndarray:
     )
 
 
-def train(projects: list[Project], q: float = 0.1) -> tuple[ConfidenceModel, dict]:
-    """Fit the confidence regressor on labelled projects (human-placed lines are the labels).
+def train(projects: list[Project], q: float = 0.1) -> tuple[EngineModel, dict]:
+    """Fit the confidence regressor and the merge MLP on labelled projects (engine.training).
 
-    Target: the exact 3-NN confidence (`knn_confidence`) of each labelled line; inputs:
-    its label-free neighbourhood features. Returns the model and a summary.
+    Labels are the clusters of human-placed lines.
     """
-    feats, targets, used = [], [], 0
+    episodes = []
     for p in projects:
-        ids, x, _ = episode_vectors(p)
+        ids, voice, image, _ = episode_modalities(p)
         labels = project_labels(p, ids)
         if (labels >= 0).sum() < 10 or np.unique(labels[labels >= 0]).size < 2:
             continue
         lines = {ln.id: ln for ln in p.lines()}
         durations = np.array([lines[int(i)].duration_ms for i in ids.tolist()], dtype=np.float64)
-        target = knn_confidence(x, labels, q=q)
-        feats.append(line_features(cached_graph(x), durations)[labels >= 0])
-        targets.append(target[labels >= 0])
-        used += 1
-    if not used:
+        x = fuse(voice, image)
+        split = (int(voice.shape[1]), 0.3) if image is not None else None
+        episodes.append(Episode(x, labels, durations, cached_graph(x), split))
+    if not episodes:
         raise SgtuiError(
             "no project has enough labelled lines (≥ 10 in ≥ 2 clusters placed by a human); "
             "import labels with `sgtui labels import EP FILE.csv` first"
         )
-    f, y = np.vstack(feats), np.concatenate(targets)
-    model = fit_confidence_model(f, y)
-    pred = model.predict(f)
-    corr = float(np.corrcoef(pred, y)[0, 1]) if y.std() > 0 else 0.0
-    return model, {"projects": used, "lines": int(y.size), "mean_confidence": float(y.mean()), "fit_corr": corr}
+    try:
+        return fit_engine_model(episodes, q=q)
+    except ValueError as exc:
+        raise SgtuiError(f"{exc}; label more lines") from None
 
 
 def evaluate_project(project: Project, truth_csv: str | Path, weights: tuple[float, float, float] = (1, 1, 1)) -> dict:

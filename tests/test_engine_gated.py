@@ -161,3 +161,13 @@ def test_unknown_method_is_refused():
         cluster("kmeans", x)
     with pytest.raises(ValueError, match="hand-labelled"):
         cluster("knn", x)
+
+
+def test_inverted_file_graph_finds_nearly_all_true_neighbours():
+    x, _ = clustered_vectors(4000, 12, dim=48, spread=0.8, seed=13)
+    exact = build_knn(x, 10, exact=True)
+    approx = build_knn(x, 10, exact=False)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact.indices.tolist(), approx.indices.tolist(), strict=True)])
+    assert recall > 0.97
+    assert not (approx.indices == np.arange(4000)[:, None]).any()
+    assert (np.diff(approx.sims, axis=1) <= 1e-6).all()  # most similar first

@@ -18,6 +18,7 @@ between a typical unrelated pair and a typical 10th nearest neighbour.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from sgtui.engine.constraints import NONE, ConstrainedUnionFind, Constraints
 from sgtui.engine.knn import KnnGraph
+from sgtui.engine.merge_model import MergeMLP, pair_features
 
 
 @dataclass(frozen=True)
@@ -36,41 +38,46 @@ class GatedParams:
     tau: float = 0.5  # confidence below which a line may only join
     join_share: float = 0.5  # share of a low line's neighbours its cluster must hold
     min_size: int = 2  # smaller components without a human key stay unassigned
-    pair_samples: int = 20_000  # random pairs for the unrelated-pair median
+    pair_samples: int = 400  # random lines whose pairs give the unrelated-pair median
 
 
 DEFAULT_PARAMS = GatedParams()
 
 
-def estimate_threshold(x: np.ndarray, graph: KnnGraph, samples: int = 20_000, seed: int = 0) -> float:
+def estimate_threshold(x: np.ndarray, graph: KnnGraph, samples: int = 400, seed: int = 0) -> float:
     """Halfway between the median similarity of random pairs and of the 10th neighbour.
 
-    The first is what two different speakers typically score with this encoder, the
-    second what a speaker's near lines score; the midpoint needs no labels and follows
-    the encoder's own scale.
+    The first is what two different speakers typically score with this encoder (pairs
+    among `samples` random lines: ~80,000 pairs, enough for a median), the second what a
+    speaker's near lines score; the midpoint needs no labels and follows the encoder's
+    own scale. Deterministic for a given episode (fixed seed).
     """
     n = x.shape[0]
     if n < 3 or graph.k == 0:
         return 0.5
     rng = np.random.default_rng(seed)
-    a = rng.integers(0, n, samples)
-    b = rng.integers(0, n, samples)
-    keep = a != b
-    unrelated = float(np.median(np.einsum("ij,ij->i", x[a[keep]], x[b[keep]])))
+    pick = np.sort(rng.choice(n, size=min(n, samples), replace=False))
+    sub = np.asarray(x[pick], dtype=np.float32)
+    s = sub @ sub.T
+    unrelated = float(np.median(s[np.triu_indices(pick.size, 1)]))
     near = float(np.median(graph.sims[:, min(graph.k, 10) - 1]))
     return (unrelated + near) / 2
 
 
 def merge_edges(
-    uf: ConstrainedUnionFind, graph: KnnGraph, threshold: float, active: np.ndarray | None = None
+    uf: ConstrainedUnionFind, graph: KnnGraph, threshold: float, active: np.ndarray | None = None,
+    mlp: MergeMLP | None = None, conf: np.ndarray | None = None,
+    split: tuple[int, float] | None = None,
 ) -> None:
-    """Closest edges first: merge two components when their average similarity ≥ threshold."""
+    """Closest edges first: merge two components when their average similarity ≥ threshold,
+    or, with a merge MLP (and the lines' confidence), when it says merge."""
     lo, hi, s = graph.edges()
-    keep = s >= threshold
+    keep = np.ones(s.shape, dtype=bool) if mlp is not None else s >= threshold
     if active is not None:
         keep &= active[lo] & active[hi]
     parent, allowed, union, size, sums = uf.parent, uf.allowed, uf.union, uf.size, uf.sums
-    for a, b in zip(lo[keep].tolist(), hi[keep].tolist(), strict=True):
+    for a0, b0 in zip(lo[keep].tolist(), hi[keep].tolist(), strict=True):
+        a, b = a0, b0
         while parent[a] != a:  # find with path halving, inlined: this loop is the hot path
             parent[a] = parent[parent[a]]
             a = parent[a]
@@ -79,7 +86,11 @@ def merge_edges(
             b = parent[b]
         if a == b or not allowed(a, b):
             continue
-        if size[a] == 1 and size[b] == 1:
+        if mlp is not None:
+            assert conf is not None
+            if mlp.prob(pair_features(uf, a, b, a0, b0, conf, None, split))[0] >= 0.5:
+                union(a, b)
+        elif size[a] == 1 and size[b] == 1:
             union(a, b)  # the edge itself is the average
         elif float(sums[a] @ sums[b]) >= threshold * size[a] * size[b]:
             union(a, b)
@@ -190,18 +201,37 @@ def join_low(
     return labels
 
 
+def _one_blas_thread():
+    """Re-clustering makes only small products: one BLAS thread avoids the spin-wait
+    stalls of a threaded BLAS on a busy machine (10 ms → 0.4 ms for a 400² product here)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: comes with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
 def gated_cluster(
     x: np.ndarray,
     graph: KnnGraph,
     constraints: Constraints = NONE,
     params: GatedParams = DEFAULT_PARAMS,
     confidence: np.ndarray | None = None,
+    mlp: MergeMLP | None = None,
+    split: tuple[int, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """(root label per line or -1, confidence used, threshold used).
 
-    `confidence` (e.g. from a trained model) replaces the self-agreement estimate.
+    `confidence` (e.g. from a trained model) replaces the self-agreement estimate; `mlp`
+    replaces the threshold for the core's edge merges (`split`: see merge_model.pair_features;
+    image confidence is not estimated yet, so those two features are 0).
     """
-    x = np.asarray(x, dtype=np.float64)
+    with _one_blas_thread():
+        return _gated(x, graph, constraints, params, confidence, mlp, split)
+
+
+def _gated(x, graph, constraints, params, confidence, mlp, split):
+    x = np.asarray(x, dtype=np.float32)
     n = x.shape[0]
     theta = params.threshold
     if theta is None:
@@ -217,7 +247,7 @@ def gated_cluster(
     fixed[[i for i in constraints.fixed if 0 <= i < n]] = True
     core = (confidence >= params.tau) | fixed
     uf = ConstrainedUnionFind(x, constraints)
-    merge_edges(uf, graph, theta, active=core)
+    merge_edges(uf, graph, theta, active=core, mlp=mlp, conf=confidence, split=split)
     merge_connected(uf, graph, params.gamma, active=core)
     labels = _components(uf, params.min_size)
     labels = join_low(uf, graph, labels, ~core, params.join_share)

@@ -15,7 +15,8 @@ from sgtui.engine import baselines
 from sgtui.engine.confidence import ConfidenceModel, line_features
 from sgtui.engine.constraints import NONE, Constraints
 from sgtui.engine.gated import DEFAULT_PARAMS, GatedParams, gated_cluster
-from sgtui.engine.knn import KnnGraph, build_knn, normalise
+from sgtui.engine.knn import KnnGraph, build_knn, fuse
+from sgtui.engine.model import EngineModel
 from sgtui.engine.suggest import suggestions
 
 METHODS = ("gated", "ahc", "hdbscan", "spectral", "knn")
@@ -84,25 +85,33 @@ def cluster(
     *,
     graph: KnnGraph | None = None,
     constraints: Constraints = NONE,
-    model: ConfidenceModel | None = None,
+    model: EngineModel | ConfidenceModel | None = None,
     params: GatedParams = DEFAULT_PARAMS,
     durations_ms: np.ndarray | None = None,
     seeds: dict[int, int] | None = None,
+    image: np.ndarray | None = None,
+    image_weight: float = 0.3,
 ) -> ClusterResult:
-    """Cluster unit vectors with `method` (one of METHODS), respecting human work.
+    """Cluster lines by voice vectors `x` (and `image` vectors, zero rows where missing)
+    with `method` (one of METHODS), respecting human work. A given `graph` must be the
+    k-NN graph of the fused vectors (knn.fuse).
 
     `knn` needs labelled seed lines: `seeds` (line index -> label), or else the lines a
     human placed (their cluster keys as labels).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    x = normalise(x)
+    split = (int(x.shape[1]), image_weight) if image is not None else None
+    x = fuse(x, image, image_weight)
     info: dict = {"method": method}
     conf = None
     if method == "gated":
         graph = graph or build_knn(x)
-        given = model.predict(line_features(graph, durations_ms)) if model is not None else None
-        raw, conf, theta = gated_cluster(x, graph, constraints, params, confidence=given)
+        if isinstance(model, ConfidenceModel):
+            model = EngineModel(model)
+        given = model.confidence.predict(line_features(graph, durations_ms)) if model else None
+        mlp = model.merge if model else None
+        raw, conf, theta = gated_cluster(x, graph, constraints, params, confidence=given, mlp=mlp, split=split)
         info.update(threshold=theta, low_confidence=int((conf < params.tau).sum()))
     elif method == "ahc":
         raw = baselines.ahc(x)
