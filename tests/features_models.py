@@ -3,6 +3,8 @@ made on the spot so the real loading code runs on a machine that cannot download
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -95,7 +97,8 @@ def make_anime_checkpoint(path: Path) -> dict:
     empty = path.with_name("empty.pth")
     torch.save({}, empty)
     torch.manual_seed(1)
-    model = AnimeSpeakerEmbedding(ckpt_path=empty, device="cpu")  # random init (strict=False)
+    with contextlib.redirect_stdout(io.StringIO()):  # the package prints what it loads
+        model = AnimeSpeakerEmbedding(ckpt_path=empty, device="cpu")  # random init (strict=False)
     state = model.state_dict()
     torch.save(state, path)
     empty.unlink()

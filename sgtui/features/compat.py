@@ -97,7 +97,7 @@ def import_torchaudio() -> ModuleType:
         raise SgtuiError(
             f"torchaudio does not import ({reason}), not even without its C++ extension "
             f"({type(exc).__name__}: {exc}); install a torchaudio build that matches torch "
-            f"(see README, 'CPU-only machines')"
+            f"(see docs/encoders.md, 'CPU-only machines')"
         ) from exc
     finally:
         sys.meta_path.remove(finder)
@@ -139,7 +139,7 @@ def import_torchvision() -> ModuleType:
         raise SgtuiError(
             f"torchvision does not import ({reason}), not even without its C++ ops "
             f"({type(exc).__name__}: {exc}); install a torchvision build that matches torch "
-            f"(see README, 'CPU-only machines')"
+            f"(see docs/encoders.md, 'CPU-only machines')"
         ) from exc
     _STATUS["torchvision"] = f"shim: C++ ops not loaded ({reason})"
     _LOG.info("torchvision imported without its C++ ops: %s", reason)

@@ -1,0 +1,341 @@
+"""Benchmark: encoder speed (lines/s), LibriSpeech speaker accuracy, image separation.
+
+    .venv/bin/python bench/encoders.py [--repeats 3] [--quick]
+        [--ecapa-path DIR] [--anime-path FILE] [--clip-path DIR|FILE --clip-model NAME]
+
+What it measures, all in one run so ratios compare like with like:
+- voice lines/s for ~2 s lines (the anime median; haruhi03's is 2.1 s) and for long lines
+  (whole LibriSpeech utterances, median 6.6 s, and 20 s lines), per voice encoder, with
+  resemblyzer's own one-utterance-at-a-time `embed_utterance` as the baseline;
+- LibriSpeech test-other nearest-neighbour speaker accuracy (100 utterances, 10 speakers)
+  per voice encoder that has trained weights here (whole utterances and 2 s cuts);
+- image frames/s and separation of the `grid` descriptor on generated frames (drawn cel
+  characters; the sample-episode painter with one and with several characters on screen;
+  a real `sgtui sample` episode ingested end to end, by speaker), against a plain global
+  colour histogram as the baseline.
+ECAPA, anime-ECAPA and CLIP run their real architectures; without trained weights on this
+machine (no hub) they get random weights, so their speed is real and their accuracy is
+not reported. Medians over --repeats runs after one warm-up. Timings on a shared machine
+are noisy: the load average is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from features_helpers import (  # noqa: E402
+    CHARACTERS,
+    character_frame,
+    jpeg,
+    librispeech,
+    nn_accuracy,
+)
+
+SR = 16_000
+
+
+def rate(fn: Callable[[], object], n: int, repeats: int) -> float:
+    """Median items/s over `repeats` timed calls, after one untimed warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return n / statistics.median(times)
+
+
+def voice_sets(wavs: list[np.ndarray], speakers: list[str]) -> dict[str, tuple[list, list]]:
+    rng = np.random.default_rng(0)
+    cuts = []
+    for w in wavs:
+        s = int(rng.integers(0, len(w) - 2 * SR))
+        cuts.append(w[s : s + 2 * SR])
+    by_spk: dict[str, list[np.ndarray]] = {}
+    for w, s in zip(wavs, speakers, strict=True):
+        by_spk.setdefault(s, []).append(w)
+    long20, long_spk = [], []
+    for s, ws in sorted(by_spk.items()):
+        cat = np.concatenate(ws)
+        for k in range(2):
+            long20.append(cat[k * 20 * SR : (k + 1) * 20 * SR])
+            long_spk.append(s)
+    return {"2 s": (cuts, speakers), "whole": (wavs, speakers), "20 s": (long20, long_spk)}
+
+
+def bench_voice(args: argparse.Namespace, sets: dict) -> list[tuple]:
+    import warnings
+
+    from features_models import make_anime_checkpoint, make_ecapa_folder
+
+    from sgtui.features import create_encoder
+
+    rows = []
+    tmp = Path(tempfile.mkdtemp(prefix="sgtui-bench-"))
+    encoders: list[tuple[str, str, str | None, bool]] = [("resemblyzer", "resemblyzer", None, True)]
+    if args.ecapa_path:
+        encoders.append(("ecapa", "ecapa", args.ecapa_path, True))
+    else:
+        make_ecapa_folder(tmp / "ecapa")
+        encoders.append(("ecapa (random weights)", "ecapa", str(tmp / "ecapa"), False))
+    if args.anime_path:
+        encoders.append(("anime-ecapa", "anime-ecapa", args.anime_path, True))
+    else:
+        make_anime_checkpoint(tmp / "embedding_model.pth")
+        encoders.append(("anime-ecapa (random weights)", "anime-ecapa",
+                         str(tmp / "embedding_model.pth"), False))
+
+    # Baseline: resemblyzer as its README uses it, one utterance at a time.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from resemblyzer import VoiceEncoder, preprocess_wav
+    base = VoiceEncoder("cpu", verbose=False)
+
+    def baseline(ws: Sequence[np.ndarray]) -> np.ndarray:
+        return np.stack([base.embed_utterance(preprocess_wav(w)) for w in ws])
+
+    names = ["2 s", "whole", "20 s"] if not args.quick else ["2 s"]
+    row = ["resemblyzer embed_utterance (baseline)", "-"]
+    for key in names:
+        ws, _ = sets[key]
+        row.append(rate(lambda ws=ws: baseline(ws), len(ws), args.repeats))
+    acc_whole = nn_accuracy(baseline(sets["whole"][0]), sets["whole"][1])
+    acc_2s = nn_accuracy(baseline(sets["2 s"][0]), sets["2 s"][1])
+    rows.append((*row, acc_whole, acc_2s))
+
+    for label, spec, path, trained in encoders:
+        t0 = time.perf_counter()
+        enc = create_encoder(spec, "voice", device="cpu", batch_size=32, model_path=path)
+        load = time.perf_counter() - t0
+        row = [label, f"{load:.1f}"]
+        for key in names:
+            ws, _ = sets[key]
+            row.append(rate(lambda ws=ws, enc=enc: enc.embed(ws), len(ws), args.repeats))
+        if trained:
+            acc_whole = nn_accuracy(enc.embed(sets["whole"][0]), sets["whole"][1])
+            acc_2s = nn_accuracy(enc.embed(sets["2 s"][0]), sets["2 s"][1])
+            rows.append((*row, acc_whole, acc_2s))
+        else:
+            rows.append((*row, None, None))
+    return rows
+
+
+def plain_histogram(rgb: np.ndarray) -> np.ndarray:
+    """Baseline image descriptor: one global 8x8x8 RGB histogram (no grid, no background
+    suppression), square-rooted."""
+    from PIL import Image
+
+    img = np.asarray(Image.fromarray(rgb).resize((96, 72)), dtype=np.int64) // 32
+    codes = img[..., 0] * 64 + img[..., 1] * 8 + img[..., 2]
+    h = np.bincount(codes.ravel(), minlength=512).astype(np.float32)
+    return np.sqrt(h / h.sum())
+
+
+def separation(vecs: np.ndarray, labels: list) -> tuple[float, float]:
+    """(nearest-neighbour accuracy, mean same-label cosine - mean other-label cosine)."""
+    v = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+    sims = v @ v.T
+    same = np.equal.outer(labels, labels)
+    off = ~np.eye(len(labels), dtype=bool)
+    return nn_accuracy(v, labels), float(sims[same & off].mean() - sims[~same].mean())
+
+
+def painter_frames(crowded: bool, per: int = 10, seed: int = 0) -> tuple[list, list]:
+    """Frames from the sample-episode painter (sgtui.media.synth), labelled by the
+    character who speaks; with `crowded`, 1-2 other characters share the shot."""
+    import av
+
+    from sgtui.media import synth
+
+    rng = random.Random(seed)
+    painter = synth._Painter(synth.CAST, 640, 360)
+    buf = np.zeros((360 * 3 // 2, 640), np.uint8)
+    frames, labels = [], []
+    for c in range(len(synth.CAST)):
+        for _ in range(per):
+            others = [o for o in range(len(synth.CAST)) if o != c]
+            present = {c} | (set(rng.sample(others, rng.choice([1, 2]))) if crowded else set())
+            bg = (rng.randint(60, 200), rng.randint(100, 156), rng.randint(100, 156))
+            painter._base_key = None
+            painter.frame(synth.Shot(0, bg, tuple(sorted(present))), rng.randint(0, 9999), c, buf)
+            rgb = av.VideoFrame.from_ndarray(buf.copy(), format="yuv420p").to_ndarray(format="rgb24")
+            frames.append(_jpeg_round_trip(rgb))
+            labels.append(c)
+    return frames, labels
+
+
+def _jpeg_round_trip(rgb: np.ndarray) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(jpeg(rgb))).convert("RGB"))
+
+
+def sample_episode_frames(workdir: Path) -> tuple[list, list]:
+    """`sgtui sample` + `sgtui ingest`, then every keyframe with its line's speaker."""
+    from PIL import Image
+
+    from sgtui.project import Project
+
+    py = sys.executable
+    subprocess.run([py, "-m", "sgtui", "sample", "-o", str(workdir), "--episodes", "1",
+                    "--lines", "80", "--force"], check=True, capture_output=True)
+    ep = workdir / "ep.sgproj"
+    subprocess.run([py, "-m", "sgtui", "ingest", str(workdir / "sample01.mp4"), "-o", str(ep),
+                    "--force"], check=True, capture_output=True)
+    frames, labels = [], []
+    with Project.open(ep, readonly=True) as p:
+        for line in p.lines():
+            kf = p.keyframe(line.id)
+            if kf is not None and line.actor:
+                frames.append(np.asarray(Image.open(io.BytesIO(kf.data)).convert("RGB")))
+                labels.append(line.actor)
+    return frames, labels
+
+
+def bench_image(args: argparse.Namespace) -> tuple[list[tuple], list[tuple]]:
+    from sgtui.features import create_encoder
+
+    grid = create_encoder("grid", "image")
+    rng = np.random.default_rng(3)
+    drawn_labels = [c for c in range(len(CHARACTERS)) for _ in range(10)]
+    sets = {"drawn cel characters (6)": ([_jpeg_round_trip(character_frame(c, rng))
+                                          for c in drawn_labels], drawn_labels),
+            "sample painter, speaker alone (6)": painter_frames(False),
+            "sample painter, 2-3 on screen (6)": painter_frames(True)}
+    if not args.quick:
+        with tempfile.TemporaryDirectory() as d:
+            sets["sample episode by speaker (off-screen too)"] = sample_episode_frames(Path(d))
+    sep_rows = []
+    for name, (frames, labels) in sets.items():
+        g = separation(grid.embed(frames), labels)
+        b = separation(np.stack([plain_histogram(f) for f in frames]), labels)
+        sep_rows.append((name, len(frames), *g, *b))
+
+    frames = sets["sample painter, speaker alone (6)"][0][:32]
+    speed_rows = [("grid", rate(lambda: grid.embed(frames), len(frames), args.repeats))]
+    if not args.quick:
+        clip = _clip_encoder(args)
+        if clip is not None:
+            label, enc = clip
+            speed_rows.append((label, rate(lambda: enc.embed(frames), len(frames), args.repeats)))
+    return sep_rows, speed_rows
+
+
+def _clip_encoder(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from sgtui.features import create_encoder
+    from sgtui.features.compat import import_open_clip
+
+    if args.clip_path:
+        spec = f"clip:{args.clip_model}" if args.clip_model else "clip"
+        return "clip", create_encoder(spec, "image", device="cpu", model_path=args.clip_path)
+    # ViT-B-32's real architecture with random weights, saved as open_clip saves models.
+    open_clip = import_open_clip()
+    import torch
+
+    d = Path(tempfile.mkdtemp(prefix="sgtui-bench-clip-"))
+    model = open_clip.create_model("ViT-B-32")
+    torch.save(model.state_dict(), d / "vit-b-32.pt")
+    enc = create_encoder("clip:ViT-B-32", "image", device="cpu", model_path=str(d / "vit-b-32.pt"))
+    return "clip ViT-B-32 (random weights)", enc
+
+
+def fmt(x: object, spec: str = ".1f") -> str:
+    if x is None:
+        return "n/a"
+    return format(x, spec) if isinstance(x, float) else str(x)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="2 s lines and drawn frames only")
+    ap.add_argument("--ecapa-path", help="trained spkrec-ecapa-voxceleb folder, if you have one")
+    ap.add_argument("--anime-path", help="trained anime-speaker-embedding .pth, if you have one")
+    ap.add_argument("--clip-path", help="trained open_clip folder or checkpoint")
+    ap.add_argument("--clip-model", help="open_clip model name for a --clip-path checkpoint")
+    args = ap.parse_args()
+
+    import torch
+
+    from sgtui.features import compat
+    from sgtui.features.device import resolve_device
+
+    resolve_device("cpu")
+    print("# sgtui encoder benchmark")
+    print(f"machine: {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} torch thread(s), load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if torch.cuda.is_available():
+        print(f"GPU: {torch.cuda.get_device_name(0)} (this script measures the CPU path only)")
+    else:
+        print("GPU: none on this machine - the fp16 / batch-size sweep for ECAPA and CLIP "
+              "was NOT run; no GPU numbers are reported")
+
+    wavs, speakers = librispeech()
+    sets = voice_sets(wavs, speakers)
+    print(f"voice data: LibriSpeech test-other, {len(wavs)} utterances, {len(set(speakers))} "
+          f"speakers; whole utterances median {np.median([len(w) for w in wavs]) / SR:.1f} s")
+
+    t0 = time.perf_counter()
+    rows = bench_voice(args, sets)
+    print("\n## Voice encoders (CPU, batch 32; lines/s, median of "
+          f"{args.repeats}; accuracy = LibriSpeech nearest-neighbour speaker accuracy)\n")
+    hdr = ["encoder", "load s", "2 s lines/s"] + ([] if args.quick else
+                                                  ["whole utt./s", "20 s lines/s"])
+    hdr += ["acc whole", "acc 2 s"]
+    print("| " + " | ".join(hdr) + " |")
+    print("|" + "---|" * len(hdr))
+    base_2s = rows[0][2]
+    for r in rows:
+        cells = [r[0], r[1]] + [fmt(x) for x in r[2:-2]] + [fmt(r[-2], ".2f"), fmt(r[-1], ".2f")]
+        print("| " + " | ".join(cells) + " |")
+    ours = rows[1][2]
+    print(f"\nresemblyzer (sgtui, batched) vs baseline on 2 s lines: {ours / base_2s:.1f}x; "
+          f"target >= 50 lines/s: {'met' if ours >= 50 else 'NOT met'} ({ours:.0f} lines/s)")
+
+    sep_rows, speed_rows = bench_image(args)
+    print("\n## Image: separation of characters (NN acc = nearest-neighbour accuracy; gap = "
+          "mean same-character cosine - mean other-character cosine)\n")
+    print("| frames | n | grid NN acc | grid gap | plain histogram NN acc | plain gap |")
+    print("|---|---|---|---|---|---|")
+    for name, n, ga, gg, ba, bg in sep_rows:
+        print(f"| {name} | {n} | {ga:.2f} | {gg:.3f} | {ba:.2f} | {bg:.3f} |")
+    print("\n| image encoder | frames/s (CPU) |\n|---|---|")
+    for name, fps in speed_rows:
+        print(f"| {name} | {fps:.1f} |")
+
+    # Offline failure: how long a hub encoder takes to say its weights are missing.
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    with tempfile.TemporaryDirectory() as d:
+        env["HF_HOME"] = d
+        from sgtui.features import hub
+
+        t1 = time.perf_counter()
+        reason = hub.hub_offline_reason()
+        probe = time.perf_counter() - t1
+    print(f"\nhub probe: {'offline: ' + reason if reason else 'online'} after {probe:.2f} s "
+          "(an encoder without local weights fails right after this)")
+    print(f"compat: {compat.status() or 'no shim needed'}")
+    print(f"total benchmark time {time.perf_counter() - t0:.0f} s; load average now "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
