@@ -12,11 +12,11 @@ demo: $(STAMP)
 	$(BIN)/sgtui demo
 
 test: $(STAMP)
-	$(BIN)/ruff check sgtui tests bench
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check sgtui tests bench
+	$(BIN)/ruff check .
 
 bench: $(STAMP)
 	$(BIN)/sgtui bench all
