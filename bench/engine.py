@@ -103,6 +103,48 @@ def cv_rows(x, truth, dur, graph, folds: int = 5) -> list:
             "per block: model trained on the other blocks; ops summed, P/R/F1 block means"]
 
 
+CACHE = Path(os.environ.get("SGTUI_BENCH_CACHE", Path.home() / ".cache" / "sgtui-bench"))
+
+
+def librispeech_lines(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every LibriSpeech test-other utterance cut into consecutive 1–4 s lines, embedded with
+    the default voice encoder (resemblyzer). Returns (vectors, speaker, duration ms, utterance
+    number 0–9 within its speaker). Cached under CACHE: embedding takes a minute."""
+    cache = CACHE / f"librispeech_lines_resemblyzer_{seed}.npz"
+    if cache.exists():
+        with np.load(cache, allow_pickle=False) as d:
+            return d["x"], d["speaker"], d["dur"], d["utt"]
+    import torch
+
+    from sgtui.features.registry import create_encoder
+    from sgtui.media.decode import decode_audio
+
+    torch.set_num_threads(1)
+    root = SHARED / "data" / "librispeech-test-other"
+    rng = np.random.default_rng(seed)
+    clips, spk, dur, utt = [], [], [], []
+    speakers = sorted(p.name for p in root.iterdir() if p.is_dir())
+    for si, name in enumerate(speakers):
+        for ui, flac in enumerate(sorted((root / name).glob("*.flac"))):
+            wav = decode_audio(flac).samples
+            pos = 0
+            while True:
+                length = int(rng.uniform(1.0, 4.0) * 16000)
+                if pos + length > wav.size:
+                    break
+                clips.append(wav[pos:pos + length])
+                spk.append(si)
+                dur.append(length / 16)
+                utt.append(ui)
+                pos += length
+    enc = create_encoder("resemblyzer", "voice", device="cpu")
+    x = np.vstack([enc.embed(clips[i:i + 32]) for i in range(0, len(clips), 32)])
+    out = (normalise(x), np.array(spk), np.array(dur), np.array(utt))
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, x=out[0], speaker=out[1], dur=out[2], utt=out[3])
+    return out
+
+
 def row(name: str, labels: np.ndarray, truth: np.ndarray, seconds: float, note: str = "") -> list:
     e = evaluate(labels, truth)
     o = e.ops
@@ -128,24 +170,25 @@ def timed(fn, *args, **kw):
     return out, time.perf_counter() - t
 
 
-def quality(name: str = "haruhi03") -> None:
-    x, truth, dur = load_episode(name)
+def quality(name: str, x: np.ndarray, truth: np.ndarray, dur: np.ndarray, models: dict,
+            declared: bool = True) -> None:
+    """One quality table: every method on one episode; `models` = extra gated rows."""
     graph, _ = timed(build_knn, x)
     rows = []
     res, t = timed(cluster, "gated", x, graph=graph, durations_ms=dur)
     rows.append(row("gated (defaults, heuristic confidence)", res.labels, truth, t,
                     f"threshold {res.info['threshold']:.3f} from the episode"))
-    model, t_train = timed(train_on_synthetic)
-    res, t = timed(cluster, "gated", x, graph=graph, model=model, durations_ms=dur)
-    rows.append(row("gated + model (confidence + merge MLP) fit on synthetic", res.labels, truth, t,
-                    f"model trained in {t_train:.1f} s"))
+    for label, model in models.items():
+        res, t = timed(cluster, "gated", x, graph=graph, model=model, durations_ms=dur)
+        rows.append(row(f"gated + model fit on {label}", res.labels, truth, t, "confidence + merge MLP"))
     for method in ("ahc", "hdbscan", "spectral"):
         res, t = timed(cluster, method, x, graph=graph)
         note = {"ahc": "average linkage, similarity 0.3", "hdbscan": "min cluster size 5",
                 "spectral": f"eigengap: {res.info.get('speakers')} speakers"}[method]
         rows.append(row(method, res.labels, truth, t, note))
-    # declared uses of haruhi03's labels
-    rows.append(cv_rows(x, truth, dur, graph))
+    # declared uses of this episode's labels
+    if declared:
+        rows.append(cv_rows(x, truth, dur, graph))
     best = None
     for sim in np.round(np.arange(0.20, 0.60, 0.005), 3):
         lab = baselines.ahc(x, float(sim))
@@ -245,7 +288,20 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="quality table only")
     args = ap.parse_args()
     t0 = time.time()
-    quality("haruhi03")
+    models = {"synthetic": train_on_synthetic()}
+    try:
+        lx, lspk, ldur, lutt = librispeech_lines()
+    except Exception as exc:  # a benchmark reports what it could not run, and goes on
+        print(f"LibriSpeech episodes skipped: {type(exc).__name__}: {exc}")
+        lx = None
+    if lx is not None:
+        a, b = lutt < 5, lutt >= 5  # two episodes: utterances 0-4 and 5-9 of every speaker
+        models["LibriSpeech A"] = fit_engine_model([Episode(lx[a], lspk[a], ldur[a])])[0]
+    x, truth, dur = load_episode("haruhi03")
+    quality("haruhi03", x, truth, dur, models)
+    if lx is not None:
+        quality("LibriSpeech episode B (resemblyzer, 1-4 s lines; utterances 5-9)",
+                lx[b], lspk[b], ldur[b], models)
     if not args.quick:
         speed([int(s) for s in args.sizes.split(",")], args.repeats)
     print(f"\nbenchmark wall time: {time.time() - t0:.0f} s")

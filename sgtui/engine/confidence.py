@@ -121,30 +121,43 @@ def _lenient(own: np.ndarray, q: float, t: int, known: np.ndarray, out: np.ndarr
 
 # ---- predicted confidence for unlabelled lines ------------------------------------------
 
-FEATURES = ("sim1", "sim5", "sim10", "mutual10", "margin", "log_duration")
+FEATURES = ("agreement", "rank_sim1", "rank_sim5", "rank_sim10", "mutual10", "rank_margin", "log_duration")
+MODEL_KIND = "sgtui-confidence-v2"
 
 
-def line_features(graph: KnnGraph, durations_ms: np.ndarray | None = None) -> np.ndarray:
-    """Label-free features of each line from its neighbourhood (columns = FEATURES).
+def _rank(v: np.ndarray) -> np.ndarray:
+    """Percentile rank within the episode, in (0, 1]: the same for any encoder's scale."""
+    return (np.argsort(np.argsort(v, kind="stable"), kind="stable") + 1) / max(v.size, 1)
 
-    sim1/sim5/sim10: mean similarity to the 1/5/10 nearest; mutual10: share of its
-    neighbours that also list it; margin: sim1 − sim10 (a lone close twin vs a crowd);
-    log_duration: short lines carry less voice (0 when unknown).
+
+def line_features(
+    graph: KnnGraph, durations_ms: np.ndarray | None = None, agreement: np.ndarray | None = None
+) -> np.ndarray:
+    """Label-free features of each line (columns = FEATURES), comparable across encoders.
+
+    agreement: share of its neighbours in its provisional cluster (gated.agreement; 0 when
+    not given); rank_sim1/5/10: within-episode rank of the mean similarity to the 1/5/10
+    nearest; mutual10: share of its neighbours that also list it; rank_margin: rank of
+    sim1 − sim10 (a lone close twin vs a crowd); log_duration: short lines carry less
+    voice (0 when unknown). Similarities enter as ranks so a model trained with one
+    encoder transfers to another.
     """
     n, k = graph.indices.shape
     s = graph.sims.astype(np.float64)
     kk = max(1, min(k, 10))
     f = np.zeros((n, len(FEATURES)))
-    if k:
-        f[:, 0] = s[:, 0]
-        f[:, 1] = s[:, : min(5, k)].mean(axis=1)
-        f[:, 2] = s[:, :kk].mean(axis=1)
+    if agreement is not None:
+        f[:, 0] = agreement
+    if k and n:
+        f[:, 1] = _rank(s[:, 0])
+        f[:, 2] = _rank(s[:, : min(5, k)].mean(axis=1))
+        f[:, 3] = _rank(s[:, :kk].mean(axis=1))
         nb = graph.indices[:, :kk].astype(np.int64)
         back = (graph.indices[nb, :kk] == np.arange(n)[:, None, None]).any(axis=2)
-        f[:, 3] = back.mean(axis=1)
-        f[:, 4] = s[:, 0] - s[:, kk - 1]
+        f[:, 4] = back.mean(axis=1)
+        f[:, 5] = _rank(s[:, 0] - s[:, kk - 1])
     if durations_ms is not None:
-        f[:, 5] = np.log(np.maximum(np.asarray(durations_ms, dtype=np.float64), 100.0) / 1000.0)
+        f[:, 6] = np.log(np.maximum(np.asarray(durations_ms, dtype=np.float64), 100.0) / 1000.0)
     return f
 
 
@@ -164,7 +177,7 @@ class ConfidenceModel:
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays (saved as .npz by the caller, never pickled, so loading runs no code)."""
         return {
-            "kind": np.array("sgtui-confidence-v1"),
+            "kind": np.array(MODEL_KIND),
             "features": np.array(FEATURES),
             "mean": self.mean,
             "scale": self.scale,
@@ -182,7 +195,7 @@ class ConfidenceModel:
             intercept = float(arrays["intercept"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not an sgtui confidence model ({exc})") from None
-        if kind != "sgtui-confidence-v1" or names != FEATURES:
+        if kind != MODEL_KIND or names != FEATURES:
             raise ValueError(f"model kind {kind!r} with features {names} is not one this sgtui reads")
         if not (mean.shape == scale.shape == coef.shape == (len(FEATURES),)) or (scale <= 0).any():
             raise ValueError("model arrays have the wrong shape")

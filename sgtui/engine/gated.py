@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,10 +70,12 @@ def merge_edges(
     mlp: MergeMLP | None = None, conf: np.ndarray | None = None,
     split: tuple[int, float] | None = None,
 ) -> None:
-    """Closest edges first: merge two components when their average similarity ≥ threshold,
-    or, with a merge MLP (and the lines' confidence), when it says merge."""
+    """Closest edges first: merge two components when their average similarity ≥ threshold
+    and, with a merge MLP (and the lines' confidence), the MLP agrees: the learned decision
+    may veto a merge, never force one (a wrong forced merge of two speakers costs far more
+    than a missed one, which connectivity merging or the annotator still repairs)."""
     lo, hi, s = graph.edges()
-    keep = np.ones(s.shape, dtype=bool) if mlp is not None else s >= threshold
+    keep = s >= threshold
     if active is not None:
         keep &= active[lo] & active[hi]
     parent, allowed, union, size, sums = uf.parent, uf.allowed, uf.union, uf.size, uf.sums
@@ -86,13 +89,14 @@ def merge_edges(
             b = parent[b]
         if a == b or not allowed(a, b):
             continue
-        if mlp is not None:
+        if size[a] == 1 and size[b] == 1:
+            ok = True  # the edge itself is the average
+        else:
+            ok = float(sums[a] @ sums[b]) >= threshold * size[a] * size[b]
+        if ok and mlp is not None:
             assert conf is not None
-            if mlp.prob(pair_features(uf, a, b, a0, b0, conf, None, split))[0] >= 0.5:
-                union(a, b)
-        elif size[a] == 1 and size[b] == 1:
-            union(a, b)  # the edge itself is the average
-        elif float(sums[a] @ sums[b]) >= threshold * size[a] * size[b]:
+            ok = mlp.prob(pair_features(uf, a, b, a0, b0, conf, None, split))[0] >= 0.5
+        if ok:
             union(a, b)
 
 
@@ -201,6 +205,18 @@ def join_low(
     return labels
 
 
+def provisional_agreement(
+    x: np.ndarray, graph: KnnGraph, constraints: Constraints = NONE,
+    params: GatedParams = DEFAULT_PARAMS, threshold: float | None = None,
+) -> np.ndarray:
+    """The heuristic confidence: agreement of each line with an ungated first clustering."""
+    theta = estimate_threshold(x, graph, params.pair_samples) if threshold is None else threshold
+    uf = ConstrainedUnionFind(np.asarray(x, dtype=np.float32), constraints)
+    merge_edges(uf, graph, theta)
+    merge_connected(uf, graph, params.gamma)
+    return agreement(graph, _components(uf, params.min_size))
+
+
 def _one_blas_thread():
     """Re-clustering makes only small products: one BLAS thread avoids the spin-wait
     stalls of a threaded BLAS on a busy machine (10 ms → 0.4 ms for a 400² product here)."""
@@ -216,13 +232,14 @@ def gated_cluster(
     graph: KnnGraph,
     constraints: Constraints = NONE,
     params: GatedParams = DEFAULT_PARAMS,
-    confidence: np.ndarray | None = None,
+    confidence: np.ndarray | Callable[[np.ndarray], np.ndarray] | None = None,
     mlp: MergeMLP | None = None,
     split: tuple[int, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """(root label per line or -1, confidence used, threshold used).
 
-    `confidence` (e.g. from a trained model) replaces the self-agreement estimate; `mlp`
+    `confidence`: per-line values replacing the self-agreement estimate, or a function
+    from that estimate to confidence (a trained model that also sees other features); `mlp`
     replaces the threshold for the core's edge merges (`split`: see merge_model.pair_features;
     image confidence is not estimated yet, so those two features are 0).
     """
@@ -238,11 +255,9 @@ def _gated(x, graph, constraints, params, confidence, mlp, split):
         theta = estimate_threshold(x, graph, params.pair_samples)
     if n == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0), theta
-    if confidence is None:
-        uf = ConstrainedUnionFind(x, constraints)
-        merge_edges(uf, graph, theta)
-        merge_connected(uf, graph, params.gamma)
-        confidence = agreement(graph, _components(uf, params.min_size))
+    if confidence is None or callable(confidence):
+        agree = provisional_agreement(x, graph, constraints, params, theta)
+        confidence = agree if confidence is None else confidence(agree)
     fixed = np.zeros(n, dtype=bool)
     fixed[[i for i in constraints.fixed if 0 <= i < n]] = True
     core = (confidence >= params.tau) | fixed

@@ -88,11 +88,33 @@ def sample_merges(
     x: np.ndarray, graph: KnnGraph, labels: np.ndarray, conf: np.ndarray,
     image_conf: np.ndarray | None = None, split: tuple[int, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(features, 0/1 targets) of every candidate merge met closest-edges-first, following the truth."""
+    """(features, 0/1 targets) of every candidate merge met closest-edges-first, following the truth.
+
+    Candidates: the k-NN graph's edges plus, for each labelled line, the edge to its nearest
+    line of another label — so a well-separated episode still yields negatives.
+    """
     uf = ConstrainedUnionFind(np.asarray(x, dtype=np.float32))
     major = {i: int(labels[i]) for i in range(x.shape[0])}
     feats, ys = [], []
-    lo, hi, _ = graph.edges()
+    lo, hi, s = graph.edges()
+    xl = np.asarray(x, dtype=np.float32)
+    known = np.flatnonzero(labels >= 0)
+    extra_lo, extra_hi, extra_s = [], [], []
+    for start in range(0, known.size, 1024):
+        q = known[start:start + 1024]
+        sim = xl[q] @ xl[known].T
+        sim[labels[q][:, None] == labels[known][None, :]] = -np.inf
+        j = np.argmax(sim, axis=1)
+        ok = np.isfinite(sim[np.arange(q.size), j])
+        extra_lo.append(q[ok])
+        extra_hi.append(known[j[ok]])
+        extra_s.append(sim[np.arange(q.size), j][ok])
+    if extra_lo:
+        lo = np.concatenate([lo, *extra_lo])
+        hi = np.concatenate([hi, *extra_hi])
+        s = np.concatenate([s, *extra_s])
+        order = np.argsort(-s, kind="stable")
+        lo, hi = lo[order], hi[order]
     for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
         if labels[a] < 0 or labels[b] < 0:
             continue

@@ -109,7 +109,10 @@ def cluster(
         graph = graph or build_knn(x)
         if isinstance(model, ConfidenceModel):
             model = EngineModel(model)
-        given = model.confidence.predict(line_features(graph, durations_ms)) if model else None
+        given = None
+        if model:
+            cm = model.confidence
+            given = lambda agree: cm.predict(line_features(graph, durations_ms, agree))  # noqa: E731
         mlp = model.merge if model else None
         raw, conf, theta = gated_cluster(x, graph, constraints, params, confidence=given, mlp=mlp, split=split)
         info.update(threshold=theta, low_confidence=int((conf < params.tau).sum()))

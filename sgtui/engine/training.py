@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sgtui.engine.confidence import fit_confidence_model, knn_confidence, line_features
+from sgtui.engine.gated import provisional_agreement
 from sgtui.engine.knn import KnnGraph, build_knn
 from sgtui.engine.merge_model import fit_merge_mlp, sample_merges
 from sgtui.engine.model import EngineModel
@@ -31,7 +32,7 @@ def fit_engine_model(episodes: list[Episode], q: float = 0.1) -> tuple[EngineMod
     feats, targets, prepared = [], [], []
     for ep in episodes:
         graph = ep.graph or build_knn(ep.x)
-        f = line_features(graph, ep.durations_ms)
+        f = line_features(graph, ep.durations_ms, provisional_agreement(ep.x, graph))
         c = knn_confidence(ep.x, ep.labels, q=q)
         known = ep.labels >= 0
         feats.append(f[known])
