@@ -17,6 +17,7 @@ from sgtui.engine.confidence import (
     ConfidenceModel,
 )
 from sgtui.engine.constraints import Constraints
+from sgtui.engine.gated import GatedParams, estimate_threshold
 from sgtui.engine.knn import KnnGraph, build_knn, fuse
 from sgtui.engine.methods import METHODS, cluster
 from sgtui.engine.model import EngineModel
@@ -24,7 +25,7 @@ from sgtui.engine.training import Episode, fit_engine_model
 from sgtui.errors import SgtuiError
 from sgtui.project import Project
 
-_GRAPHS: dict[str, KnnGraph] = {}
+_GRAPHS: dict[str, tuple[KnnGraph, float]] = {}  # vectors' hash -> (graph, estimated threshold)
 
 
 def load_model(path: str | Path) -> EngineModel:
@@ -71,11 +72,17 @@ def episode_modalities(project: Project) -> tuple[np.ndarray, np.ndarray, np.nda
 
 def cached_graph(x: np.ndarray, k: int = 10) -> KnnGraph:
     """The k-NN graph of these vectors, built once per process (keyed by their bytes)."""
+    return _cached(x, k)[0]
+
+
+def _cached(x: np.ndarray, k: int = 10) -> tuple[KnnGraph, float]:
+    """(graph, the episode's threshold calibration), both computed once per process."""
     key = hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=16).hexdigest() + f":{k}"
     if key not in _GRAPHS:
         if len(_GRAPHS) > 8:
             _GRAPHS.clear()
-        _GRAPHS[key] = build_knn(x, k)
+        graph = build_knn(x, k)
+        _GRAPHS[key] = (graph, estimate_threshold(x, graph))
     return _GRAPHS[key]
 
 
@@ -114,10 +121,11 @@ def recluster(
     lines = {ln.id: ln for ln in project.lines()}
     durations = np.array([lines[int(i)].duration_ms for i in ids.tolist()], dtype=np.float64)
     cons = _constraints(project, ids)
-    graph = cached_graph(x)
+    graph, threshold = _cached(x)
+    params = GatedParams(threshold=threshold)
     try:
         result = cluster(method, voice, image=image, graph=graph, constraints=cons, model=model,
-                         durations_ms=durations)
+                         durations_ms=durations, params=params)
     except ValueError as exc:
         raise SgtuiError(f"{exc}") from None
     groups = [(key, [int(ids[i]) for i in members]) for key, members in result.groups]

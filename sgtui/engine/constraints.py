@@ -99,6 +99,20 @@ class ConstrainedUnionFind:
             self.avoid[ra] = self.avoid[ra] | self.avoid[rb]
         return ra
 
+    def union_roots(self, ra: int, rb: int) -> int:
+        """`union` for two distinct roots already checked with `allowed` (the hot path)."""
+        size = self.size
+        if size[ra] < size[rb]:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        size[ra] += size[rb]
+        self.sums[ra] += self.sums[rb]
+        if self.key[ra] is None:
+            self.key[ra] = self.key[rb]
+        if self.avoid[rb]:
+            self.avoid[ra] = self.avoid[ra] | self.avoid[rb]
+        return ra
+
     def roots(self) -> np.ndarray:
         """Root of every line (pointer jumping in numpy; the tree is left as it is)."""
         p = np.array(self.parent, dtype=np.int64)

@@ -8,9 +8,11 @@ Steps, each a small function with its parameters in `GatedParams`:
    (shared edges / (k · smaller size) ≥ gamma) are merged, strongest first — a rank-based
    test that does not depend on the encoder's similarity scale.
 3. Confidence: the share of each line's neighbours that agree with that provisional
-   clustering (or a trained model). Lines below `tau` are taken out, the core is
-   clustered again, and low-confidence lines may then only *join* the cluster most of
-   their neighbours are in: they never merge two clusters.
+   clustering (or a trained model that takes this share among its features). Lines
+   below `tau` are taken out, the core is clustered again (a trained merge MLP may veto
+   edge merges), and low-confidence lines may then only *join* the cluster most of their
+   neighbours are in: they never merge two clusters, and an edge between two of them is
+   never merged.
 Human work is a hard constraint throughout (see `constraints.ConstrainedUnionFind`).
 Without labels or tuning, the threshold is estimated from the episode itself: halfway
 between a typical unrelated pair and a typical 10th nearest neighbour.
@@ -78,7 +80,7 @@ def merge_edges(
     keep = s >= threshold
     if active is not None:
         keep &= active[lo] & active[hi]
-    parent, allowed, union, size, sums = uf.parent, uf.allowed, uf.union, uf.size, uf.sums
+    parent, allowed, union, size, sums = uf.parent, uf.allowed, uf.union_roots, uf.size, uf.sums
     for a0, b0 in zip(lo[keep].tolist(), hi[keep].tolist(), strict=True):
         a, b = a0, b0
         while parent[a] != a:  # find with path halving, inlined: this loop is the hot path

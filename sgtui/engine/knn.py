@@ -28,7 +28,17 @@ class KnnGraph:
         return int(self.indices.shape[1])
 
     def edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Undirected edges (i < j, deduplicated), sorted by similarity, highest first."""
+        """Undirected edges (i < j, deduplicated), sorted by similarity, highest first.
+
+        Computed once per graph and kept (every re-cluster walks them).
+        """
+        cached = self.__dict__.get("_edges")
+        if cached is None:
+            cached = self._edges_uncached()
+            self.__dict__["_edges"] = cached  # frozen dataclass: a cache, not state
+        return cached
+
+    def _edges_uncached(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n, k = self.indices.shape
         i = np.repeat(np.arange(n, dtype=np.int64), k)
         j = self.indices.ravel().astype(np.int64)
