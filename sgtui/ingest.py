@@ -16,7 +16,10 @@ Guarantees:
 from __future__ import annotations
 
 import contextlib
+import queue
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,7 +185,10 @@ def ingest(video: str | Path, output: str | Path, opts: IngestOptions, force: bo
     cues, source, styles, notes = gather_cues(video, opts, info, audio)
     index = decode.index_video(video)
     # a line needs both sound and picture: the media ends where the shorter stream ends
-    media_end = min(index.ms(int(index.pts[-1])) + 1000 / max(info.fps, 1.0), audio().end_ms)
+    audio_end = audio_cache[0].end_ms if audio_cache else index.audio_end_ms
+    media_end = index.ms(int(index.pts[-1])) + 1000 / max(info.fps, 1.0)
+    if audio_end is not None:
+        media_end = min(media_end, audio_end)
     cues, more = fit_to_media(cues, media_end)
     notes += more
     report = IngestReport(output, source, styles=styles, notes=notes)
@@ -226,18 +232,9 @@ def ingest(video: str | Path, output: str | Path, opts: IngestOptions, force: bo
         spans = [Span(ln.id, ln.start_ms, ln.end_ms) for ln in lines]
         need_clip = [s for s in spans if s.key not in have_clip]
         need_frame = [s for s in spans if s.key not in have_frame]
-        if need_clip:
-            with progress(len(need_clip), "clips") as advance:
-                for rows in _batched(clip_rows(audio(), need_clip)):
-                    proj.put_clips(rows)
-                    report.clips_made += len(rows)
-                    advance(len(rows))
-        if need_frame:
-            with progress(len(need_frame), "keyframes") as advance:
-                for rows in _batched(keyframe_rows(video, need_frame, index)):
-                    proj.put_keyframes(rows)
-                    report.keyframes_made += len(rows)
-                    advance(len(rows))
+        if need_clip or need_frame:
+            with progress(len(need_clip) + len(need_frame), "clips + keyframes") as advance:
+                _make_media(proj, video, index, audio, need_clip, need_frame, report, advance)
         proj.meta_set("ingest_state", "complete")
         if after is not None:
             after(proj, audio())
@@ -252,6 +249,59 @@ def ingest(video: str | Path, output: str | Path, opts: IngestOptions, force: bo
         raise
     proj.close()
     return report
+
+
+def _make_media(proj: Any, video: Path, index: decode.VideoIndex,
+                audio: Callable[[], decode.Audio], need_clip: list[Span],
+                need_frame: list[Span], report: IngestReport,
+                advance: Callable[[int], None]) -> None:
+    """Clips (audio decode + Opus, in a worker thread) alongside keyframes (video decode +
+    WebP, in this thread); PyAV releases the GIL, so the two overlap. Only this thread
+    writes to the project, batch by batch, so an interruption keeps what is stored."""
+    stop = threading.Event()
+    rows_q: queue.Queue[list | None] = queue.Queue()
+
+    def make_clips() -> None:
+        try:
+            for rows in _batched(clip_rows(audio(), need_clip)):
+                if stop.is_set():
+                    return
+                rows_q.put(rows)
+        finally:
+            rows_q.put(None)
+
+    def store_clips(block: bool) -> bool:
+        """Store what the worker made; True once it has finished."""
+        while True:
+            try:
+                rows = rows_q.get(block=block)
+            except queue.Empty:
+                return False
+            if rows is None:
+                return True
+            proj.put_clips(rows)
+            report.clips_made += len(rows)
+            advance(len(rows))
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        worker = pool.submit(make_clips) if need_clip else None
+        clips_done = worker is None
+        try:
+            for rows in _batched(keyframe_rows(video, need_frame, index)):
+                proj.put_keyframes(rows)
+                report.keyframes_made += len(rows)
+                advance(len(rows))
+                if not clips_done:
+                    clips_done = store_clips(block=False)
+                    if clips_done or worker.done():
+                        worker.result()  # a failed clip worker stops the run now
+            while not clips_done:
+                clips_done = store_clips(block=True)
+            if worker is not None:
+                worker.result()
+        except BaseException:
+            stop.set()
+            raise
 
 
 def _batched(rows: Iterator, size: int | None = None) -> Iterator[list]:

@@ -141,6 +141,7 @@ class VideoIndex:
     keyframe_count: int
     gop_of_pts: dict[int, int]  # pts -> index of the keyframe it follows in decode order
     gop_first_pts: list[int]  # per GOP, smallest pts of its keyframe
+    audio_end_ms: float | None = None  # where the first audio track's last packet ends
 
     def frame_at(self, t_ms: float) -> int:
         """pts of the frame on screen at t (largest pts <= t; the first frame before it)."""
@@ -153,17 +154,24 @@ class VideoIndex:
 
 
 def index_video(path: str | Path) -> VideoIndex:
-    """Demux (no decoding) the video stream to learn frame times and GOPs."""
+    """Demux (no decoding) to learn frame times and GOPs, and where the audio ends."""
     with open_media(path) as c:
         if not c.streams.video:
             raise SgtuiError(f"{path} has no video track")
         s = c.streams.video[0]
+        a = c.streams.audio[0] if c.streams.audio else None
         pts: list[int] = []
         gop_of: dict[int, int] = {}
         gop_first: list[int] = []
         gop = -1
+        audio_end = None
         try:
-            for packet in c.demux(s):
+            for packet in c.demux(*([s, a] if a is not None else [s])):
+                if packet.stream is not s:
+                    if packet.pts is not None:
+                        end = float((packet.pts + (packet.duration or 0)) * a.time_base * 1000)
+                        audio_end = end if audio_end is None else max(audio_end, end)
+                    continue
                 if packet.pts is None:
                     if packet.size:
                         raise SgtuiError(f"{path}: video packets carry no timestamps; "
@@ -180,7 +188,7 @@ def index_video(path: str | Path) -> VideoIndex:
         if not pts:
             raise SgtuiError(f"{path}: the video track holds no frames; is the file truncated?")
         return VideoIndex(s.time_base, np.array(sorted(pts), dtype=np.int64), gop + 1,
-                          gop_of, gop_first)
+                          gop_of, gop_first, audio_end)
 
 
 def frames_at(path: str | Path, times_ms: Sequence[float], index: VideoIndex | None = None,
