@@ -24,6 +24,7 @@ from sgtui.tui.widgets import (
     LineDetails,
     RowList,
     StatusBar,
+    TextPane,
     cluster_row,
     line_row,
 )
@@ -111,6 +112,7 @@ class MainScreen(Screen):
         super().__init__()
         self.state = state
         self.image_mode = image_mode
+        self._drawn_revision = -1
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -118,7 +120,7 @@ class MainScreen(Screen):
                 yield Label("clusters", classes="pane-title")
                 yield RowList(lambda i, w: cluster_row(self.state, i, w), id="clusters")
             with Vertical(id="lines-pane"):
-                yield Label("", classes="pane-title", id="lines-title")
+                yield TextPane("", classes="pane-title", id="lines-title")
                 yield RowList(lambda i, w: line_row(self.state, i, w), id="lines")
             with Vertical(id="side"):
                 yield KeyframePanel(self.image_mode, id="keyframe")
@@ -138,9 +140,11 @@ class MainScreen(Screen):
     def redraw(self) -> None:
         """Bring every pane in line with the state (only visible rows are re-rendered)."""
         s = self.state
-        self.query_one("#clusters", RowList).show(len(s.cluster_rows()), s.cluster_cursor)
-        self.query_one("#lines", RowList).show(len(s.rows()), s.cursor)
-        self.query_one("#lines-title", Label).update(s.title())
+        changed = s.revision != self._drawn_revision
+        self._drawn_revision = s.revision
+        self.query_one("#clusters", RowList).show(len(s.cluster_rows()), s.cluster_cursor, changed)
+        self.query_one("#lines", RowList).show(len(s.rows()), s.cursor, changed or bool(s.marked))
+        self.query_one("#lines-title", TextPane).set(s.title())
         self.query_one(KeyframePanel).show(s)
         self.query_one(LineDetails).show(s)
         self.query_one(StatusBar).show(s, self.annotator_app.player.name, self.annotator_app.busy)

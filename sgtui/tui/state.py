@@ -110,7 +110,7 @@ class AnnotatorState:
         self.members: dict[int, list[int]] = {}
         self.suggest: dict[int, list[Suggestion]] = {}
         self.confidence: dict[int, float] = {}
-        self.doubt: dict[int, float] = {}
+        self._doubt: dict[int, float] | None = None
         self.counters = Counters()
         self.version = -1
         self._vec_ids: np.ndarray = np.zeros(0, np.int64)
@@ -142,8 +142,7 @@ class AnnotatorState:
             a = self.assign.get(lid)
             if a is not None:
                 self.members.setdefault(a.cluster_id, []).append(lid)
-        labels = {lid: a.cluster_id for lid, a in self.assign.items()}
-        self.doubt = line_doubt(self._vec_ids, labels, self._vecs, self.confidence)
+        self._doubt = None
         self._set_clusters(p.clusters())
         counts = p.op_counts()
         self.counters = Counters(net=counts["net"], raw=counts["raw"], actions=counts["actions"])
@@ -213,6 +212,14 @@ class AnnotatorState:
             ids.sort(key=lambda lid: -self.line_doubt_value(lid))
         self._rows_cache = (self.revision, ids)
         return ids
+
+    @property
+    def doubt(self) -> dict[int, float]:
+        """Doubt per assigned line, computed on first use after each change (a few ms)."""
+        if self._doubt is None:
+            labels = {lid: a.cluster_id for lid, a in self.assign.items()}
+            self._doubt = line_doubt(self._vec_ids, labels, self._vecs, self.confidence)
+        return self._doubt
 
     def line_doubt_value(self, line_id: int) -> float:
         if line_id in self.assign:

@@ -14,7 +14,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -69,32 +69,53 @@ class RowList(ScrollView, can_focus=True):
         self.render_row = render_row
         self.count = 0
         self.cursor = 0
-        self.marked_rows: set[int] = set()
+        self._style: Style | None = None
 
-    def show(self, count: int, cursor: int) -> None:
-        """Redraw with `count` rows and the cursor on row `cursor` (kept in view)."""
+    def show(self, count: int, cursor: int, changed: bool = True) -> None:
+        """Redraw with `count` rows and the cursor on row `cursor` (kept in view).
+
+        When only the cursor moved (`changed` False) and no scrolling is needed, just the
+        two rows involved are repainted: a key press then costs two lines, not a pane.
+        """
+        old = self.cursor
+        self._style = None
         self.count, self.cursor = count, cursor
-        self.virtual_size = Size(self.size.width, count)
+        if self.virtual_size.height != count or self.virtual_size.width != self.size.width:
+            self.virtual_size = Size(self.size.width, count)
         height = self.scrollable_content_region.height or self.size.height
         top = int(self.scroll_y)
+        scrolled = False
         if cursor < top:
             self.scroll_to(y=cursor, animate=False, immediate=True)
+            scrolled = True
         elif height and cursor >= top + height:
             self.scroll_to(y=cursor - height + 1, animate=False, immediate=True)
-        self.refresh()
+            scrolled = True
+        if changed or scrolled:
+            self.refresh()
+        elif old != cursor:
+            width = self.size.width
+            for row in (old, cursor):
+                self.refresh(Region(0, row - top, width, 1))
 
     def render_line(self, y: int) -> Strip:
         index = int(self.scroll_y) + y
         width = self.scrollable_content_region.width or self.size.width
         if index >= self.count or width <= 0:
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, self._base_style())
         text = self.render_row(index, width)
         text.no_wrap = True
         text.overflow = "crop"
         if index == self.cursor:
             text.stylize(Style(reverse=True, bold=self.has_focus))
         segments = list(text.render(self.app.console))
-        return Strip(segments).crop_extend(0, width, self.rich_style).simplify()
+        return Strip(segments).crop_extend(0, width, self._base_style()).simplify()
+
+    def _base_style(self) -> Style:
+        """The widget's own style, computed once per redraw (Textual derives it anew each time)."""
+        if self._style is None:
+            self._style = self.rich_style
+        return self._style
 
     def _request(self, index: int) -> None:
         if self.count:
@@ -114,9 +135,11 @@ class RowList(ScrollView, can_focus=True):
         self._request(int(self.scroll_y) + event.y)
 
     def on_focus(self) -> None:
+        self._style = None
         self.refresh()
 
     def on_blur(self) -> None:
+        self._style = None
         self.refresh()
 
 
@@ -157,13 +180,23 @@ def line_row(state: AnnotatorState, index: int, width: int) -> Text:
     return text
 
 
-class LineDetails(Static):
+class TextPane(Static):
+    """A fixed-size text area: updates skip the layout pass and unchanged text."""
+
+    def set(self, text: Text | str) -> None:
+        key = text.markup if isinstance(text, Text) else text
+        if getattr(self, "_shown", None) != key:
+            self._shown = key
+            self.update(text, layout=False)
+
+
+class LineDetails(TextPane):
     """Everything known about the current line."""
 
     def show(self, state: AnnotatorState) -> None:
         lid = state.current_line()
         if lid is None:
-            self.update("no line selected")
+            self.set("no line selected")
             return
         ln = state.lines[lid]
         a = state.assign.get(lid)
@@ -176,7 +209,7 @@ class LineDetails(Static):
         out.append(f"speaker: {where}\n")
         if lid in state.confidence:
             out.append(f"confidence {state.confidence[lid]:.2f}  ")
-        if lid in state.doubt:
+        if state.sort_doubt and lid in state.doubt:  # computed only when sorting by it
             out.append(f"doubt {state.doubt[lid]:.2f}")
         out.append("\n")
         for k, s in enumerate(state.suggest.get(lid, [])[:3]):
@@ -185,7 +218,7 @@ class LineDetails(Static):
             out.append(f"subtitle actor: {ln.actor}\n")
         if len(state.marked) > 1 or (state.marked and lid not in state.marked):
             out.append(f"{len(state.marked)} lines marked\n", style="yellow")
-        self.update(out)
+        self.set(out)
 
 
 class KeyframePanel(Vertical):
@@ -222,9 +255,28 @@ class KeyframePanel(Vertical):
             return
         from PIL import Image as PILImage
 
-        img.image = PILImage.open(io.BytesIO(kf.data))
+        swap_image(img, PILImage.open(io.BytesIO(kf.data)))
         img.display = True
         note.display = False
+
+
+def swap_image(widget, picture) -> None:
+    """Show another picture; skip the layout pass when its size equals the current one.
+
+    textual-image relayouts the whole screen on every new image; the keyframes of one
+    episode share one size, so moving between lines only needs the image repainted.
+    """
+    old = getattr(widget, "_image", None)
+    if old is None or (getattr(widget, "_image_width", None), getattr(widget, "_image_height", None)) \
+            != tuple(picture.size) or not widget.display:
+        widget.image = picture
+        return
+    repaint = widget.refresh
+    widget.refresh = lambda *args, **kwargs: repaint()
+    try:
+        widget.image = picture
+    finally:
+        del widget.refresh
 
 
 def image_widget(mode: str):
@@ -238,7 +290,7 @@ def image_widget(mode: str):
     return cls(classes="kf-image")
 
 
-class StatusBar(Static):
+class StatusBar(TextPane):
     """Annotator, progress, live operation counters, the latest message."""
 
     DEFAULT_CSS = """
@@ -264,4 +316,4 @@ class StatusBar(Static):
             out.append(f"│ ♪ {player_name} ", style="dim")
         if state.message:
             out.append(f"│ {state.message}", style="italic")
-        self.update(out)
+        self.set(out)
