@@ -123,3 +123,17 @@ def test_truncated_and_corrupt_videos_are_refused(ep: EpisodeFiles, tmp_path: Pa
     junk.write_bytes(b"\x00\x01garbage" * 1000)
     with pytest.raises(SgtuiError, match="not a readable video"):
         decode.probe(junk)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_audio_cut_is_aligned_with_the_source_to_the_sample(tmp_path: Path, suffix: str) -> None:
+    from sgtui.media import synth
+
+    files = make_episode_files(tmp_path, seed=5, lines=3, suffix=suffix)
+    audio = decode.decode_audio(files.video)
+    source = synth._resample(files.episode.audio, synth.AUDIO_RATE, 16000).astype(float)
+    line = files.episode.lines[1]
+    cut = audio.cut(line.start_ms, line.end_ms).astype(float)
+    at = round(line.start_ms * 16)
+    lag = max(range(-160, 161), key=lambda k: float(np.dot(cut, source[at + k:at + k + len(cut)])))
+    assert abs(lag) <= 1  # within one sample (1/16 ms) of where the script put the speech
