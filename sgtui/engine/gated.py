@@ -219,14 +219,19 @@ def provisional_agreement(
     return agreement(graph, _components(uf, params.min_size))
 
 
+_CONTROLLER: list = []  # threadpoolctl's controller, made once (inspecting libraries is slow)
+
+
 def _one_blas_thread():
     """Re-clustering makes only small products: one BLAS thread avoids the spin-wait
     stalls of a threaded BLAS on a busy machine (10 ms → 0.4 ms for a 400² product here)."""
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:  # optional: comes with scikit-learn
         return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1, user_api="blas")
 
 
 def gated_cluster(
