@@ -68,8 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Write synthetic episodes to DIR: NAME.mp4, NAME.srt, NAME.ass (true "
         "speaker names in the Name field, plus an OP song and a sign that the default style "
         "rule leaves out) and NAME.truth.csv (start,end,speaker,text in seconds). Six "
-        "characters speak in distinct espeak-ng voices; each has its own look and is on "
-        "screen in most, not all, of its lines. Needs espeak-ng.",
+        "characters speak in distinct espeak-ng voices (about one line in seven a short "
+        "interjection such as 'Huh?'); each has its own look and is on screen in most, not "
+        "all, of its lines. Needs espeak-ng.",
     )
     s.add_argument("-o", "--output", metavar="DIR", type=Path, required=True)
     s.add_argument("--episodes", type=int, default=2, help="how many episodes (default 2)")
@@ -321,7 +322,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
                 raise SgtuiError(f"{target} already exists; pass --force to overwrite it")
     for i, name in enumerate(names):
         with progress_bar(args.lines, f"{name}: voices") as advance:
-            ep = synth.make_episode(args.seed + i, args.lines, progress=advance)
+            ep = synth.make_episode(args.seed + i, args.lines, short_p=0.15, progress=advance)
         n_frames = int(ep.duration_ms / 1000 * Fraction(24000, 1001))
         tmp = out / f"{name}.partial.mp4"
         with progress_bar(n_frames, f"{name}: frames") as advance:

@@ -80,6 +80,8 @@ _VERBS = ["found", "forgot", "painted", "carried", "cooked", "opened", "hid", "s
 _OBJECTS = ["the old map", "a green umbrella", "the broken radio", "seven apples",
             "the secret letter", "a tiny robot", "the school gate", "our last ticket",
             "the red bicycle", "a strange stone", "the festival poster", "the lunch box"]
+_SHORT = ["Huh?", "What?", "Yes.", "No way!", "Really?", "Okay.", "Wait!", "Hmm.", "Thanks.",
+          "Sorry."]
 _TAILS = ["yesterday.", "before dinner.", "in the rain.", "again!", "at the station.",
           "for no reason.", "near the river?", "this morning.", "after class.", "somehow."]
 
@@ -117,8 +119,12 @@ def _resample(pcm: np.ndarray, src: int, dst: int) -> np.ndarray:
 
 def make_episode(seed: int, n_lines: int, cast: tuple[Character, ...] = CAST,
                  lead_in_ms: int = 1500, on_screen_p: float = 0.85, signs: bool = True,
+                 short_p: float = 0.0,
                  progress: Callable[[int], None] | None = None) -> Episode:
-    """Write a script, speak it and lay out shots; deterministic for a seed."""
+    """Write a script, speak it and lay out shots; deterministic for a seed.
+
+    ``short_p``: share of one-word lines ("Huh?"), which are hard for voice encoders.
+    """
     rng = random.Random(seed)
     pieces: list[tuple[int, np.ndarray, ScriptLine]] = []
     t = lead_in_ms
@@ -129,7 +135,7 @@ def make_episode(seed: int, n_lines: int, cast: tuple[Character, ...] = CAST,
         if who == prev and rng.random() < 0.6:
             who = (who + 1 + rng.randrange(len(cast) - 1)) % len(cast)
         prev = who
-        text = _sentence(rng, texts)
+        text = rng.choice(_SHORT) if short_p and rng.random() < short_p else _sentence(rng, texts)
         speech = speak(text, cast[who].voice)
         dur = len(speech) * 1000 // AUDIO_RATE
         start = t
