@@ -184,3 +184,22 @@ def test_empty_subtitles_are_refused(tmp_path: Path, content: bytes) -> None:
 def test_markup_stripping_joins_cjk_without_spaces() -> None:
     assert strip_markup("{\\an8}你好\\N世界") == "你好世界"
     assert strip_markup("<b>Hi</b>\\Nthere\\hyou") == "Hi there you"
+
+
+def test_ssa_v4_with_marked_field(tmp_path: Path, recwarn) -> None:
+    p = tmp_path / "a.ssa"
+    p.write_text(
+        "[Script Info]\nScriptType: v4.00\n\n[V4 Styles]\nFormat: Name, Fontname, Fontsize, "
+        "PrimaryColour, SecondaryColour, TertiaryColour, BackColour, Bold, Italic, BorderStyle, "
+        "Outline, Shadow, Alignment, MarginL, MarginR, MarginV, AlphaLevel, Encoding\n"
+        "Style: Default,Arial,20,16777215,255,0,0,0,0,1,2,1,2,10,10,10,0,1\n"
+        "Style: Songs,Arial,20,16777215,255,0,0,0,0,1,2,1,2,10,10,10,0,1\n\n[Events]\n"
+        "Format: Marked, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
+        "Dialogue: Marked=0,0:00:01.00,0:00:02.00,Default,Kyon,0000,0000,0000,,Hello\\Nworld\n"
+        "Dialogue: Marked=0,0:00:03.00,0:00:04.00,Songs,,0000,0000,0000,,la la\n",
+        encoding="utf-8")
+    doc = read_subtitles(p)
+    assert doc.format == "ssa"
+    cues, _ = select_styles(doc)
+    assert [(c.text, c.style, c.actor) for c in cues] == [("Hello world", "Default", "Kyon")]
+    assert not recwarn.list

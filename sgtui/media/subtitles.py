@@ -14,6 +14,7 @@ the WebVTT ``<v Name>`` voice span. Which styles count as dialogue is decided by
 from __future__ import annotations
 
 import re
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,7 +113,9 @@ def _parse_ass(text: str, what: str) -> tuple[list[_Raw], dict[str, float]]:
     import pysubs2
 
     try:
-        doc = pysubs2.SSAFile.from_string(text, format_="ass")
+        with warnings.catch_warnings():  # SSA v4 "Marked=" layers: pysubs2 warns, we don't care
+            warnings.simplefilter("ignore")
+            doc = pysubs2.SSAFile.from_string(text, format_="ass")
     except Exception as exc:  # pysubs2 raises several types for malformed files
         raise SgtuiError(f"{what} is not a readable ASS/SSA file ({exc})") from exc
     out: list[_Raw] = []
