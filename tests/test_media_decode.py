@@ -8,7 +8,12 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from media_helpers import EpisodeFiles, make_episode_files, video_without_audio
+from media_helpers import (
+    EpisodeFiles,
+    make_episode_files,
+    remux_with_subtitles,
+    video_without_audio,
+)
 
 from sgtui.errors import SgtuiError
 from sgtui.media import decode
@@ -27,20 +32,26 @@ def _all_frames(path: Path) -> dict[int, np.ndarray]:
         return {f.pts: f.to_ndarray(format="rgb24") for f in c.decode(video=0)}
 
 
-def test_frames_at_returns_the_exact_frame_on_screen(ep: EpisodeFiles) -> None:
-    ref = _all_frames(ep.video)
-    idx = decode.index_video(ep.video)
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+def test_frames_at_returns_the_exact_frame_on_screen(ep: EpisodeFiles, container: str,
+                                                     tmp_path: Path) -> None:
+    video = ep.video
+    if container == "mkv":
+        video = remux_with_subtitles(ep.video, [], tmp_path / "ep.mkv")
+    ref = _all_frames(video)
+    idx = decode.index_video(video)
     assert idx.keyframe_count > 2  # several GOPs, so skipping and draining are exercised
     rng = random.Random(3)
     end = idx.ms(int(idx.pts[-1]))
     times = sorted(rng.uniform(0, end) for _ in range(25)) + [0.0, end, end / 2, end / 2]
     got: dict[int, np.ndarray] = {}
-    for positions, frame in decode.frames_at(ep.video, times, idx):
+    for positions, frame in decode.frames_at(video, times, idx):
         for p in positions:
             got[p] = frame
     assert sorted(got) == list(range(len(times)))
     for i, t in enumerate(times):
-        pts = max(p for p in ref if p * idx.time_base * 1000 <= t + 1e-6)
+        # the frame on screen at t; before the first frame, the first frame
+        pts = max((p for p in ref if p * idx.time_base * 1000 <= t + 1e-6), default=min(ref))
         assert got[i].pts == pts
         assert np.array_equal(got[i].to_ndarray(format="rgb24"), ref[pts])
 

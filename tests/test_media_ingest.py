@@ -46,6 +46,7 @@ def _one_line_error(code: int, err: str, *words: str) -> None:
         assert w in err, err
 
 
+@pytest.mark.slow
 def test_sample_then_ingest_reports_every_dialogue_line(tmp_path: Path, capsys) -> None:
     d = tmp_path / "s"
     code, out, err = _run(capsys, "sample", "-o", d, "--episodes", "1", "--lines", "10")
@@ -239,6 +240,7 @@ def test_bad_inputs_are_one_line_errors_with_nothing_written(kind: str, ep: Epis
     assert sorted(tmp_path.iterdir()) == before
 
 
+@pytest.mark.slow
 def test_season_folder_pairs_by_name_and_reports_the_rest(ep: EpisodeFiles, tmp_path: Path,
                                                           capsys) -> None:
     season = tmp_path / "season"
