@@ -297,3 +297,13 @@ def test_embed_flag_uses_the_encoders_or_says_they_are_missing(ep: EpisodeFiles,
     else:
         _one_line_error(code, err, "--embed needs the encoders")
         assert not out_p.exists()
+
+
+def test_sample_refuses_existing_files_and_bad_sizes(tmp_path: Path, capsys) -> None:
+    (tmp_path / "sample01.srt").write_text("keep me", encoding="utf-8")
+    code, _, err = _run(capsys, "sample", "-o", tmp_path, "--episodes", "1")
+    _one_line_error(code, err, "sample01.srt already exists", "--force")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sample01.srt"]
+    code, _, err = _run(capsys, "sample", "-o", tmp_path / "x", "--size", "641x360")
+    _one_line_error(code, err, "divisible by 4")
+    assert not (tmp_path / "x").exists()

@@ -300,10 +300,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out: Path = args.output
     if out.exists() and not out.is_dir():
         raise SgtuiError(f"{out} is a file; give a folder")
-    if not out.exists():
-        if not out.parent.exists():
-            raise SgtuiError(f"folder {out.parent} does not exist; create it first")
-        out.mkdir()
+    if not out.exists() and not out.parent.exists():
+        raise SgtuiError(f"folder {out.parent} does not exist; create it first")
     try:
         w, h = (int(x) for x in args.size.lower().split("x"))
     except ValueError:
@@ -320,6 +318,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
             target = out / f"{name}{suffix}"
             if target.exists() and not args.force:
                 raise SgtuiError(f"{target} already exists; pass --force to overwrite it")
+    out.mkdir(exist_ok=True)
     for i, name in enumerate(names):
         with progress_bar(args.lines, f"{name}: voices") as advance:
             ep = synth.make_episode(args.seed + i, args.lines, short_p=0.15, progress=advance)
