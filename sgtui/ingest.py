@@ -87,7 +87,8 @@ def _glob_escape(s: str) -> str:
 
 
 def gather_cues(video: Path, opts: IngestOptions, info: decode.MediaInfo,
-                audio: Callable[[], decode.Audio]) -> tuple[list[Cue], str, list[StyleInfo], list[str]]:
+                audio: Callable[[], decode.Audio], progress: ProgressFactory = _silent
+                ) -> tuple[list[Cue], str, list[StyleInfo], list[str]]:
     """The lines to ingest, where they came from, the style report and notes for the user."""
     notes: list[str] = []
     chosen = sum(x for x in (opts.subs is not None, opts.track is not None, opts.asr, opts.vad))
@@ -97,7 +98,10 @@ def gather_cues(video: Path, opts: IngestOptions, info: decode.MediaInfo,
         from sgtui.media import asr
 
         if opts.asr:
-            return asr.transcribe(audio(), opts.asr_model, opts.lang), "asr", [], notes
+            sound = audio()
+            with progress(int(len(sound.samples) / sound.rate), "speech recognition (s)") as adv:
+                cues = asr.transcribe(sound, opts.asr_model, opts.lang, progress=adv)
+            return cues, "asr", [], notes
         return asr.vad_cues(audio()), "vad", [], notes
     from sgtui.media import embedded
 
@@ -182,7 +186,7 @@ def ingest(video: str | Path, output: str | Path, opts: IngestOptions, force: bo
             audio_cache.append(decode.decode_audio(video))
         return audio_cache[0]
 
-    cues, source, styles, notes = gather_cues(video, opts, info, audio)
+    cues, source, styles, notes = gather_cues(video, opts, info, audio, progress)
     index = decode.index_video(video)
     # a line needs both sound and picture: the media ends where the shorter stream ends
     audio_end = audio_cache[0].end_ms if audio_cache else index.audio_end_ms

@@ -9,6 +9,7 @@ faster-whisper) hears speech, with empty text.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +40,11 @@ def default_model_path() -> Path:
 
 
 def transcribe(audio: Audio, model: str | None = None, language: str | None = None,
-               threads: int = 2) -> list[Cue]:
-    """Recognised segments as cues (text from the model, no speaker)."""
+               threads: int = 2, progress: Callable[[int], None] | None = None) -> list[Cue]:
+    """Recognised segments as cues (text from the model, no speaker).
+
+    ``progress(n)`` is told each whole second of audio transcribed.
+    """
     fw = _need_faster_whisper()
     english_only = model is None or str(model).endswith(".en")
     if model is None:
@@ -69,7 +73,11 @@ def transcribe(audio: Audio, model: str | None = None, language: str | None = No
                                 vad_filter=True, beam_size=1, condition_on_previous_text=False)
     off = audio.start_ms
     cues = []
+    told = 0
     for s in segments:
+        if progress is not None and int(s.end) > told:
+            progress(int(s.end) - told)
+            told = int(s.end)
         a, b = int(round(s.start * 1000 + off)), int(round(s.end * 1000 + off))
         if b > a and s.text.strip():
             cues.append(Cue(a, b, s.text.strip()))
