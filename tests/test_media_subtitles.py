@@ -98,6 +98,22 @@ def test_default_style_rule_leaves_out_songs_and_signs(tmp_path: Path) -> None:
     assert kept == {"Default": True, "Flashback": True, "OP-Romaji": False, "Overlay": False}
 
 
+@pytest.mark.parametrize("name,dialogue", [
+    ("Default - Top", True), ("Italics", True), ("Main", True), ("Narration", True),
+    ("Flashback_Italics", True), ("Editor", True), ("Opinion", True),
+    ("OP", False), ("ED English", False), ("OPJP", False), ("ED2", False), ("op-romaji", False),
+    ("Signs-Fade", False), ("sign_white", False), ("TL Note", False), ("Song Lyrics", False),
+    ("Eyecatch", False), ("Next Episode Preview", False), ("Credits", False),
+])
+def test_style_names_the_default_rule_recognises(tmp_path: Path, name: str, dialogue: bool) -> None:
+    events = (f"Dialogue: 0,0:00:01.00,0:00:02.00,{name},,0,0,0,,one\n"
+              "Dialogue: 0,0:00:03.00,0:00:04.00,Default,,0,0,0,,two\n")
+    p = tmp_path / "a.ass"
+    p.write_text(ASS_HEAD + events, encoding="utf-8")
+    cues, _ = select_styles(read_subtitles(p))
+    assert ("one" in [c.text for c in cues]) is dialogue
+
+
 def test_style_and_exclude_style_choose_explicitly(tmp_path: Path) -> None:
     p = tmp_path / "a.ass"
     p.write_text(ASS_HEAD + ASS_EVENTS, encoding="utf-8")

@@ -230,6 +230,7 @@ _NON_DIALOGUE_NAME = re.compile(
     r"preview|next|typeset|ts)(?:[^a-z]|$)",
     re.IGNORECASE,
 )
+_OP_ED_PREFIX = re.compile(r"(?:OP|ED)(?:[A-Z0-9_\-\s]|$)")  # OPJP, ED2, OP_Kanji
 DEFAULT_STYLE_RULE = (
     "by default a style is dialogue unless its name names songs or signs (OP, ED, song, "
     "insert, lyrics, karaoke, romaji, sign, title, note, TL, credits, eyecatch, preview...) "
@@ -261,7 +262,7 @@ def select_styles(doc: SubtitleDoc, keep: list[str] | None = None,
             decision[s] = (True, "no styles in file")
         elif keep:
             decision[s] = (s in keep, "--style" if s in keep else "not named by --style")
-        elif _NON_DIALOGUE_NAME.search(s):
+        elif _NON_DIALOGUE_NAME.search(s) or _OP_ED_PREFIX.match(s):
             decision[s] = (False, "name says song/sign")
         elif doc.typeset_share.get(s, 0.0) > 0.5:
             decision[s] = (False, "mostly karaoke/positioned lines")
