@@ -4,8 +4,9 @@
         [--ecapa-path DIR] [--anime-path FILE] [--clip-path DIR|FILE --clip-model NAME]
 
 What it measures, all in one run so ratios compare like with like:
-- voice lines/s for ~2 s lines (the anime median; haruhi03's is 2.1 s) and for long lines
-  (whole LibriSpeech utterances, median 6.6 s, and 20 s lines), per voice encoder, with
+- voice lines/s for ~2 s lines (the anime median; haruhi03's is 2.1 s; 100 lines) and for
+  long lines (16 whole LibriSpeech utterances, mean 7 s; 6 lines of 20 s), per voice
+  encoder, with
   resemblyzer's own one-utterance-at-a-time `embed_utterance` as the baseline;
 - LibriSpeech test-other nearest-neighbour speaker accuracy (100 utterances, 10 speakers)
   per voice encoder that has trained weights here (whole utterances and 2 s cuts);
@@ -50,9 +51,10 @@ from features_helpers import (  # noqa: E402
 SR = 16_000
 
 
-def rate(fn: Callable[[], object], n: int, repeats: int) -> float:
+def rate(fn: Callable[[], object], n: int, repeats: int,
+         warm: Callable[[], object] | None = None) -> float:
     """Median items/s over `repeats` timed calls, after one untimed warm-up call."""
-    fn()
+    (warm or fn)()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -77,6 +79,9 @@ def voice_sets(wavs: list[np.ndarray], speakers: list[str]) -> dict[str, tuple[l
             long20.append(cat[k * 20 * SR : (k + 1) * 20 * SR])
             long_spk.append(s)
     return {"2 s": (cuts, speakers), "whole": (wavs, speakers), "20 s": (long20, long_spk)}
+
+
+SPEED_LINES = {"2 s": 100, "whole": 16, "20 s": 6}  # lines timed per set (speed only)
 
 
 def bench_voice(args: argparse.Namespace, sets: dict) -> list[tuple]:
@@ -113,8 +118,9 @@ def bench_voice(args: argparse.Namespace, sets: dict) -> list[tuple]:
     names = ["2 s", "whole", "20 s"] if not args.quick else ["2 s"]
     row = ["resemblyzer embed_utterance (baseline)", "-"]
     for key in names:
-        ws, _ = sets[key]
-        row.append(rate(lambda ws=ws: baseline(ws), len(ws), args.repeats))
+        ws = sets[key][0][: SPEED_LINES[key]]
+        row.append(rate(lambda ws=ws: baseline(ws), len(ws), args.repeats,
+                        warm=lambda ws=ws: baseline(ws[:4])))
     acc_whole = nn_accuracy(baseline(sets["whole"][0]), sets["whole"][1])
     acc_2s = nn_accuracy(baseline(sets["2 s"][0]), sets["2 s"][1])
     rows.append((*row, acc_whole, acc_2s))
@@ -124,9 +130,12 @@ def bench_voice(args: argparse.Namespace, sets: dict) -> list[tuple]:
         enc = create_encoder(spec, "voice", device="cpu", batch_size=32, model_path=path)
         load = time.perf_counter() - t0
         row = [label, f"{load:.1f}"]
+        print(f"  timing {label}...", file=sys.stderr, flush=True)
         for key in names:
-            ws, _ = sets[key]
-            row.append(rate(lambda ws=ws, enc=enc: enc.embed(ws), len(ws), args.repeats))
+            ws = sets[key][0][: SPEED_LINES[key]]
+            reps = args.repeats if trained or key == "2 s" else 1  # slow random-weight models
+            row.append(rate(lambda ws=ws, enc=enc: enc.embed(ws), len(ws), reps,
+                            warm=lambda ws=ws, enc=enc: enc.embed(ws[:2])))
         if trained:
             acc_whole = nn_accuracy(enc.embed(sets["whole"][0]), sets["whole"][1])
             acc_2s = nn_accuracy(enc.embed(sets["2 s"][0]), sets["2 s"][1])
