@@ -105,11 +105,12 @@ def character_frame(char: int, rng: np.random.Generator, width: int = 320,
     return np.clip(img + noise, 0, 255).astype(np.uint8)
 
 
-def jpeg(rgb: np.ndarray, quality: int = 80) -> bytes:
+def jpeg(rgb: np.ndarray, quality: int = 80, fmt: str = "JPEG") -> bytes:
+    """The frame compressed as a keyframe is stored (JPEG, or WebP as ingest writes)."""
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, "JPEG", quality=quality)
+    Image.fromarray(rgb).save(buf, fmt, quality=quality)
     return buf.getvalue()
 
 
@@ -129,9 +130,11 @@ def make_project(path: Path, n_per_speaker: int = 4, speakers: int = 3,
         for line_id, (s, k) in zip(ids, plan, strict=True):
             pcm = espeak(SENTENCES[k % len(SENTENCES)], VOICES[s])
             clips.append((line_id, *encode_clip(pcm)))
-            if keyframes:
+            if keyframes:  # JPEG and WebP, the two formats keyframes come in
                 frame = character_frame(s, rng)
-                frames.append((line_id, "image/jpeg", frame.shape[1], frame.shape[0], jpeg(frame)))
+                fmt = ("JPEG", "WEBP")[line_id % 2]
+                frames.append((line_id, f"image/{fmt.lower()}", frame.shape[1], frame.shape[0],
+                               jpeg(frame, fmt=fmt)))
         p.put_clips(clips)
         if frames:
             p.put_keyframes(frames)

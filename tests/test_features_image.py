@@ -7,7 +7,7 @@ import pytest
 from features_helpers import CHARACTERS, character_frame, jpeg, nn_accuracy
 
 from sgtui.errors import SgtuiError
-from sgtui.features import create_encoder
+from sgtui.features import Encoder, create_encoder
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +42,7 @@ def test_grid_rows_are_unit_and_deterministic(grid) -> None:
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
     np.testing.assert_array_equal(a, grid.embed(frames))
     assert grid.model_id == "grid/v2-3x3"
+    assert isinstance(grid, Encoder) and grid.modality == "image"
 
 
 def test_grid_handles_flat_and_tiny_frames(grid) -> None:

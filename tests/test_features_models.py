@@ -9,7 +9,7 @@ from features_helpers import VOICES, character_frame, espeak
 from features_models import make_anime_checkpoint, make_clip_folder, make_ecapa_folder
 
 from sgtui.errors import SgtuiError
-from sgtui.features import create_encoder
+from sgtui.features import Encoder, create_encoder
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +20,7 @@ def speech() -> list[np.ndarray]:
 
 
 def _unit_rows(vecs: np.ndarray, n: int, dim: int) -> None:
+    """What the Encoder protocol promises: float32 rows of unit length."""
     assert vecs.shape == (n, dim) and vecs.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
     assert np.isfinite(vecs).all()
@@ -39,6 +40,7 @@ def test_ecapa_loads_a_speechbrain_folder_and_embeds(tmp_path, speech) -> None:
     enc = create_encoder("ecapa", "voice", device="cpu", model_path=str(tmp_path / "ecapa"))
     _same_weights(enc._model.mods.embedding_model, saved)
     assert enc.dim == 192 and enc.model_id.startswith("ecapa/spkrec-ecapa-voxceleb-")
+    assert isinstance(enc, Encoder)
     vecs = enc.embed(speech)
     _unit_rows(vecs, 3, 192)
     # Batching pads with zeros and passes relative lengths, so a line's vector barely
@@ -60,6 +62,7 @@ def test_anime_ecapa_loads_its_checkpoint_and_embeds(tmp_path, speech) -> None:
     enc = create_encoder("anime-ecapa:va", "voice", device="cpu", model_path=str(ckpt))
     _same_weights(enc._model, saved)
     assert enc.model_id.startswith("anime-ecapa/va-")
+    assert isinstance(enc, Encoder)
     vecs = enc.embed(speech)
     _unit_rows(vecs, 3, 192)
     # A folder holding embedding_model.pth works too, and gives the same vectors.
@@ -83,6 +86,7 @@ def test_clip_loads_an_open_clip_folder_and_embeds(tmp_path) -> None:
                          model_path=str(tmp_path / "clip"))
     _same_weights(enc._model, saved)
     assert enc.dim == 32 and enc.model_id.startswith("clip/clip-")
+    assert isinstance(enc, Encoder)
     rng = np.random.default_rng(0)
     frames = [character_frame(c, rng) for c in (0, 1, 2)]
     vecs = enc.embed(frames)  # 3 images in batches of 2

@@ -7,7 +7,7 @@ import pytest
 from features_helpers import VOICES, espeak, librispeech, nn_accuracy
 
 from sgtui.errors import SgtuiError
-from sgtui.features import create_encoder
+from sgtui.features import Encoder, create_encoder
 from sgtui.features.base import SAMPLE_RATE, split_windows, tile_to
 
 
@@ -30,6 +30,7 @@ def test_vectors_are_unit_float32_rows(resemblyzer) -> None:
     assert vecs.dtype == np.float32 and vecs.shape == (2, resemblyzer.dim)
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
     assert resemblyzer.model_id.startswith("resemblyzer/")
+    assert isinstance(resemblyzer, Encoder) and resemblyzer.modality == "voice"
 
 
 def test_same_voice_is_closer_than_another_voice(resemblyzer) -> None:
