@@ -80,3 +80,25 @@ def test_cli_fails_fast_with_one_line_and_exit_2(small_project, tmp_path, args) 
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "--model-path" in lines[0] and "Traceback" not in r.stderr
+
+
+def test_a_cached_clip_tag_loads_by_path_without_the_hub(no_hub, tmp_path, monkeypatch) -> None:
+    """Weights found in the HF cache go to open_clip as a file, so it never asks the hub."""
+    import huggingface_hub
+    from features_models import make_clip_folder
+
+    from sgtui.features.compat import import_open_clip
+
+    make_clip_folder(tmp_path / "clip")  # registers the tiny "sgtui-tiny-clip" config
+    ckpt = str(tmp_path / "clip" / "open_clip_model.safetensors")
+    open_clip = import_open_clip()
+    monkeypatch.setattr(open_clip, "get_pretrained_cfg", lambda m, t: {"hf_hub": "someone/tiny/"}
+                        if (m, t) == ("sgtui-tiny-clip", "v1") else {})
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache",
+                        lambda repo, f, **k: ckpt if f == "open_clip_model.safetensors" else None)
+    import sgtui.features.image_clip as image_clip
+
+    monkeypatch.setattr(image_clip, "hub_offline_reason",
+                        lambda: pytest.fail("probed the hub although the weights are cached"))
+    enc = create_encoder("clip:sgtui-tiny-clip/v1", "image", device="cpu")
+    assert enc.model_id == "clip/sgtui-tiny-clip-v1" and enc.dim == 32

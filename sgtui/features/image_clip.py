@@ -56,8 +56,9 @@ class ClipEncoder:
             if not tag:
                 raise SgtuiError(f"clip:{model_name} needs a pretrained tag (clip:MODEL/TAG) "
                                  "or local weights with --model-path")
-            self._check_available(open_clip, model_name, tag)
-            kwargs.update(model_name=model_name, pretrained=tag)
+            cached = self._check_available(open_clip, model_name, tag)
+            # A cached file is handed over by path, so open_clip never asks the hub again.
+            kwargs.update(model_name=model_name, pretrained=cached or tag)
             self.version = f"{model_name}-{tag}"
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(**kwargs)
@@ -69,8 +70,9 @@ class ClipEncoder:
         self.dim = int(self._model.visual.output_dim)
 
     @staticmethod
-    def _check_available(open_clip, model_name: str, tag: str) -> None:  # type: ignore[no-untyped-def]
-        """Fail fast when the tag's weights are neither cached nor downloadable now."""
+    def _check_available(open_clip, model_name: str, tag: str) -> str | None:  # type: ignore[no-untyped-def]
+        """The cached weight file of a tag, or None if it can be downloaded now; fails fast
+        when it is neither."""
         cfg = open_clip.get_pretrained_cfg(model_name, tag)
         if not cfg:
             raise SgtuiError(f"open_clip knows no pretrained tag {model_name}/{tag}; "
@@ -80,11 +82,13 @@ class ClipEncoder:
             from huggingface_hub import try_to_load_from_cache
 
             for f in WEIGHT_FILES:
-                if isinstance(try_to_load_from_cache(repo, f), str):
-                    return
+                cached = try_to_load_from_cache(repo, f)
+                if isinstance(cached, str):
+                    return cached
         reason = hub_offline_reason()
         if reason is not None:
             raise offline_error(f"the CLIP model {model_name}/{tag}", "--model-path", reason)
+        return None
 
     @property
     def model_id(self) -> str:
