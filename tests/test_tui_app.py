@@ -36,6 +36,7 @@ def make_app(sp):
         kw.setdefault("config", Config(image="halfcell"))
         kw.setdefault("player", NullPlayer())
         kw.setdefault("poll_seconds", 0)
+        kw.setdefault("keyframe_delay", 0)
         return AnnotatorApp(p, "tester", **kw)
 
     yield make
@@ -361,3 +362,16 @@ async def test_recluster_with_the_engine_keeps_a_human_move(make_app, sp):
         assert app.state.assign[wrong].origin == "human"
         assert app.project.op_counts()["net"] == before
         assert app.project.ops()[-1].kind == "cluster"
+
+
+async def test_the_keyframe_follows_the_cursor_after_a_short_delay(make_app, sp):
+    app = make_app(keyframe_delay=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        panel = app.main.query_one(KeyframePanel)
+        first = panel.query_one(".kf-image").image
+        await keys(pilot, "j", "j")
+        await pilot.pause(0.3)
+        shown = panel.query_one(".kf-image").image
+        assert panel.line_id == app.state.current_line() == app.state.rows()[2]
+        assert shown is not first and shown.size == (64, 36)

@@ -134,3 +134,11 @@ def test_without_a_sound_device_auto_falls_back_to_a_notice(capfd):
 def test_montage_joins_clips_with_short_gaps():
     out = join_clips([[1.0] * 100, [1.0] * 50], 1000, gap_s=0.02)
     assert len(out) == 170 and out[100:120].max() == 0 and out[120] == 1.0
+
+
+def test_an_unknown_key_binding_id_in_the_config_exits_2(tmp_path):
+    sp = build_small_project(tmp_path / "ep.sgproj", media=False)
+    cfg = tmp_path / "cfg" / "sgtui"
+    cfg.mkdir(parents=True)
+    (cfg / "config.toml").write_text('[keys]\nmerj = "ctrl+m"\n')
+    one_line_error(sgtui("open", sp.path, env={"XDG_CONFIG_HOME": str(tmp_path / "cfg")}), "merj")

@@ -23,7 +23,7 @@ def app(tmp_path, tmp_path_factory, monkeypatch):
     sp = small_project(tmp_path, tmp_path_factory.getbasetemp() / "tui-small")
     p = Project.open(sp.path)
     yield AnnotatorApp(p, "snap", config=Config(image="halfcell"), player=NullPlayer(notice=None),
-                       poll_seconds=0)
+                       poll_seconds=0, keyframe_delay=0)
     p.close()
 
 

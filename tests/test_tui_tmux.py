@@ -55,9 +55,12 @@ def pane(tmp_path):
     subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
 
 
-def start(pane_name: str, project: Path, tmp_path: Path) -> Pane:
+def start(pane_name: str, project: Path, tmp_path: Path, command: str = "open") -> Pane:
+    target = shlex.quote(str(project)) if command == "open" else ""
     cmd = (f"cd {shlex.quote(str(REPO))} && XDG_CONFIG_HOME={shlex.quote(str(tmp_path / 'cfg'))} "
-           f"{shlex.quote(sys.executable)} -m sgtui open {shlex.quote(str(project))} "
+           f"XDG_CACHE_HOME={shlex.quote(str(tmp_path / 'cache'))} "
+           f"SGTUI_SAMPLES={shlex.quote(str(project.parent))} "
+           f"{shlex.quote(sys.executable)} -m sgtui {command} {target} "
            f"--as tmuxer --audio none; echo SGTUI-EXIT=$?; sleep 30")
     tmux("new-session", "-d", "-s", pane_name, "-x", "120", "-y", "36", cmd)
     return Pane(pane_name)
@@ -98,3 +101,17 @@ def test_scripted_session_in_tmux_leaves_exactly_those_operations(pane, tmp_path
                            "undo": 1, "redo": 0}
     assert mine["net"] == {"add": 1, "remove": 1, "merge": 1}
     assert ops["net"] == {"add": 1, "remove": 1, "merge": 1}
+
+
+def test_demo_in_tmux_shows_clusters_and_a_keyframe(pane, tmp_path):
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    sp = build_small_project(samples / "sample01.sgproj", media=True)
+    p = start(pane, sp.path, tmp_path, command="demo")
+    screen = p.wait_for("tmuxer")
+    assert f"#{sp.clusters[0]}" in screen and "4 clusters" in screen
+    side = "\n".join(row[-40:] for row in screen.splitlines()[:18])
+    assert "▀" in side or "▄" in side, screen
+    p.keys("q")
+    p.wait_for("SGTUI-EXIT=0")
+    assert (tmp_path / "cache" / "sgtui" / "sample01.sgproj").exists()

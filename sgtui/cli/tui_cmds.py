@@ -49,7 +49,10 @@ def run_annotator(path: Path, args: argparse.Namespace) -> int:
     from sgtui.tui.config import load_config
     from sgtui.tui.player import make_player
 
+    from sgtui.tui.app import check_keymap
+
     config = load_config()
+    check_keymap(config)
     annotator = (args.annotator or config.annotator or default_annotator()).strip()
     if not annotator:
         raise SgtuiError("the annotator name is empty; pass --as NAME")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.app import App, SystemCommand
+from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
@@ -24,6 +25,7 @@ from sgtui.tui.player import NullPlayer, Player, join_clips
 from sgtui.tui.state import AnnotatorState
 
 POLL_SECONDS = 0.5
+KEYFRAME_DELAY = 0.04  # a burst of cursor moves draws only its last keyframe
 
 Reclusterer = Callable[[Path], dict]
 
@@ -36,6 +38,24 @@ def default_recluster(path: Path) -> dict:
         return dict(recluster(project) or {})
 
 
+def binding_ids() -> set[str]:
+    """Every binding id a user may remap in config.toml [keys]."""
+    from sgtui.tui.help_screen import HelpScreen
+    from sgtui.tui.modals import ClusterPicker, TextPrompt
+    from sgtui.tui.widgets import RowList
+
+    owners = (MainScreen, RowList, ClusterPicker, TextPrompt, HelpScreen)
+    return {b.id for cls in owners for b in cls.BINDINGS if isinstance(b, Binding) and b.id}
+
+
+def check_keymap(config: Config) -> None:
+    """Refuse remapped keys whose binding id does not exist (a typo would silently do nothing)."""
+    unknown = sorted(set(config.keys) - binding_ids())
+    if unknown:
+        raise SgtuiError(f"{config.path or 'config'}: unknown key binding id(s) {', '.join(unknown)}; "
+                         "press ? in the app to see the ids")
+
+
 class AnnotatorApp(App):
     """`sgtui open`: correct the clusters of one episode from the keyboard."""
 
@@ -44,7 +64,7 @@ class AnnotatorApp(App):
 
     def __init__(self, project: Project, annotator: str, *, config: Config | None = None,
                  player: Player | None = None, reclusterer: Reclusterer | None = None,
-                 poll_seconds: float = POLL_SECONDS) -> None:
+                 poll_seconds: float = POLL_SECONDS, keyframe_delay: float = KEYFRAME_DELAY) -> None:
         super().__init__()
         self.project = project
         self.config = config or Config()
@@ -52,13 +72,15 @@ class AnnotatorApp(App):
         self.player: Player = player or NullPlayer()
         self.reclusterer = reclusterer or default_recluster
         self.poll_seconds = poll_seconds
+        self.keyframe_delay = keyframe_delay
         self.busy = ""
         self.sub_title = f"{project.path.name} — {annotator}"
         if self.config.keys:
+            check_keymap(self.config)
             self.set_keymap(dict(self.config.keys))
 
     def get_default_screen(self) -> Screen:
-        self.main = MainScreen(self.state, self.config.image)
+        self.main = MainScreen(self.state, self.config.image, self.keyframe_delay)
         return self.main
 
     def on_mount(self) -> None:

@@ -26,7 +26,9 @@ from sgtui.tui.widgets import (
     StatusBar,
     TextPane,
     cluster_row,
+    cluster_row_key,
     line_row,
+    line_row_key,
 )
 
 if TYPE_CHECKING:
@@ -62,6 +64,12 @@ HELP = {
     "recluster": "re-cluster in the background (your work is kept)",
     "help": "this list of keys",
     "quit": "quit (everything is already saved)",
+    "cursor_up": "up in the focused list",
+    "cursor_down": "down in the focused list",
+    "page_up": "a page up",
+    "page_down": "a page down",
+    "first_row": "first row",
+    "last_row": "last row",
 }
 
 
@@ -108,22 +116,26 @@ class MainScreen(Screen):
         Binding("q", "app.quit", "quit", id="quit"),
     ]
 
-    def __init__(self, state: AnnotatorState, image_mode: str = "auto") -> None:
+    def __init__(self, state: AnnotatorState, image_mode: str = "auto",
+                 keyframe_delay: float = 0.0) -> None:
         super().__init__()
         self.state = state
         self.image_mode = image_mode
+        self.keyframe_delay = keyframe_delay
         self._drawn_revision = -1
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
             with Vertical(id="clusters-pane"):
                 yield Label("clusters", classes="pane-title")
-                yield RowList(lambda i, w: cluster_row(self.state, i, w), id="clusters")
+                yield RowList(lambda i, w: cluster_row(self.state, i, w),
+                              lambda i: cluster_row_key(self.state, i), id="clusters")
             with Vertical(id="lines-pane"):
                 yield TextPane("", classes="pane-title", id="lines-title")
-                yield RowList(lambda i, w: line_row(self.state, i, w), id="lines")
+                yield RowList(lambda i, w: line_row(self.state, i, w),
+                              lambda i: line_row_key(self.state, i), id="lines")
             with Vertical(id="side"):
-                yield KeyframePanel(self.image_mode, id="keyframe")
+                yield KeyframePanel(self.image_mode, self.keyframe_delay, id="keyframe")
                 yield LineDetails(id="details")
         yield StatusBar(id="status")
         yield Footer()
@@ -302,14 +314,13 @@ class MainScreen(Screen):
         """(keys, what it does, binding id) for every binding, with remapped keys."""
         keymap = getattr(self.app, "_keymap", {})
         rows = []
-        for b in self.BINDINGS:
+        for b in [*self.BINDINGS, *RowList.BINDINGS]:
             assert isinstance(b, Binding)
             keys = keymap.get(b.id, b.key) if b.id else b.key
             shown = ", ".join(self.app.get_key_display(Binding(k.strip(), "")) for k in keys.split(","))
             rows.append((shown, HELP.get(b.id or "", b.description), b.id or ""))
-        rows.append(("↑↓ j k, PgUp PgDn, g G", "move in the focused list", "cursor_up …"))
-        rows.append(("tab", "switch between the lists", "focus_next"))
-        rows.append(("ctrl+p", "command palette: every action by name", "command_palette"))
+        rows.append(("tab", "switch between the lists", ""))
+        rows.append(("ctrl+p", "command palette: every action by name", ""))
         return rows
 
     def action_help(self) -> None:

@@ -111,6 +111,7 @@ class AnnotatorState:
         self.suggest: dict[int, list[Suggestion]] = {}
         self.confidence: dict[int, float] = {}
         self._doubt: dict[int, float] | None = None
+        self._mean_conf: dict[int, float | None] = {}
         self.counters = Counters()
         self.version = -1
         self._vec_ids: np.ndarray = np.zeros(0, np.int64)
@@ -143,6 +144,7 @@ class AnnotatorState:
             if a is not None:
                 self.members.setdefault(a.cluster_id, []).append(lid)
         self._doubt = None
+        self._mean_conf = {}
         self._set_clusters(p.clusters())
         counts = p.op_counts()
         self.counters = Counters(net=counts["net"], raw=counts["raw"], actions=counts["actions"])
@@ -234,8 +236,11 @@ class AnnotatorState:
         return float(np.mean(vals)) if vals else 0.0
 
     def mean_confidence(self, cluster_id: int) -> float | None:
-        vals = [self.confidence[lid] for lid in self.members.get(cluster_id, []) if lid in self.confidence]
-        return float(np.mean(vals)) if vals else None
+        """Mean voice confidence of a cluster's lines (memoised until the next refresh)."""
+        if cluster_id not in self._mean_conf:
+            vals = [self.confidence[lid] for lid in self.members.get(cluster_id, []) if lid in self.confidence]
+            self._mean_conf[cluster_id] = round(float(np.mean(vals)), 4) if vals else None
+        return self._mean_conf[cluster_id]
 
     def current_line(self) -> int | None:
         rows = self.rows()

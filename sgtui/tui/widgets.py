@@ -7,7 +7,7 @@ timeline scrolls as smoothly as a 10-line cluster.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 from rich.cells import set_cell_size
 from rich.style import Style
@@ -64,9 +64,14 @@ class RowList(ScrollView, can_focus=True):
             self.rows = rows
             self.index = index
 
-    def __init__(self, render_row: Callable[[int, int], Text], **kwargs) -> None:
+    def __init__(self, render_row: Callable[[int, int], Text],
+                 row_key: Callable[[int], Hashable] | None = None, **kwargs) -> None:
+        """render_row(index, width) draws a row; row_key(index), when given, names what the
+        row shows, so an unchanged row is taken from a cache instead of drawn again."""
         super().__init__(**kwargs)
         self.render_row = render_row
+        self.row_key = row_key
+        self._strips: dict[Hashable, Strip] = {}
         self.count = 0
         self.cursor = 0
         self._style: Style | None = None
@@ -103,13 +108,24 @@ class RowList(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width or self.size.width
         if index >= self.count or width <= 0:
             return Strip.blank(width, self._base_style())
+        key = None
+        if self.row_key is not None:
+            key = (self.row_key(index), width, index == self.cursor, self.has_focus)
+            strip = self._strips.get(key)
+            if strip is not None:
+                return strip
         text = self.render_row(index, width)
         text.no_wrap = True
         text.overflow = "crop"
         if index == self.cursor:
             text.stylize(Style(reverse=True, bold=self.has_focus))
         segments = list(text.render(self.app.console))
-        return Strip(segments).crop_extend(0, width, self._base_style()).simplify()
+        strip = Strip(segments).crop_extend(0, width, self._base_style()).simplify()
+        if key is not None:
+            if len(self._strips) > 4000:
+                self._strips.clear()
+            self._strips[key] = strip
+        return strip
 
     def _base_style(self) -> Style:
         """The widget's own style, computed once per redraw (Textual derives it anew each time)."""
@@ -142,6 +158,11 @@ class RowList(ScrollView, can_focus=True):
         self._style = None
         self.refresh()
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._style = None
+        self._strips.clear()
+
 
 def cluster_row(state: AnnotatorState, index: int, width: int) -> Text:
     """One row of the cluster list: reviewed mark, label, size, mean confidence."""
@@ -157,6 +178,28 @@ def cluster_row(state: AnnotatorState, index: int, width: int) -> Text:
     text.append(pad(label, max(1, width - 14)), style="bold" if c.name else "")
     text.append(f"{c.size:>5} {conf} ")
     return text
+
+
+def cluster_row_key(state: AnnotatorState, index: int) -> Hashable:
+    """Everything a cluster row shows (rows with equal keys look the same)."""
+    cid = state.cluster_rows()[index]
+    if cid is None:
+        return ("pool", state.unassigned_count())
+    c = state.by_id[cid]
+    return (cid, c.name, c.size, c.confirmed, state.mean_confidence(cid))
+
+
+def line_row_key(state: AnnotatorState, index: int) -> Hashable:
+    """Everything a line row shows in the current view."""
+    lid = state.rows()[index]
+    a = state.assign.get(lid)
+    if state.view == CLUSTER:
+        extra: Hashable = a.origin if a else None
+    elif state.view == POOL:
+        extra = tuple(state.cluster_label(s.cluster_id) for s in state.suggest.get(lid, [])[:3])
+    else:
+        extra = state.speaker_of(lid)
+    return (state.view, lid, lid in state.marked, state.confidence.get(lid), extra)
 
 
 def line_row(state: AnnotatorState, index: int, width: int) -> Text:
@@ -230,20 +273,41 @@ class KeyframePanel(Vertical):
     KeyframePanel > .kf-none { color: $text-muted; height: 1; }
     """
 
-    def __init__(self, image_mode: str = "auto", **kwargs) -> None:
+    def __init__(self, image_mode: str = "auto", delay: float = 0.0, **kwargs) -> None:
+        """delay: seconds to wait before drawing a new keyframe (0: at once)."""
         super().__init__(**kwargs)
         self.image_mode = image_mode
+        self.delay = delay
         self.line_id: int | None = -1
+        self._pending = None
 
     def compose(self):
         yield image_widget(self.image_mode)
         yield Static("", classes="kf-none")
 
     def show(self, state: AnnotatorState) -> None:
+        """Follow the current line; with a delay, a burst of moves draws only the last image.
+
+        The lists answer a key at once; the picture (the costliest part of a frame) follows
+        `delay` later, so holding j does not render every keyframe it passes.
+        """
         lid = state.current_line()
         if lid == self.line_id:
             return
+        first = self.line_id == -1
         self.line_id = lid
+        if self._pending is not None:
+            self._pending.stop()
+            self._pending = None
+        if self.delay <= 0 or first:
+            self._draw(state, lid)
+        else:
+            self._pending = self.set_timer(self.delay, lambda: self._draw(state, lid))
+
+    def _draw(self, state: AnnotatorState, lid: int | None) -> None:
+        self._pending = None
+        if lid != self.line_id:
+            return
         img = self.query_one(".kf-image")
         note = self.query_one(".kf-none", Static)
         kf = state.project.keyframe(lid) if lid is not None else None
