@@ -192,7 +192,8 @@ def index_video(path: str | Path) -> VideoIndex:
 
 
 def frames_at(path: str | Path, times_ms: Sequence[float], index: VideoIndex | None = None,
-              width: int | None = None) -> Iterator[tuple[list[int], av.VideoFrame]]:
+              width: int | None = None, threads: int = 0, thread_type: str = "AUTO"
+              ) -> Iterator[tuple[list[int], av.VideoFrame]]:
     """Yield (positions in ``times_ms``, frame) for the frame on screen at each time.
 
     Frames come in presentation order, each once even when several times share it. With
@@ -213,7 +214,8 @@ def frames_at(path: str | Path, times_ms: Sequence[float], index: VideoIndex | N
     with open_media(path) as c:
         s = c.streams.video[0]
         cc = s.codec_context
-        cc.thread_type = "AUTO"
+        cc.thread_type = thread_type
+        cc.thread_count = threads
         pending = set(wanted)
         gop = -1
         feeding = False
