@@ -51,6 +51,7 @@ class IngestOptions:
     styles: tuple[str, ...] = ()
     exclude_styles: tuple[str, ...] = ()
     encoding: str | None = None
+    audio_track: int = 0
 
 
 @dataclass
@@ -177,17 +178,20 @@ def ingest(video: str | Path, output: str | Path, opts: IngestOptions, force: bo
     info = decode.probe(video)
     if not info.has_audio:
         raise SgtuiError(f"{video} has no audio track; sgtui groups lines by voice")
+    if not 0 <= opts.audio_track < len(info.audio_languages):
+        listed = ", ".join(f"{i}: {lang or '?'}" for i, lang in enumerate(info.audio_languages))
+        raise SgtuiError(f"{video} has no audio track {opts.audio_track} (audio tracks: {listed})")
     if not info.has_video:
         raise SgtuiError(f"{video} has no video track; sgtui needs pictures for keyframes")
     audio_cache: list[decode.Audio] = []
 
     def audio() -> decode.Audio:
         if not audio_cache:
-            audio_cache.append(decode.decode_audio(video))
+            audio_cache.append(decode.decode_audio(video, track=opts.audio_track))
         return audio_cache[0]
 
     cues, source, styles, notes = gather_cues(video, opts, info, audio, progress)
-    index = decode.index_video(video)
+    index = decode.index_video(video, opts.audio_track)
     # a line needs both sound and picture: the media ends where the shorter stream ends
     audio_end = audio_cache[0].end_ms if audio_cache else index.audio_end_ms
     media_end = index.ms(int(index.pts[-1])) + 1000 / max(info.fps, 1.0)

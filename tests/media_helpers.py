@@ -63,6 +63,30 @@ def remux_with_subtitles(video: Path, subtitle_files: list[Path], out: Path,
     return out
 
 
+def with_second_audio_track(src: Path, out: Path) -> Path:
+    """The video with its audio track twice (the second one tagged English)."""
+    with av.open(str(src)) as c, av.open(str(out), "w", format="matroska") as dst:
+        v = dst.add_stream_from_template(c.streams.video[0])
+        a1 = dst.add_stream_from_template(c.streams.audio[0])
+        a2 = dst.add_stream_from_template(c.streams.audio[0])
+        a1.metadata["language"], a2.metadata["language"] = "jpn", "eng"
+        for pkt in c.demux():
+            if pkt.dts is None:
+                continue
+            if pkt.stream.type == "audio":
+                dup = av.Packet(bytes(pkt))
+                dup.pts, dup.dts, dup.duration = pkt.pts, pkt.dts, pkt.duration
+                dup.time_base = pkt.time_base
+                dup.stream = a2
+                pkt.stream = a1
+                dst.mux(pkt)
+                dst.mux(dup)
+            else:
+                pkt.stream = v
+                dst.mux(pkt)
+    return out
+
+
 def video_without_audio(src: Path, out: Path) -> Path:
     """The same pictures with no audio track."""
     with av.open(str(src)) as c, av.open(str(out), "w") as dst:

@@ -13,6 +13,7 @@ from media_helpers import (
     make_episode_files,
     remux_with_subtitles,
     video_without_audio,
+    with_second_audio_track,
 )
 
 from sgtui import ingest as ingest_mod
@@ -307,3 +308,15 @@ def test_sample_refuses_existing_files_and_bad_sizes(tmp_path: Path, capsys) -> 
     code, _, err = _run(capsys, "sample", "-o", tmp_path / "x", "--size", "641x360")
     _one_line_error(code, err, "divisible by 4")
     assert not (tmp_path / "x").exists()
+
+
+def test_audio_track_chooses_the_voices(ep: EpisodeFiles, tmp_path: Path, capsys) -> None:
+    two = with_second_audio_track(ep.video, tmp_path / "two.mkv")
+    out_p = tmp_path / "a.sgproj"
+    code, _, err = _run(capsys, "ingest", two, "--subs", ep.ass, "--audio-track", "1", "-o", out_p)
+    assert code == 0, err
+    assert _info(capsys, out_p)["clips"] == 6
+    code, _, err = _run(capsys, "ingest", two, "--subs", ep.ass, "--audio-track", "2",
+                        "-o", tmp_path / "b.sgproj")
+    _one_line_error(code, err, "no audio track 2", "1: eng")
+    assert not (tmp_path / "b.sgproj").exists()

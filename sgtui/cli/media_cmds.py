@@ -36,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--vad", action="store_true",
                      help="no subtitles: cut lines by voice activity alone (empty text)")
     p.add_argument("--lang", metavar="CODE", help="preferred subtitle track language / ASR language")
+    p.add_argument("--audio-track", metavar="N", type=int, default=0,
+                   help="audio track to cut clips from, counted from 0 (default 0)")
     p.add_argument("--asr-model", metavar="PATH|NAME",
                    help="a CTranslate2 Whisper model (directory) for --asr, e.g. a multilingual "
                    "one for non-English episodes")
@@ -93,7 +95,8 @@ def _options(args: argparse.Namespace):
         raise SgtuiError(f"subtitles {args.subs} do not exist; check the path")
     return IngestOptions(subs=args.subs, track=args.track, lang=args.lang, asr=args.asr,
                          asr_model=args.asr_model, vad=args.vad, styles=tuple(args.style),
-                         exclude_styles=tuple(args.exclude_style), encoding=args.encoding)
+                         exclude_styles=tuple(args.exclude_style), encoding=args.encoding,
+                         audio_track=args.audio_track)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -134,7 +137,7 @@ def _list_styles(video: Path, opts) -> int:
     if video.is_dir():
         raise SgtuiError("--list-styles takes one video")
     _, source, styles, notes = gather_cues(video, opts, decode.probe(video),
-                                           lambda: decode.decode_audio(video))
+                                           lambda: decode.decode_audio(video, track=opts.audio_track))
     if not styles:
         print(f"{source}: no styles")
         return 0

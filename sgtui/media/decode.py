@@ -47,6 +47,7 @@ class MediaInfo:
     height: int
     fps: float
     subtitle_tracks: tuple[SubtitleTrack, ...]
+    audio_languages: tuple[str | None, ...] = ()  # one entry per audio track
 
 
 TEXT_SUBTITLE_CODECS = ("ass", "ssa", "subrip", "srt", "webvtt", "mov_text", "text")
@@ -83,7 +84,8 @@ def probe(path: str | Path) -> MediaInfo:
         fps = float(v.average_rate) if v is not None and v.average_rate else 0.0
         return MediaInfo(dur, bool(c.streams.audio), v is not None,
                          v.codec_context.width if v else 0, v.codec_context.height if v else 0,
-                         fps, tuple(tracks))
+                         fps, tuple(tracks),
+                         tuple(a.metadata.get("language") for a in c.streams.audio))
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,10 @@ def decode_audio(path: str | Path, rate: int = SAMPLE_RATE, track: int = 0) -> A
     with open_media(path) as c:
         if not c.streams.audio:
             raise SgtuiError(f"{path} has no audio track; sgtui needs the voices")
+        if not 0 <= track < len(c.streams.audio):
+            langs = ", ".join(f"{i}: {s.metadata.get('language', '?')}"
+                              for i, s in enumerate(c.streams.audio))
+            raise SgtuiError(f"{path} has no audio track {track} (audio tracks: {langs})")
         stream = c.streams.audio[track]
         stream.thread_type = "AUTO"
         resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
@@ -141,7 +147,7 @@ class VideoIndex:
     keyframe_count: int
     gop_of_pts: dict[int, int]  # pts -> index of the keyframe it follows in decode order
     gop_first_pts: list[int]  # per GOP, smallest pts of its keyframe
-    audio_end_ms: float | None = None  # where the first audio track's last packet ends
+    audio_end_ms: float | None = None  # where the chosen audio track's last packet ends
 
     def frame_at(self, t_ms: float) -> int:
         """pts of the frame on screen at t (largest pts <= t; the first frame before it)."""
@@ -153,13 +159,13 @@ class VideoIndex:
         return float(pts * self.time_base * 1000)
 
 
-def index_video(path: str | Path) -> VideoIndex:
+def index_video(path: str | Path, audio_track: int = 0) -> VideoIndex:
     """Demux (no decoding) to learn frame times and GOPs, and where the audio ends."""
     with open_media(path) as c:
         if not c.streams.video:
             raise SgtuiError(f"{path} has no video track")
         s = c.streams.video[0]
-        a = c.streams.audio[0] if c.streams.audio else None
+        a = c.streams.audio[audio_track] if len(c.streams.audio) > audio_track else None
         pts: list[int] = []
         gop_of: dict[int, int] = {}
         gop_first: list[int] = []
