@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a CTranslate2 Whisper model (directory) for --asr, e.g. a multilingual "
                    "one for non-English episodes")
     p.add_argument("--style", metavar="S", nargs="+", action="extend", default=[],
-                   help="keep only these ASS styles (replaces the default rule)")
+                   help="keep only these ASS styles; replaces the default rule, which leaves "
+                   "out OP/ED songs, signs, karaoke and notes (see --list-styles)")
     p.add_argument("--exclude-style", metavar="S", nargs="+", action="extend", default=[],
                    help="leave out these ASS styles")
     p.add_argument("--list-styles", action="store_true",
