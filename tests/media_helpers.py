@@ -87,6 +87,25 @@ def with_second_audio_track(src: Path, out: Path) -> Path:
     return out
 
 
+def remux_shifted(src: Path, out: Path, shift_s: float = 10.0, fmt: str = "mpegts") -> Path:
+    """The same streams with every timestamp moved later, like a broadcast capture.
+
+    Packets shown before 0 (AAC priming, which MP4 trims with an edit list) are dropped,
+    so the copy's start time is exactly ``shift_s``.
+    """
+    with av.open(str(src)) as c, av.open(str(out), "w", format=fmt) as dst:
+        maps = {s.index: dst.add_stream_from_template(s) for s in c.streams}
+        for pkt in c.demux():
+            if pkt.dts is None or (pkt.stream.type == "audio" and pkt.pts < 0):
+                continue
+            shift = round(shift_s / pkt.time_base)
+            pkt.pts += shift
+            pkt.dts += shift
+            pkt.stream = maps[pkt.stream.index]
+            dst.mux(pkt)
+    return out
+
+
 def video_without_audio(src: Path, out: Path) -> Path:
     """The same pictures with no audio track."""
     with av.open(str(src)) as c, av.open(str(out), "w") as dst:

@@ -51,7 +51,7 @@ def test_frames_at_returns_the_exact_frame_on_screen(ep: EpisodeFiles, container
     assert sorted(got) == list(range(len(times)))
     for i, t in enumerate(times):
         # the frame on screen at t; before the first frame, the first frame
-        pts = max((p for p in ref if p * idx.time_base * 1000 <= t + 1e-6), default=min(ref))
+        pts = max((p for p in ref if idx.ms(p) <= t + 1e-6), default=min(ref))
         assert got[i].pts == pts
         assert np.array_equal(got[i].to_ndarray(format="rgb24"), ref[pts])
 

@@ -7,10 +7,12 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from media_helpers import (
     EpisodeFiles,
     make_episode_files,
+    remux_shifted,
     remux_with_subtitles,
     video_without_audio,
     with_second_audio_track,
@@ -320,3 +322,27 @@ def test_audio_track_chooses_the_voices(ep: EpisodeFiles, tmp_path: Path, capsys
                         "-o", tmp_path / "b.sgproj")
     _one_line_error(code, err, "no audio track 2", "1: eng")
     assert not (tmp_path / "b.sgproj").exists()
+
+
+def test_a_capture_starting_at_a_late_timestamp_lines_up_with_its_subtitles(
+        ep: EpisodeFiles, tmp_path: Path, capsys) -> None:
+    from sgtui.media.clipcodec import decode_clip
+
+    ts = remux_shifted(ep.video, tmp_path / "cap.ts", shift_s=10.0)
+    a, b = tmp_path / "mp4.sgproj", tmp_path / "ts.sgproj"
+    assert _run(capsys, "ingest", ep.video, "--subs", ep.srt, "-o", a)[0] == 0
+    code, _, err = _run(capsys, "ingest", ts, "--subs", ep.srt, "-o", b)
+    assert code == 0, err
+    with Project.open(a, readonly=True) as pa, Project.open(b, readonly=True) as pb:
+        ids = [ln.id for ln in pa.lines()]
+        assert ids == [ln.id for ln in pb.lines()] and len(ids) == 6
+        for i in ids:
+            assert pa.keyframe(i).data == pb.keyframe(i).data
+            ca, cb = pa.clip(i), pb.clip(i)
+            xa = decode_clip(ca.codec, ca.sample_rate, ca.data)
+            xb = decode_clip(cb.codec, cb.sample_rate, cb.data)
+            n = min(len(xa), len(xb))
+            assert abs(len(xa) - len(xb)) <= 16 * 25  # the TS keeps AAC priming: <= 25 ms
+            lag = max(range(-400, 401, 8), key=lambda k: float(np.dot(
+                xa[max(0, k):n + min(0, k)], xb[max(0, -k):n - max(0, k)])))
+            assert abs(lag) <= 16 * 25

@@ -53,6 +53,12 @@ class MediaInfo:
 TEXT_SUBTITLE_CODECS = ("ass", "ssa", "subrip", "srt", "webvtt", "mov_text", "text")
 
 
+def origin_ms(container: av.container.InputContainer) -> float:
+    """The container's start time in ms (0 for most MP4/MKV; often large in MPEG-TS)."""
+    st = container.start_time
+    return float(st) * 1000.0 / av.time_base if st else 0.0
+
+
 def open_media(path: str | Path) -> av.container.InputContainer:
     """Open a media file or raise a one-line SgtuiError."""
     p = Path(path)
@@ -90,7 +96,12 @@ def probe(path: str | Path) -> MediaInfo:
 
 @dataclass(frozen=True)
 class Audio:
-    """Mono int16 samples at ``rate``; ``samples[0]`` plays at ``start_ms``."""
+    """Mono int16 samples at ``rate``; ``samples[0]`` plays at ``start_ms``.
+
+    Times here and everywhere in this module are milliseconds from the file's start (its
+    container start time), the clock subtitle files use; MPEG-TS captures often begin
+    at a large timestamp.
+    """
 
     samples: np.ndarray
     rate: int
@@ -125,7 +136,7 @@ def decode_audio(path: str | Path, rate: int = SAMPLE_RATE, track: int = 0) -> A
         try:
             for frame in c.decode(stream):
                 if start is None and frame.pts is not None:
-                    start = float(frame.pts * frame.time_base * 1000)
+                    start = float(frame.pts * frame.time_base * 1000) - origin_ms(c)
                 for out in resampler.resample(frame):
                     chunks.append(out.to_ndarray().reshape(-1))
         except av.error.FFmpegError as exc:
@@ -148,15 +159,17 @@ class VideoIndex:
     gop_of_pts: dict[int, int]  # pts -> index of the keyframe it follows in decode order
     gop_first_pts: list[int]  # per GOP, smallest pts of its keyframe
     audio_end_ms: float | None = None  # where the chosen audio track's last packet ends
+    origin_ms: float = 0.0  # the container's start time: file time 0 is this stream time
 
     def frame_at(self, t_ms: float) -> int:
         """pts of the frame on screen at t (largest pts <= t; the first frame before it)."""
-        ticks = t_ms / 1000.0 / float(self.time_base)
+        ticks = (t_ms + self.origin_ms) / 1000.0 / float(self.time_base)
         i = bisect.bisect_right(self.pts, ticks + 1e-6) - 1
         return int(self.pts[max(i, 0)])
 
     def ms(self, pts: int) -> float:
-        return float(pts * self.time_base * 1000)
+        """A stream timestamp as milliseconds from the file's start."""
+        return float(pts * self.time_base * 1000) - self.origin_ms
 
 
 def index_video(path: str | Path, audio_track: int = 0) -> VideoIndex:
@@ -176,6 +189,7 @@ def index_video(path: str | Path, audio_track: int = 0) -> VideoIndex:
                 if packet.stream is not s:
                     if packet.pts is not None:
                         end = float((packet.pts + (packet.duration or 0)) * a.time_base * 1000)
+                        end -= origin_ms(c)
                         audio_end = end if audio_end is None else max(audio_end, end)
                     continue
                 if packet.pts is None:
@@ -194,7 +208,7 @@ def index_video(path: str | Path, audio_track: int = 0) -> VideoIndex:
         if not pts:
             raise SgtuiError(f"{path}: the video track holds no frames; is the file truncated?")
         return VideoIndex(s.time_base, np.array(sorted(pts), dtype=np.int64), gop + 1,
-                          gop_of, gop_first, audio_end)
+                          gop_of, gop_first, audio_end, origin_ms(c))
 
 
 def frames_at(path: str | Path, times_ms: Sequence[float], index: VideoIndex | None = None,

@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 
 from sgtui.errors import SgtuiError
-from sgtui.media.decode import SubtitleTrack, open_media, probe
+from sgtui.media.decode import SubtitleTrack, open_media, origin_ms, probe
 from sgtui.media.subtitles import SubtitleDoc, _ass_time_text, _srt_time_text, parse_subtitles
 
 _LANG_ALIASES = {
@@ -64,12 +64,13 @@ def read_track(path: str | Path, number: int | None = None, lang: str | None = N
     with open_media(path) as c:
         stream = c.streams[track.index]
         tb = stream.time_base
+        origin = origin_ms(c)
         events: list[tuple[int, int, str]] = []
         try:
             for packet in c.demux(stream):
                 if packet.pts is None or not packet.size:
                     continue
-                start = int(round(packet.pts * tb * 1000))
+                start = int(round(packet.pts * tb * 1000 - origin))
                 end = start + int(round((packet.duration or 0) * tb * 1000))
                 events.append((start, end, _packet_text(bytes(packet), track.codec)))
         except av.error.FFmpegError as exc:
