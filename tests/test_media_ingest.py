@@ -209,14 +209,16 @@ def test_subtitles_longer_than_the_video(ep: EpisodeFiles, tmp_path: Path, capsy
 
 
 @pytest.mark.parametrize("kind", ["no-audio", "corrupt", "truncated-mp4", "empty-subs",
-                                  "unknown-encoding", "missing-subs", "folder-output"])
+                                  "unknown-encoding", "missing-subs", "folder-output",
+                                  "missing-output-folder"])
 def test_bad_inputs_are_one_line_errors_with_nothing_written(kind: str, ep: EpisodeFiles,
                                                              tmp_path: Path, capsys) -> None:
     video, subs, out_p = ep.video, ep.ass, tmp_path / "out.sgproj"
     expect = {"no-audio": "no audio track", "corrupt": "not a readable video",
               "truncated-mp4": "not a readable video", "empty-subs": "empty",
               "unknown-encoding": "encoding", "missing-subs": "do not exist",
-              "folder-output": "is a folder"}[kind]
+              "folder-output": "is a folder",
+              "missing-output-folder": "does not exist; create it first"}[kind]
     if kind == "no-audio":
         video = video_without_audio(ep.video, tmp_path / "silent.mp4")
     elif kind == "corrupt":
@@ -237,6 +239,8 @@ def test_bad_inputs_are_one_line_errors_with_nothing_written(kind: str, ep: Epis
     elif kind == "folder-output":
         out_p = tmp_path / "dir"
         out_p.mkdir()
+    elif kind == "missing-output-folder":
+        out_p = tmp_path / "nowhere" / "out.sgproj"
     before = sorted(tmp_path.iterdir())
     code, _, err = _run(capsys, "ingest", video, "--subs", subs, "-o", out_p)
     _one_line_error(code, err, expect)
