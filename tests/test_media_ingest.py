@@ -266,9 +266,13 @@ def test_season_folder_pairs_by_name_and_reports_the_rest(ep: EpisodeFiles, tmp_
     assert _info(capsys, outdir / "ep01.sgproj")["actors"] == 6
     info2 = _info(capsys, outdir / "ep02.sgproj")
     assert (info2["lines"], info2["actors"], info2["ingest_state"]) == (6, 0, "complete")
-    # a second run refuses the existing outputs, one line each, and exits 2
+    # a re-run skips the finished episodes (and says so); --force redoes them
+    before = (outdir / "ep01.sgproj").stat().st_mtime_ns
     code, out, err = _run(capsys, "ingest", season, "-o", outdir)
-    assert code == 2 and err.count("already exists") == 2
+    assert code == 0 and err.count("already complete") == 2
+    assert (outdir / "ep01.sgproj").stat().st_mtime_ns == before
+    code, out, err = _run(capsys, "ingest", season, "-o", outdir, "--force", "--jobs", "1")
+    assert code == 0 and out.count("6 lines") == 2
 
 
 def test_season_folder_with_no_matching_names_is_refused(ep: EpisodeFiles, tmp_path: Path,

@@ -247,12 +247,18 @@ def _ingest_season(folder: Path, outdir: Path, opts, force: bool, jobs: int | No
             if not has_track:
                 skipped.append(f"{video.name}: no subtitles named {video.stem}.* and no text track")
                 continue
-        work.append((video, outdir / f"{video.stem}.sgproj"))
+        out = outdir / f"{video.stem}.sgproj"
+        if not force and _complete(out, video):
+            skipped.append(f"{video.name}: {out.name} is already complete (--force redoes it)")
+            continue
+        work.append((video, out))
     for o in orphans:
         print(f"note: {o.name} matches no video by name; skipped", file=sys.stderr)
     for s in skipped:
         print(f"note: skipped {s}", file=sys.stderr)
     if not work:
+        if any("already complete" in x for x in skipped):
+            return 0
         raise SgtuiError(f"no video in {folder} could be paired with subtitles; name them alike "
                          "(EP01.mkv + EP01.ass) or pass --asr/--vad")
     if not outdir.exists():
@@ -278,6 +284,21 @@ def _ingest_season(folder: Path, outdir: Path, opts, force: bool, jobs: int | No
                 print(f"sgtui: error: {name}: {msg}", file=sys.stderr)
             advance(1)
     return 2 if failed else 0
+
+
+def _complete(out: Path, video: Path) -> bool:
+    """True when ``out`` is a finished ingest of ``video`` (a season re-run skips it)."""
+    if not out.is_file():
+        return False
+    from sgtui.project import Project
+
+    try:
+        with Project.open(out, readonly=True) as p:
+            return (p.meta_get("ingest_state") == "complete"
+                    and p.meta_get("source_name") == video.name
+                    and p.meta_get("source_size") == str(video.stat().st_size))
+    except SgtuiError:
+        return False
 
 
 def _season_worker(video: str, out: str, opts, force: bool) -> tuple[bool, str]:
