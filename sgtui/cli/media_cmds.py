@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(--asr) or voice activity (--vad); without any, a subtitle file named like the video "
         "or the first embedded text track is used. Given a folder, every video in it is "
         "ingested in parallel into OUTDIR/NAME.sgproj, paired with its subtitles by name. "
-        "Re-running on an unfinished output resumes it.",
+        "Re-running on an unfinished output resumes it; a season re-run also skips the "
+        "episodes already finished.",
     )
     p.add_argument("video", metavar="VIDEO|DIR", help="a video file, or a season folder")
     src = p.add_mutually_exclusive_group()
