@@ -3,11 +3,13 @@
     .venv/bin/python bench/engine.py [--sizes 600,10000,100000] [--repeats 3] [--quick] [--defaults]
 
 Quality (one table): every method on haruhi03 with defaults that never saw haruhi03's
-labels, plus rows that are declared as using them (hindsight threshold, within-episode
+labels (gated also with refinement off: before/after in the same run), plus rows that are declared as using them (hindsight threshold, within-episode
 cross-validation by time blocks, the old workflow's 10% hand labels). Speed (one table):
 k-NN graph build and gated re-cluster on the cached graph at each size of synthetic
 clustered 192-d vectors, against scipy's average linkage in the same run where it fits
 in memory; peak traced memory (numpy allocations) per step. Takes ~3–5 minutes here.
+--defaults prints how the defaults were chosen: gamma on LibriSpeech episodes, refinement
+on generated episodes calibrated to haruhi16's unlabelled vectors (LibriSpeech as a guard).
 """
 
 from __future__ import annotations
@@ -66,6 +68,60 @@ def synthetic_episode(seed: int, dim: int = 192) -> tuple[np.ndarray, np.ndarray
     noise = rng.uniform(0.7, 1.0) * (1.6 / np.sqrt(dur / 1000)) ** 0.5
     x = centres[labels] + noise[:, None] * rng.standard_normal((n, dim)) / np.sqrt(dim)
     return normalise(x), labels.astype(np.int64), dur
+
+
+_H16: dict = {}
+
+
+def haruhi16_generated(seed: int, noise: float = 1.0, spread: float = 1.6) -> tuple[np.ndarray, np.ndarray]:
+    """A generated episode calibrated to haruhi16's *unlabelled* ECAPA vectors (no labels
+    of any Haruhi episode are read): haruhi16 is clustered once (gated, refinement off);
+    lines are new speaker means plus real residuals around those clusters (each residual
+    used at most once, in either sign, scaled by `noise`); speaker means are haruhi16's
+    mean direction plus `spread` × a draw from its total covariance, scaled to the norm of
+    its cluster means. spread 1.6 gives a mean centroid cosine ≈ 0.3, as haruhi16's own
+    clusters have. 4–8 speakers of Zipf-like sizes, 300–700 lines."""
+    if not _H16:
+        x = normalise(np.load(SHARED / "data" / "haruhi16" / "voice_ecapa192.npy")).astype(np.float64)
+        lab = gated_cluster(x, build_knn(x), params=GatedParams(refine_iters=0))[0]
+        roots = np.unique(lab[lab >= 0])
+        means = np.stack([x[lab == r].mean(axis=0) for r in roots])
+        res = np.vstack([x[lab == r] - m for r, m in zip(roots, means, strict=True)])
+        g = x.mean(axis=0)
+        w, v = np.linalg.eigh(np.cov((x - g).T))
+        _H16.update(pool=np.vstack([res, -res]), g=g / np.linalg.norm(g),
+                    covsqrt=v * np.sqrt(np.maximum(w, 0)), norm=float(np.linalg.norm(means, axis=1).mean()))
+    h = _H16
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(4, 9))
+    n = int(rng.integers(300, 700))
+    weights = 1.0 / np.arange(1, k + 1) ** 0.8
+    labels = rng.choice(k, size=n, p=weights / weights.sum())
+    mu = h["g"] + spread * rng.standard_normal((k, 192)) @ h["covsqrt"].T
+    mu *= h["norm"] / np.linalg.norm(mu, axis=1, keepdims=True)
+    pool = h["pool"]
+    r = pool[rng.choice(pool.shape[0], size=n, replace=n > pool.shape[0])]
+    return normalise(mu[labels] + noise * r), labels.astype(np.int64)
+
+
+def dev_suite() -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """The episodes defaults are chosen on: G = haruhi16-calibrated generated episodes (noise
+    1.0/1.1/1.2, 12 seeds each); L = LibriSpeech-built episodes (each cutting's halves and six
+    5-speaker subsets per cutting), a guard with another encoder."""
+    out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for j, noise in enumerate((1.0, 1.1, 1.2)):
+        out[f"G noise {noise}"] = [haruhi16_generated(1000 * j + s, noise) for s in range(12)]
+    rng = np.random.default_rng(0)
+    halves, subsets = [], []
+    for seed in (0, 1, 2):
+        lx, lspk, _, lutt = librispeech_lines(seed)
+        halves += [(lx[m], lspk[m]) for m in (lutt < 5, lutt >= 5)]
+        for _ in range(6):
+            m = np.isin(lspk, rng.choice(10, 5, replace=False))
+            subsets.append((lx[m], lspk[m]))
+    out["L halves"] = halves
+    out["L 5 speakers"] = subsets
+    return out
 
 
 def train_on_synthetic(episodes: int = 8):
@@ -175,9 +231,12 @@ def quality(name: str, x: np.ndarray, truth: np.ndarray, dur: np.ndarray, models
     """One quality table: every method on one episode; `models` = extra gated rows."""
     graph, _ = timed(build_knn, x)
     rows = []
+    res, t = timed(cluster, "gated", x, graph=graph, durations_ms=dur, params=GatedParams(refine_iters=0))
+    rows.append(row("gated, refinement off (before)", res.labels, truth, t,
+                    f"threshold {res.info['threshold']:.3f} from the episode"))
     res, t = timed(cluster, "gated", x, graph=graph, durations_ms=dur)
     rows.append(row("gated (defaults, heuristic confidence)", res.labels, truth, t,
-                    f"threshold {res.info['threshold']:.3f} from the episode"))
+                    "+ whitened centroid refinement"))
     for label, model in models.items():
         res, t = timed(cluster, "gated", x, graph=graph, model=model, durations_ms=dur)
         rows.append(row(f"gated + model fit on {label}", res.labels, truth, t, "confidence + merge MLP"))
@@ -241,9 +300,11 @@ def speed(sizes: list[int], repeats: int) -> None:
         theta, sec_cal = timed(estimate_threshold, x, graph)  # once per episode, cached with the graph
         params = GatedParams(threshold=theta)
         res = None
+        plain, off = [], GatedParams(threshold=theta, refine_iters=0)
         for _ in range(21 if n <= 1000 else max(reps, 3)):
             res, sec = timed(gated_cluster, x, graph, params=params)
             reclusters.append(sec)
+            plain.append(timed(gated_cluster, x, graph, params=off)[1])
         _, _, peak_rc = peak_of(gated_cluster, x, graph, params=params)
         f1 = evaluate(res[0], lab).edge_f1
         if n <= 12_000:
@@ -257,12 +318,14 @@ def speed(sizes: list[int], repeats: int) -> None:
         rows.append([n, speakers, f"{statistics.median(builds):.2f} s + {sec_cal * 1000:.0f} ms",
                      f"{peak_graph / 2**20:.0f} MiB",
                      f"{recall:.4f}", f"{statistics.median(reclusters) * 1000:.0f} ms",
+                     f"{statistics.median(plain) * 1000:.0f} ms",
                      f"{peak_rc / 2**20:.0f} MiB", f"{f1:.3f}", scipy_cell, ratio])
         print(f"  done {n} lines", file=sys.stderr, flush=True)
     print_table(
         f"Speed (synthetic clustered 192-d vectors; medians of {repeats} runs (re-cluster: 21 at ≤ 1000 "
         "lines), 1 graph build above 20k lines)",
         ["lines", "speakers", "graph build + calibration", "graph peak", "graph recall", "re-cluster",
+         "without refinement",
          "re-cluster peak", "F1", "scipy average linkage (same run)", "linkage/re-cluster"], rows)
     print(f"process peak RSS: {peak_rss_mib():.0f} MiB")
 
@@ -306,16 +369,45 @@ def select_defaults() -> None:
                 ["gamma", "cut 0", "cut 1", "cut 2", "mean ops/100"], rows)
 
 
+def select_refinement() -> None:
+    """How the refinement defaults were chosen (rule fixed before haruhi03 was looked at):
+    among the settings whose mean ops/100 on the LibriSpeech guard (L) is at most 1% above
+    refinement off, the lowest mean ops/100 over G's 36 episodes; ties → smaller shrinkage."""
+    suite = dev_suite()
+    graphs = {name: [build_knn(x) for x, _ in eps] for name, eps in suite.items()}
+    settings: list[tuple[str, GatedParams]] = [("off", GatedParams(refine_iters=0))]
+    for a in (0.2, 0.35, 0.5, 0.65, 0.8, 1.0):
+        settings.append((f"shrinkage {a}", GatedParams(refine_shrinkage=a)))
+    settings.append(("shrinkage 0.5, no fill", GatedParams(refine_fill=False)))
+    rows, score = [], {}
+    for label, params in settings:
+        per = {}
+        for name, eps in suite.items():
+            per[name] = [evaluate(gated_cluster(x, g, params=params)[0], y).ops.per_100_lines
+                         for (x, y), g in zip(eps, graphs[name], strict=True)]
+        g_mean = float(np.mean([v for k, vs in per.items() if k.startswith("G") for v in vs]))
+        l_mean = float(np.mean([v for k, vs in per.items() if k.startswith("L") for v in vs]))
+        score[label] = (g_mean, l_mean)
+        rows.append([label, *(f"{np.mean(v):.2f}" for v in per.values()), f"{g_mean:.2f}", f"{l_mean:.2f}"])
+    off_l = score["off"][1]
+    ok = [lb for lb in score if lb != "off" and score[lb][1] <= 1.01 * off_l]
+    pick = min(ok, key=lambda lb: score[lb][0]) if ok else "off"
+    print_table(f"Refinement defaults: mean ops/100 per suite (chosen: {pick}; haruhi03 not used)",
+                ["setting", *suite, "G mean", "L mean"], rows)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="600,10000,100000")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="quality table only")
-    ap.add_argument("--defaults", action="store_true", help="only show how the default gamma was chosen")
+    ap.add_argument("--defaults", action="store_true",
+                    help="only show how the defaults (gamma, refinement) were chosen")
     args = ap.parse_args()
     t0 = time.time()
     if args.defaults:
         select_defaults()
+        select_refinement()
         return 0
     models = {"synthetic": train_on_synthetic()}
     try:

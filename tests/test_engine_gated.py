@@ -65,7 +65,7 @@ def test_low_confidence_lines_only_join_never_merge_clusters():
     x, _ = clustered_vectors(300, 4, dim=32, spread=1.0, seed=7)
     g = build_knn(x)
     conf = np.random.default_rng(0).random(300)
-    params = GatedParams(tau=0.5)
+    params = GatedParams(tau=0.5, refine_iters=0)  # the gating itself, before refinement
     labels, _, theta = gated_cluster(x, g, params=params, confidence=conf)
     core = conf >= 0.5
     uf = ConstrainedUnionFind(x.astype(np.float64))

@@ -1,0 +1,129 @@
+"""Refinement of a finished partition (engine.refine) and its place in gated clustering."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sgtui.engine.constraints import Constraints
+from sgtui.engine.gated import GatedParams, gated_cluster
+from sgtui.engine.knn import build_knn, normalise
+from sgtui.engine.methods import cluster
+from sgtui.engine.metrics import evaluate
+from sgtui.engine.refine import centroid_scores, group_sums, refine_partition, whitening
+from tests.engine_helpers import clustered_vectors
+
+
+def _misplaced(seed: int = 0, wrong: int = 12) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(vectors, truth, labels with `wrong` lines put in another speaker's cluster, those lines)."""
+    x, truth = clustered_vectors(400, 4, dim=32, spread=0.6, seed=seed)
+    rng = np.random.default_rng(seed)
+    bad = rng.choice(400, size=wrong, replace=False)
+    labels = truth.copy()
+    labels[bad] = (truth[bad] + 1 + rng.integers(0, 3, wrong)) % 4
+    return x, truth, labels, bad
+
+
+def test_misplaced_lines_go_back_and_the_rest_stays():
+    x, truth, labels, bad = _misplaced()
+    out = refine_partition(x, labels)
+    assert (out == truth).all()
+    assert (out[bad] != labels[bad]).all()
+
+
+def test_label_values_are_kept_and_no_cluster_is_created():
+    x, truth, labels, _ = _misplaced(seed=1)
+    values = np.array([7, 30, 2, 99])
+    out = refine_partition(x, values[labels])
+    assert set(out.tolist()) <= set(values.tolist())
+    assert (out == values[truth]).all()
+
+
+def test_lines_that_may_not_move_stay_and_forbidden_clusters_are_never_entered():
+    x, truth, labels, bad = _misplaced(seed=2)
+    movable = np.ones(400, dtype=bool)
+    movable[bad[:4]] = False  # e.g. placed by a human: stays even where it looks wrong
+    home = int(bad[4])
+    forbidden = {(home, int(truth[home]))}  # a human removed it from its own speaker's cluster
+    out = refine_partition(x, labels, movable, forbidden)
+    assert (out[bad[:4]] == labels[bad[:4]]).all()
+    assert out[home] != truth[home]
+    assert (out[bad[5:]] == truth[bad[5:]]).all()
+
+
+def test_fill_places_unassigned_lines_only_when_asked():
+    x, truth = clustered_vectors(300, 3, dim=32, spread=0.6, seed=3)
+    labels = truth.copy()
+    labels[:20] = -1
+    assert (refine_partition(x, labels, fill=False)[:20] == -1).all()
+    assert (refine_partition(x, labels, fill=True) == truth).all()
+
+
+def test_no_op_cases():
+    x, truth, labels, _ = _misplaced(seed=4)
+    assert (refine_partition(x, labels, iterations=0) == labels).all()
+    one = np.where(labels == 0, 0, -1)  # a single cluster: nothing to compare with
+    assert (refine_partition(x, one) == one).all()
+    assert refine_partition(x[:0], labels[:0]).shape == (0,)
+
+
+def test_whitening_undoes_a_shared_nuisance_direction():
+    """Two speakers 0.3 apart along one axis; every line also carries a large random
+    offset along a second axis (a channel): plain cosine confuses them, whitening not."""
+    rng = np.random.default_rng(5)
+    n, d = 400, 16
+    truth = rng.integers(0, 2, n)
+    base = np.zeros((n, d))
+    base[:, 0] = 1.0
+    base[:, 1] = np.where(truth == 1, 0.15, -0.15)
+    base[:, 2] = rng.normal(0, 0.6, n)  # nuisance
+    base[:, 3:] = rng.normal(0, 0.03, (n, d - 3))
+    x = normalise(base)
+    labels = truth.copy()
+    flip = rng.choice(n, 40, replace=False)
+    labels[flip] = 1 - labels[flip]
+    plain = refine_partition(x, labels, shrinkage=1.0)  # shrunk all the way: plain cosine
+    white = refine_partition(x, labels, shrinkage=0.5)
+    assert (white != truth).sum() < (plain != truth).sum()
+    assert (white != truth).sum() <= 2
+
+
+def test_whitening_factor_is_the_shrunk_within_cluster_covariance():
+    x, truth = clustered_vectors(200, 3, dim=8, spread=0.5, seed=6)
+    x = x.astype(np.float64)
+    chol = whitening(x, truth, 0.25)
+    r = np.vstack([x[truth == c] - x[truth == c].mean(axis=0) for c in range(3)])
+    w = r.T @ r / (200 - 3)
+    want = 0.75 * w + 0.25 * np.trace(w) / 8 * np.eye(8)
+    np.testing.assert_allclose(chol @ chol.T, want, rtol=1e-4, atol=1e-6)
+    assert whitening(x, np.where(truth == 0, 0, -1), 0.5) is None
+
+
+def test_scores_leave_the_line_out_of_its_own_centroid():
+    x, truth = clustered_vectors(60, 2, dim=8, spread=0.5, seed=7)
+    x = x.astype(np.float64)
+    s = centroid_scores(x, truth, 2)
+    i = 0
+    own = x[truth == truth[i]].sum(axis=0) - x[i]
+    assert np.isclose(s[i, truth[i]], x[i] @ own / np.linalg.norm(own))
+    other = x[truth != truth[i]].sum(axis=0)
+    assert np.isclose(s[i, 1 - truth[i]], x[i] @ other / np.linalg.norm(other))
+    sums, sizes = group_sums(x, np.where(np.arange(60) < 5, -1, truth), 2)
+    assert sizes.sum() == 55 and np.allclose(sums.sum(axis=0), x[5:].sum(axis=0))
+
+
+def test_gated_refinement_is_a_named_parameter_and_keeps_human_work():
+    x, truth = clustered_vectors(500, 5, dim=32, spread=1.4, seed=8)
+    g = build_knn(x)
+    off, _, _ = gated_cluster(x, g, params=GatedParams(refine_iters=0))
+    on, _, _ = gated_cluster(x, g)
+    assert evaluate(on, truth).ops.total < evaluate(off, truth).ops.total
+    # a human put line a (speaker 0) with speaker 1's line b, and removed line c from
+    # speaker 0's cluster: refinement must not undo either
+    a = int(np.flatnonzero(truth == 0)[0])
+    b = int(np.flatnonzero(truth == 1)[0])
+    keep0 = int(np.flatnonzero(truth == 0)[1])
+    c = int(np.flatnonzero(truth == 0)[2])
+    cons = Constraints(fixed={a: 10, b: 10, keep0: 20}, cannot_link=frozenset({(c, 20)}))
+    res = cluster("gated", x, graph=g, constraints=cons)
+    keyed = {key: set(lines) for key, lines in res.groups if key is not None}
+    assert {a, b} <= keyed[10] and keep0 in keyed[20] and c not in keyed[20]
