@@ -266,9 +266,9 @@ def main() -> None:
                         f" | {r['complete_ms'][k][0]:>6.1f} / {r['complete_ms'][k][1]:>6.1f}"
                         for r in results.values())
         print(f"{k:<26}{cells}")
-    cells = "".join(f" | {r['baseline']['refill_ms'][0]:>6.1f} / {r['baseline']['refill_ms'][1]:>6.1f}"
-                    for r in results.values())
-    print(f"{'baseline: refill table':<26}{cells}  (first frame)")
+    cells = "".join(f" | {r['baseline']['refill_ms'][0]:>7.1f} / {r['baseline']['refill_ms'][1]:>7.1f}"
+                    f" | {'':>15}" for r in results.values())
+    print(f"{'baseline: refill table':<26}{cells}")
     print("\nratio baseline refill / sgtui remove (median):  "
           + ",  ".join(f"{n}: {r['baseline']['refill_ms'][0] / r['latency_ms']['remove (x)'][0]:.1f}×"
                        for n, r in results.items()))

@@ -74,6 +74,7 @@ class AnnotatorApp(App):
         self.poll_seconds = poll_seconds
         self.keyframe_delay = keyframe_delay
         self.busy = ""
+        self._noticed = False
         self.sub_title = f"{project.path.name} — {annotator}"
         if self.config.keys:
             check_keymap(self.config)
@@ -114,6 +115,9 @@ class AnnotatorApp(App):
             return
         if self.player.notice and isinstance(self.player, NullPlayer):
             self.say(self.player.notice)
+            if not self._noticed:  # once as a toast too: the status bar may cut it short
+                self._noticed = True
+                self.notify(self.player.notice, severity="warning", timeout=5)
         else:
             self.say(f"playing {what} ({len(clips)} clip{'s' if len(clips) > 1 else ''})")
         self._play_worker(clips)

@@ -17,8 +17,8 @@ import numpy as np
 from sgtui.errors import SgtuiError
 
 AUDIO_MODES = ("auto", "local", "none")
-NO_DEVICE_HINT = ("no sound device here: playback is off (over SSH the sound card is on your "
-                  "machine; forward PULSE_SERVER, or run with --audio none to hide this)")
+NO_DEVICE_HINT = ("no sound device: playback off (over SSH forward PULSE_SERVER; "
+                  "--audio none hides this)")
 
 
 class Player(Protocol):
