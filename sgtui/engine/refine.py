@@ -86,7 +86,7 @@ def refine_partition(
     movable: np.ndarray | None = None,
     forbidden: set[tuple[int, int]] | frozenset[tuple[int, int]] = frozenset(),
     iterations: int = 5,
-    shrinkage: float = 0.65,
+    shrinkage: float = 0.8,
     fill: bool = True,
 ) -> np.ndarray:
     """Labels after re-assigning movable lines to their nearest LOO centroid (see module doc).
