@@ -79,9 +79,25 @@ def keyframe_rows(video: str | Path, spans: Sequence[Span], index: VideoIndex | 
                   max_width: int = MAX_WIDTH) -> Iterator[tuple[int, str, int, int, bytes]]:
     """(key, mime, width, height, bytes) per span: the frame on screen at its midpoint.
 
-    Rows come in time order; spans sharing a frame share one encoded image.
+    Rows come in time order; spans sharing a frame share one encoded image. Images are
+    compressed in a helper thread (Pillow releases the GIL) while decoding goes on.
     """
-    for positions, frame in frames_at(video, [s.mid_ms for s in spans], index, width=max_width):
-        kf = encode_keyframe(frame, max_width)
-        for p in positions:
-            yield spans[p].key, kf.mime, kf.width, kf.height, kf.data
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    pending: deque = deque()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        for positions, frame in frames_at(video, [s.mid_ms for s in spans], index,
+                                          width=max_width):
+            pending.append((positions, pool.submit(encode_keyframe, frame, max_width)))
+            while pending and (pending[0][1].done() or len(pending) > 8):
+                yield from _rows(spans, *pending.popleft())
+        while pending:
+            yield from _rows(spans, *pending.popleft())
+
+
+def _rows(spans: Sequence[Span], positions: list[int], fut
+          ) -> Iterator[tuple[int, str, int, int, bytes]]:
+    kf = fut.result()
+    for p in positions:
+        yield spans[p].key, kf.mime, kf.width, kf.height, kf.data
