@@ -40,7 +40,8 @@ SHARED = Path(os.environ.get("SGTUI_SHARED", ROOT.parent / "shared"))
 
 
 def load_episode(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(unit vectors, speaker index or -1, duration ms) of a shared episode."""
+    """(unit vectors, speaker index or -1, duration ms) of a shared episode (rows in time
+    order: lines.csv is sorted by start)."""
     root = SHARED / "data" / name
     x = normalise(np.load(root / "voice_ecapa192.npy"))
     with open(root / "lines.csv", encoding="utf-8-sig", newline="") as f:
@@ -240,16 +241,22 @@ def timed(fn, *args, **kw):
 
 
 def quality(name: str, x: np.ndarray, truth: np.ndarray, dur: np.ndarray, models: dict,
-            declared: bool = True) -> None:
-    """One quality table: every method on one episode; `models` = extra gated rows."""
+            declared: bool = True, in_order: bool = False) -> None:
+    """One quality table: every method on one episode; `models` = extra gated rows;
+    `in_order`: rows are the lines in time order (gated then uses temporal context)."""
     graph, _ = timed(build_knn, x)
     rows = []
+    starts = np.arange(x.shape[0], dtype=np.float64) if in_order else None
     res, t = timed(cluster, "gated", x, graph=graph, durations_ms=dur, params=GatedParams(refine_iters=0))
     rows.append(row("gated, refinement off (before)", res.labels, truth, t,
                     f"threshold {res.info['threshold']:.3f} from the episode"))
-    res, t = timed(cluster, "gated", x, graph=graph, durations_ms=dur)
+    if in_order:
+        res, t = timed(cluster, "gated", x, graph=graph, durations_ms=dur)
+        rows.append(row("gated, refinement without time order", res.labels, truth, t,
+                        "+ whitened centroid refinement"))
+    res, t = timed(cluster, "gated", x, graph=graph, durations_ms=dur, starts_ms=starts)
     rows.append(row("gated (defaults, heuristic confidence)", res.labels, truth, t,
-                    "+ whitened centroid refinement"))
+                    "+ refinement" + (" + temporal context" if in_order else "")))
     for label, model in models.items():
         res, t = timed(cluster, "gated", x, graph=graph, model=model, durations_ms=dur)
         rows.append(row(f"gated + model fit on {label}", res.labels, truth, t, "confidence + merge MLP"))
@@ -314,11 +321,12 @@ def speed(sizes: list[int], repeats: int) -> None:
         params = GatedParams(threshold=theta)
         res = None
         plain, off = [], GatedParams(threshold=theta, refine_iters=0)
+        order = np.arange(n)  # as the CLI and TUI run it: lines in time order
         for _ in range(21 if n <= 1000 else max(reps, 3)):
-            res, sec = timed(gated_cluster, x, graph, params=params)
+            res, sec = timed(gated_cluster, x, graph, params=params, order=order)
             reclusters.append(sec)
             plain.append(timed(gated_cluster, x, graph, params=off)[1])
-        _, _, peak_rc = peak_of(gated_cluster, x, graph, params=params)
+        _, _, peak_rc = peak_of(gated_cluster, x, graph, params=params, order=order)
         f1 = evaluate(res[0], lab).edge_f1
         if n <= 12_000:
             (z, sec_l, peak_l) = peak_of(linkage, x.astype(np.float64), "average", "cosine")
@@ -408,6 +416,73 @@ def select_refinement(suite: dict, graphs: dict) -> None:
                 ["setting", *suite, "G mean", "L mean"], rows)
 
 
+def calibrate_kappa(suite: dict, graphs: dict) -> float:
+    """The temporal step's score scale: maximum likelihood of softmax(kappa · whitened centroid
+    scores) for each line's true speaker's cluster, over the random-order G episodes (refined
+    partitions, temporal step off; lines whose speaker has no cluster are left out)."""
+    from scipy.optimize import minimize_scalar
+
+    from sgtui.engine.refine import centroid_scores, whitened
+
+    params = GatedParams(temporal_kappa=0.0)
+    scores, targets = [], []
+    for name, eps in suite.items():
+        if not name.startswith("G "):
+            continue
+        for (x, y), g in zip(eps, graphs[name], strict=True):
+            lab = gated_cluster(x, g, params=params)[0]
+            uniq = np.unique(lab[lab >= 0])
+            grp = np.where(lab >= 0, np.searchsorted(uniq, np.maximum(lab, 0)), -1)
+            s = centroid_scores(whitened(x, grp, params.refine_shrinkage), grp, uniq.size).astype(np.float64)
+            home: dict[int, int] = {}
+            for c in range(uniq.size):
+                home.setdefault(int(np.bincount(y[grp == c]).argmax()), c)
+            t = np.array([home.get(int(v), -1) for v in y])
+            scores.append(s[t >= 0])
+            targets.append(t[t >= 0])
+
+    def nll(kappa: float) -> float:
+        tot = 0.0
+        for s, t in zip(scores, targets, strict=True):
+            z = kappa * s
+            z -= z.max(axis=1, keepdims=True)
+            tot -= float((z[np.arange(t.size), t] - np.log(np.exp(z).sum(axis=1))).sum())
+        return tot
+
+    return float(minimize_scalar(nll, bounds=(0.01, 100.0), method="bounded").x)
+
+
+def select_temporal(suite: dict, graphs: dict) -> None:
+    """Temporal context: kappa from calibrate_kappa (rounded to 2 digits), adopted only if it
+    lowers the G mean with the lines in their given order (G: random, G5: haruhi16's dialogue
+    order) while LibriSpeech stays within 1% in a random order (no time information) and no
+    worse in its natural order (each speaker's lines in a row)."""
+    kappa = calibrate_kappa(suite, graphs)
+    rng = np.random.default_rng(0)
+    shuffled = {name: [rng.permutation(len(y)) for _, y in eps] for name, eps in suite.items()
+                if name.startswith("L")}
+    rows = []
+    for label, k in (("off", 0.0), (f"kappa {kappa:.2g} (calibrated)", float(f"{kappa:.2g}")),
+                     ("kappa x 0.5 (not used)", kappa / 2), ("kappa x 2 (not used)", kappa * 2)):
+        params = GatedParams(temporal_kappa=k)
+        per = {}
+        for name, eps in suite.items():
+            per[name] = [evaluate(gated_cluster(x, g, params=params, order=np.arange(len(y)))[0], y).ops.per_100_lines
+                         for (x, y), g in zip(eps, graphs[name], strict=True)]
+        rand = []
+        for name, perms in shuffled.items():
+            for (x, y), p in zip(suite[name], perms, strict=True):
+                xs, ys = x[p], y[p]
+                rand.append(evaluate(gated_cluster(xs, build_knn(xs), params=params, order=np.arange(len(y)))[0],
+                                     ys).ops.per_100_lines)
+        g_mean = np.mean([v for n, vs in per.items() if n.startswith("G") for v in vs])
+        l_mean = np.mean([v for n, vs in per.items() if n.startswith("L") for v in vs])
+        rows.append([label, *(f"{np.mean(v):.2f}" for v in per.values()), f"{g_mean:.2f}", f"{l_mean:.2f}",
+                     f"{np.mean(rand):.2f}"])
+    print_table(f"Temporal context (kappa calibrated on G: {kappa:.3f}; haruhi03 not used)",
+                ["setting", *suite, "G mean", "L mean", "L random order"], rows)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="600,10000,100000")
@@ -422,6 +497,7 @@ def main() -> int:
         graphs = {name: [build_knn(x) for x, _ in eps] for name, eps in suite.items()}
         select_defaults(suite, graphs)
         select_refinement(suite, graphs)
+        select_temporal(suite, graphs)
         return 0
     models = {"synthetic": train_on_synthetic()}
     try:
@@ -433,7 +509,7 @@ def main() -> int:
         a, b = lutt < 5, lutt >= 5  # two episodes: utterances 0-4 and 5-9 of every speaker
         models["LibriSpeech A"] = fit_engine_model([Episode(lx[a], lspk[a], ldur[a])])[0]
     x, truth, dur = load_episode("haruhi03")
-    quality("haruhi03", x, truth, dur, models)
+    quality("haruhi03", x, truth, dur, models, in_order=True)
     if lx is not None:
         quality("LibriSpeech episode B (resemblyzer, 1-4 s lines; utterances 5-9)",
                 lx[b], lspk[b], ldur[b], models)

@@ -120,12 +120,13 @@ def recluster(
     x = fuse(voice, image)
     lines = {ln.id: ln for ln in project.lines()}
     durations = np.array([lines[int(i)].duration_ms for i in ids.tolist()], dtype=np.float64)
+    starts = np.array([lines[int(i)].start_ms for i in ids.tolist()], dtype=np.float64)
     cons = _constraints(project, ids)
     graph, threshold = _cached(x)
     params = GatedParams(threshold=threshold)
     try:
         result = cluster(method, voice, image=image, graph=graph, constraints=cons, model=model,
-                         durations_ms=durations, params=params)
+                         durations_ms=durations, params=params, starts_ms=starts)
     except ValueError as exc:
         raise SgtuiError(f"{exc}") from None
     groups = [(key, [int(ids[i]) for i in members]) for key, members in result.groups]

@@ -9,7 +9,14 @@ from sgtui.engine.gated import GatedParams, gated_cluster
 from sgtui.engine.knn import build_knn, normalise
 from sgtui.engine.methods import cluster
 from sgtui.engine.metrics import evaluate
-from sgtui.engine.refine import centroid_scores, group_sums, refine_partition, whitening
+from sgtui.engine.refine import (
+    centroid_scores,
+    group_sums,
+    refine_partition,
+    smooth_in_time,
+    transition_logprob,
+    whitening,
+)
 from tests.engine_helpers import clustered_vectors
 
 
@@ -127,3 +134,95 @@ def test_gated_refinement_is_a_named_parameter_and_keeps_human_work():
     res = cluster("gated", x, graph=g, constraints=cons)
     keyed = {key: set(lines) for key, lines in res.groups if key is not None}
     assert {a, b} <= keyed[10] and keep0 in keyed[20] and c not in keyed[20]
+
+
+def _dialogue(seed: int = 0, n: int = 300) -> np.ndarray:
+    """Speaker per line in time order: turns of 1–6 lines, three speakers."""
+    rng = np.random.default_rng(seed)
+    seq: list[int] = []
+    while len(seq) < n:
+        seq += [int(rng.integers(0, 3))] * int(rng.integers(1, 7))
+    return np.array(seq[:n])
+
+
+def test_time_context_settles_ambiguous_lines_and_leaves_clear_ones():
+    truth = _dialogue()
+    n = truth.size
+    rng = np.random.default_rng(1)
+    # clear lines: a margin of 3 (typical of real episodes in these units), ~9 in log-odds
+    scores = np.where(np.arange(3)[None, :] == truth[:, None], 3.0, 0.0) + rng.normal(0, 0.05, (n, 3))
+    # a few lines inside long runs: voice slightly favours the wrong speaker
+    runs = [i for i in range(1, n - 1) if truth[i - 1] == truth[i] == truth[i + 1]]
+    amb = np.array(runs[::15])
+    wrong = (truth[amb] + 1) % 3
+    scores[amb] = 0.0
+    scores[amb, truth[amb]] = 0.45
+    scores[amb, wrong] = 0.55
+    start = np.argmax(scores, axis=1)
+    assert (start[amb] == wrong).all()
+    out = smooth_in_time(scores, start, np.arange(n), kappa=3.0)
+    assert (out[amb] == truth[amb]).all()
+    clear = np.setdiff1d(np.arange(n), amb)
+    assert (out[clear] == truth[clear]).all()
+
+
+def test_time_context_follows_the_given_order_not_the_row_order():
+    truth = _dialogue(seed=2)
+    n = truth.size
+    scores = np.where(np.arange(3)[None, :] == truth[:, None], 1.0, 0.0)
+    i = int(next(i for i in range(1, n - 1) if truth[i - 1] == truth[i] == truth[i + 1]))
+    scores[i] = 0.0
+    scores[i, truth[i]], scores[i, (truth[i] + 1) % 3] = 0.45, 0.55
+    perm = np.random.default_rng(3).permutation(n)  # rows shuffled, time order given
+    inv = np.argsort(perm)
+    start = np.argmax(scores, axis=1)
+    out = smooth_in_time(scores[perm], start[perm], order=inv, kappa=3.0)
+    assert out[inv[i]] == truth[i]
+    # with the rows' own (now meaningless) order the line keeps its voice decision
+    plain = smooth_in_time(scores[perm], start[perm], order=np.arange(n), kappa=3.0)
+    assert plain[inv[i]] == start[i]
+
+
+def test_time_context_keeps_fixed_lines_and_never_takes_a_forbidden_cluster():
+    truth = _dialogue(seed=4)
+    n = truth.size
+    scores = np.where(np.arange(3)[None, :] == truth[:, None], 1.0, 0.0)
+    runs = [i for i in range(1, n - 1) if truth[i - 1] == truth[i] == truth[i + 1]]
+    a, b = runs[3], runs[20]
+    for i in (a, b):
+        scores[i] = 0.0
+        scores[i, truth[i]], scores[i, (truth[i] + 1) % 3] = 0.45, 0.55
+    start = np.argmax(scores, axis=1)
+    movable = np.ones(n, dtype=bool)
+    movable[a] = False
+    scores[b, truth[b]] = -np.inf  # a human removed line b from that cluster
+    out = smooth_in_time(scores, start, np.arange(n), kappa=3.0, movable=movable)
+    assert out[a] == start[a] and out[b] != truth[b]
+
+
+def test_an_uninformative_order_adds_no_size_prior():
+    """Lines in random order, one cluster four times the other: a line whose voice slightly
+    prefers the small cluster stays there (the cluster sizes are taken out of the prior)."""
+    rng = np.random.default_rng(5)
+    truth = (rng.random(500) < 0.2).astype(np.int64)
+    scores = np.where(np.arange(2)[None, :] == truth[:, None], 1.0, 0.0)
+    small = np.flatnonzero(truth == 1)[:10]
+    scores[small] = [0.45, 0.55]
+    out = smooth_in_time(scores, np.argmax(scores, axis=1), np.arange(500), kappa=3.0)
+    assert (out[small] == 1).mean() >= 0.8
+
+
+def test_transition_counts():
+    seq = np.array([0, 0, 1, -1, 1, 0])
+    log_t = transition_logprob(seq, 2)
+    # pairs: 0->0, 0->1, 1->0 (the pairs around -1 are skipped), plus one per cell
+    np.testing.assert_allclose(np.exp(log_t), [[2 / 4, 2 / 4], [2 / 3, 1 / 3]])
+
+
+def test_cluster_uses_start_times_whatever_the_row_order():
+    x, truth = clustered_vectors(300, 4, dim=32, spread=1.2, seed=9)
+    starts = np.cumsum(np.random.default_rng(9).uniform(500, 3000, 300))
+    a = cluster("gated", x, starts_ms=starts).labels
+    perm = np.random.default_rng(10).permutation(300)
+    b = cluster("gated", x[perm], starts_ms=starts[perm]).labels
+    assert evaluate(b, a[perm]).edge_f1 == 1.0 and evaluate(a[perm], b).edge_f1 == 1.0

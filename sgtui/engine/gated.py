@@ -15,7 +15,8 @@ Steps, each a small function with its parameters in `GatedParams`:
    never merged.
 4. Refinement (`refine.refine_partition`): each line not placed by a human moves to the
    cluster whose centroid it is closest to in a within-episode whitened space, and lines
-   still unassigned are placed the same way; clusters are never merged or created.
+   still unassigned are placed the same way; clusters are never merged or created. When
+   the time order of the lines is known, neighbouring lines' clusters weigh in as well.
 Human work is a hard constraint throughout (see `constraints.ConstrainedUnionFind`).
 Without labels or tuning, the threshold is estimated from the episode itself: a fixed
 point (`threshold_position`) between a typical unrelated pair and a typical 10th nearest
@@ -37,6 +38,7 @@ from sgtui.engine.merge_model import MergeMLP, pair_features
 from sgtui.engine.refine import refine_partition
 
 THRESHOLD_POSITION = 0.65  # see GatedParams.threshold_position
+TEMPORAL_KAPPA = 2.8  # see GatedParams.temporal_kappa
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,12 @@ class GatedParams:
     refine_iters: int = 5
     refine_shrinkage: float = 0.8  # within-cluster covariance shrunk 80% toward its mean variance
     refine_fill: bool = True  # also place lines the clustering left unassigned
+    # Temporal context (refine.smooth_in_time), used when the lines' time order is given;
+    # 0 = off. The value converts whitened centroid scores to log-likelihoods: the maximum-
+    # likelihood calibration on generated episodes in random order (bench/engine.py
+    # --defaults), not tuned on any episode's ops.
+    temporal_kappa: float = TEMPORAL_KAPPA
+    temporal_sweeps: int = 5
 
 
 DEFAULT_PARAMS = GatedParams()
@@ -264,8 +272,11 @@ def gated_cluster(
     confidence: np.ndarray | Callable[[np.ndarray], np.ndarray] | None = None,
     mlp: MergeMLP | None = None,
     split: tuple[int, float] | None = None,
+    order: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """(root label per line or -1, confidence used, threshold used).
+
+    `order`: line indices in time order (enables temporal context in the refinement).
 
     `confidence`: per-line values replacing the self-agreement estimate, or a function
     from that estimate to confidence (a trained model that also sees other features); `mlp`
@@ -273,10 +284,10 @@ def gated_cluster(
     image confidence is not estimated yet, so those two features are 0).
     """
     with _one_blas_thread():
-        return _gated(x, graph, constraints, params, confidence, mlp, split)
+        return _gated(x, graph, constraints, params, confidence, mlp, split, order)
 
 
-def _gated(x, graph, constraints, params, confidence, mlp, split):
+def _gated(x, graph, constraints, params, confidence, mlp, split, order):
     x = np.asarray(x, dtype=np.float32)
     n = x.shape[0]
     theta = params.threshold
@@ -296,12 +307,12 @@ def _gated(x, graph, constraints, params, confidence, mlp, split):
     labels = _components(uf, params.min_size)
     labels = join_low(uf, graph, labels, ~core, params.join_share)
     if params.refine_iters > 0:
-        labels = _refine(x, uf, labels, constraints, fixed, params)
+        labels = _refine(x, uf, labels, constraints, fixed, params, order)
     return labels, confidence, theta
 
 
 def _refine(x: np.ndarray, uf: ConstrainedUnionFind, labels: np.ndarray, constraints: Constraints,
-            fixed: np.ndarray, params: GatedParams) -> np.ndarray:
+            fixed: np.ndarray, params: GatedParams, order: np.ndarray | None) -> np.ndarray:
     """refine_partition with human work kept: placed and must-linked lines stay, and a line
     never enters a cluster holding a key it is cannot-linked to."""
     n = labels.shape[0]
@@ -314,4 +325,5 @@ def _refine(x: np.ndarray, uf: ConstrainedUnionFind, labels: np.ndarray, constra
     forbidden = {(line, root_of_key[key]) for line, key in constraints.cannot_link
                  if 0 <= line < n and key in root_of_key}
     return refine_partition(x, labels, movable, forbidden, params.refine_iters,
-                            params.refine_shrinkage, params.refine_fill)
+                            params.refine_shrinkage, params.refine_fill, order,
+                            params.temporal_kappa, params.temporal_sweeps)

@@ -91,13 +91,15 @@ def cluster(
     seeds: dict[int, int] | None = None,
     image: np.ndarray | None = None,
     image_weight: float = 0.3,
+    starts_ms: np.ndarray | None = None,
 ) -> ClusterResult:
     """Cluster lines by voice vectors `x` (and `image` vectors, zero rows where missing)
     with `method` (one of METHODS), respecting human work. A given `graph` must be the
     k-NN graph of the fused vectors (knn.fuse).
 
     `knn` needs labelled seed lines: `seeds` (line index -> label), or else the lines a
-    human placed (their cluster keys as labels).
+    human placed (their cluster keys as labels). `starts_ms` (each line's start) gives
+    gated clustering the lines' time order, for temporal context.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -114,7 +116,9 @@ def cluster(
             cm = model.confidence
             given = lambda agree: cm.predict(line_features(graph, durations_ms, agree))  # noqa: E731
         mlp = model.merge if model else None
-        raw, conf, theta = gated_cluster(x, graph, constraints, params, confidence=given, mlp=mlp, split=split)
+        order = None if starts_ms is None else np.argsort(np.asarray(starts_ms), kind="stable")
+        raw, conf, theta = gated_cluster(x, graph, constraints, params, confidence=given, mlp=mlp,
+                                         split=split, order=order)
         info.update(threshold=theta, low_confidence=int((conf < params.tau).sum()))
     elif method == "ahc":
         raw = baselines.ahc(x)

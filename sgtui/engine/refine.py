@@ -11,6 +11,10 @@ line in the cluster of one close neighbour while the cluster as a whole fits it 
 2. Each movable line goes to the cluster whose centroid (its own cluster's centroid
    without the line itself) is closest in cosine in that space; repeated until nothing
    moves or `iterations` passes. Unassigned lines are placed too when `fill` is set.
+3. Temporal context (`smooth_in_time`, when the lines' time order is known): dialogue has
+   structure — a speaker goes on, or two alternate — so a line whose voice is ambiguous
+   leans toward what its neighbours in time are, with the episode's own transition counts
+   as the prior.
 Clusters are never merged or created, only emptied when every line leaves. Lines a human
 placed (or tied with a must-link) never move; a line never enters a cluster it is
 cannot-linked to.
@@ -80,6 +84,18 @@ def centroid_scores(z: np.ndarray, labels: np.ndarray, n_groups: int) -> np.ndar
     return scores
 
 
+def whitened(x: np.ndarray, g: np.ndarray, shrinkage: float) -> np.ndarray:
+    """x in the within-cluster whitened space of groups g (z = L⁻¹x, float32; x itself when
+    there is nothing to learn from). Rows are not re-normalised: a line's scores all scale
+    by its own length, so its ranking of clusters is a cosine ranking."""
+    x = np.asarray(x, dtype=np.float32)
+    chol = whitening(x, g, shrinkage)
+    if chol is None:
+        return x
+    inv = solve_triangular(chol, np.eye(chol.shape[0]), lower=True, check_finite=False)
+    return x @ inv.T.astype(np.float32)
+
+
 def refine_partition(
     x: np.ndarray,
     labels: np.ndarray,
@@ -88,12 +104,16 @@ def refine_partition(
     iterations: int = 5,
     shrinkage: float = 0.8,
     fill: bool = True,
+    order: np.ndarray | None = None,
+    kappa: float = 0.0,
+    sweeps: int = 5,
 ) -> np.ndarray:
     """Labels after re-assigning movable lines to their nearest LOO centroid (see module doc).
 
     labels: any non-negative ints, −1 = unassigned; the result uses the same label values.
     movable: lines allowed to change (default: all); forbidden: (line, label) pairs a line
-    may never take. With `fill`, unassigned movable lines are placed as well.
+    may never take. With `fill`, unassigned movable lines are placed as well. With `order`
+    (line indices in time order) and `kappa` > 0, `smooth_in_time` follows.
     """
     labels = np.asarray(labels, dtype=np.int64).copy()
     n = labels.shape[0]
@@ -103,7 +123,6 @@ def refine_partition(
     if uniq.size < 2:
         return labels
     g = np.where(labels >= 0, np.searchsorted(uniq, np.maximum(labels, 0)), -1)
-    x = np.asarray(x, dtype=np.float32)
     move = np.ones(n, dtype=bool) if movable is None else np.asarray(movable, dtype=bool).copy()
     if not fill:
         move &= g >= 0
@@ -115,12 +134,9 @@ def refine_partition(
     for line, lab in forbidden:
         if 0 <= line < n and lab in pos:
             ban[line, pos[lab]] = True
-    chol = whitening(x, g, shrinkage)
-    if chol is not None:  # z = L⁻¹x: float32 products, the factor itself in float64
-        inv = solve_triangular(chol, np.eye(chol.shape[0]), lower=True, check_finite=False)
-        x = x @ inv.T.astype(np.float32)
+    z = whitened(x, g, shrinkage)
     for _ in range(iterations):
-        s = centroid_scores(x, g, uniq.size)[rows]
+        s = centroid_scores(z, g, uniq.size)[rows]
         s[ban[rows]] = -np.inf
         best = np.argmax(s, axis=1)
         ok = np.isfinite(s[np.arange(rows.size), best])
@@ -128,4 +144,71 @@ def refine_partition(
         if np.array_equal(new, g[rows]):
             break
         g[rows] = new
+    if order is not None and kappa > 0:
+        s = centroid_scores(z, g, uniq.size)
+        s[ban] = -np.inf
+        g = smooth_in_time(s, g, np.asarray(order, dtype=np.int64), kappa, move, sweeps)
     return np.where(g >= 0, uniq[np.maximum(g, 0)], -1)
+
+
+def transition_logprob(seq: np.ndarray, n_groups: int) -> np.ndarray:
+    """log P(next line's group | this line's group) from consecutive assigned lines of
+    `seq` (groups in time order, −1 = none), with one pseudo-count per cell."""
+    a, b = seq[:-1], seq[1:]
+    both = (a >= 0) & (b >= 0)
+    counts = np.ones((n_groups, n_groups))
+    np.add.at(counts, (a[both], b[both]), 1.0)
+    return np.log(counts / counts.sum(axis=1, keepdims=True))
+
+
+def smooth_in_time(
+    scores: np.ndarray, g: np.ndarray, order: np.ndarray, kappa: float,
+    movable: np.ndarray | None = None, sweeps: int = 5,
+) -> np.ndarray:
+    """Temporal context for the voice decision: a first-order chain over lines in time order.
+
+    Each movable, assigned line takes the group maximising
+        kappa · score(line, group) + log P(group | previous line's) + log P(next line's | group),
+    the transition probabilities counted from the episode's own current partition (so a
+    show where speakers alternate, or keep talking, teaches its own prior; an uninformative
+    order gives roughly the groups' sizes). Iterated conditional modes, even then odd
+    positions (each half is independent given the other), re-counting the transitions each
+    sweep. `kappa` turns scores into log-likelihoods: it is a calibration of the score scale,
+    fitted on generated episodes (bench/engine.py --defaults), not tuned per episode.
+    scores: (lines × groups), −inf where a group is forbidden; g: group per line, −1 none.
+    """
+    g = np.asarray(g, dtype=np.int64).copy()
+    n, n_groups = scores.shape
+    if n < 3 or n_groups < 2:
+        return g
+    move = np.ones(n, dtype=bool) if movable is None else np.asarray(movable, dtype=bool)
+    seq = g[order]
+    s = scores[order]
+    mv = move[order] & (seq >= 0)
+    t = np.arange(n)
+    for _ in range(sweeps):
+        log_t = transition_logprob(seq, n_groups)
+        freq = np.bincount(seq[seq >= 0], minlength=n_groups) + 1.0
+        log_p = np.log(freq / freq.sum())  # the groups' sizes: taken out again (see above)
+        changed = 0
+        for parity in (0, 1):
+            rows = t[mv & (t % 2 == parity)]
+            if rows.size == 0:
+                continue
+            prior = np.zeros((rows.size, n_groups))
+            prev = np.where(rows > 0, seq[np.maximum(rows - 1, 0)], -1)
+            nxt = np.where(rows < n - 1, seq[np.minimum(rows + 1, n - 1)], -1)
+            has = prev >= 0
+            prior[has] += log_t[prev[has]] - log_p
+            has = nxt >= 0
+            prior[has] += log_t[:, nxt[has]].T
+            total = kappa * s[rows] + prior
+            best = np.argmax(total, axis=1)
+            ok = np.isfinite(total[np.arange(rows.size), best])
+            new = np.where(ok, best, seq[rows])
+            changed += int((new != seq[rows]).sum())
+            seq[rows] = new
+        if not changed:
+            break
+    g[order] = seq
+    return g
