@@ -370,10 +370,12 @@ def peak_rss_mib() -> float:
 
 
 def suite_scores(suite: dict, graphs: dict, params: GatedParams) -> tuple[dict[str, float], float, float]:
-    """(mean ops/100 per suite, mean over G episodes, mean over L episodes) for one setting."""
+    """(mean ops/100 per suite, mean over G episodes, mean over L episodes) for one setting,
+    the lines in each episode's given order (G: random, G5: dialogue, L: each speaker's in a
+    row), as the CLI runs them."""
     per = {}
     for name, eps in suite.items():
-        per[name] = [evaluate(gated_cluster(x, g, params=params)[0], y).ops.per_100_lines
+        per[name] = [evaluate(gated_cluster(x, g, params=params, order=np.arange(len(y)))[0], y).ops.per_100_lines
                      for (x, y), g in zip(eps, graphs[name], strict=True)]
     g_mean = float(np.mean([v for k, vs in per.items() if k.startswith("G") for v in vs]))
     l_mean = float(np.mean([v for k, vs in per.items() if k.startswith("L") for v in vs]))

@@ -102,7 +102,7 @@ def refine_partition(
     movable: np.ndarray | None = None,
     forbidden: set[tuple[int, int]] | frozenset[tuple[int, int]] = frozenset(),
     iterations: int = 5,
-    shrinkage: float = 0.8,
+    shrinkage: float = 0.65,
     fill: bool = True,
     order: np.ndarray | None = None,
     kappa: float = 0.0,
