@@ -226,3 +226,15 @@ def test_cluster_uses_start_times_whatever_the_row_order():
     perm = np.random.default_rng(10).permutation(300)
     b = cluster("gated", x[perm], starts_ms=starts[perm]).labels
     assert evaluate(b, a[perm]).edge_f1 == 1.0 and evaluate(a[perm], b).edge_f1 == 1.0
+
+
+def test_refinement_rounds_repeat_the_whole_refinement():
+    x, truth = clustered_vectors(400, 5, dim=32, spread=1.4, seed=11)
+    g = build_knn(x)
+    order = np.random.default_rng(11).permutation(400)
+    p1 = GatedParams(refine_rounds=1)
+    one, _, _ = gated_cluster(x, g, params=p1, order=order)
+    two, _, _ = gated_cluster(x, g, params=GatedParams(refine_rounds=2), order=order)
+    again = refine_partition(x, one, iterations=p1.refine_iters, shrinkage=p1.refine_shrinkage,
+                             order=order, kappa=p1.temporal_kappa, sweeps=p1.temporal_sweeps)
+    assert (two == again).all()

@@ -71,6 +71,9 @@ class GatedParams:
     # --defaults), not tuned on any episode's ops.
     temporal_kappa: float = TEMPORAL_KAPPA
     temporal_sweeps: int = 5
+    # Rounds of the whole refinement (whitening re-learned from the refined partition, then
+    # centroids and time again); the lowest dev ops among 1-3 rounds (bench --defaults).
+    refine_rounds: int = 2
 
 
 DEFAULT_PARAMS = GatedParams()
@@ -326,6 +329,11 @@ def _refine(x: np.ndarray, uf: ConstrainedUnionFind, labels: np.ndarray, constra
     root_of_key = {uf.key[r]: r for r in np.unique(labels[labels >= 0]).tolist() if uf.key[r] is not None}
     forbidden = {(line, root_of_key[key]) for line, key in constraints.cannot_link
                  if 0 <= line < n and key in root_of_key}
-    return refine_partition(x, labels, movable, forbidden, params.refine_iters,
-                            params.refine_shrinkage, params.refine_fill, order,
-                            params.temporal_kappa, params.temporal_sweeps)
+    for _ in range(max(params.refine_rounds, 1)):
+        new = refine_partition(x, labels, movable, forbidden, params.refine_iters,
+                               params.refine_shrinkage, params.refine_fill, order,
+                               params.temporal_kappa, params.temporal_sweeps)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+    return labels
