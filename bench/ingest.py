@@ -184,9 +184,9 @@ def main() -> int:
             rows.append((f"{label}{note}", total, f"{real_s / total:.1f}x real time", "",
                          f"{files_mb:.0f} MB files"))
 
-    print(f"\n{'method':58s} {'wall s':>8s} {'speed':>18s} {'peak mem':>10s} {'size':>14s}")
+    print(f"\n{'method':68s} {'wall s':>8s} {'speed':>18s} {'peak mem':>10s} {'size':>14s}")
     for name, secs, speed, mem, sz in rows:
-        print(f"{name:58s} {secs:8.1f} {speed:>18s} {mem:>10s} {sz:>14s}")
+        print(f"{name:68s} {secs:8.1f} {speed:>18s} {mem:>10s} {sz:>14s}")
     sg, lean = base[True][0], base[False][0]
     print(f"\nsgtui is {sg / wall:.1f}x faster than Speaker-Grouping's method and "
           f"{lean / wall:.1f}x faster than the lean 2-process variant; budget: >= 15x real time "
