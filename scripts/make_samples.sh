@@ -2,7 +2,7 @@
 # Rebuild sample_projects/: two generated episodes, ingested from their SRT (no speaker
 # names, so the annotator has work to do), embedded with the default encoders and
 # clustered once, with their truth CSVs. The raw media (~6 MB each) stays in a temporary
-# folder: `sgtui sample` regenerates it byte for byte from the same seeds.
+# folder: `sgtui sample` regenerates the same episodes from the same seeds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SGTUI="${SGTUI:-.venv/bin/sgtui}"
