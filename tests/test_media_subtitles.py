@@ -219,3 +219,24 @@ def test_ssa_v4_with_marked_field(tmp_path: Path, recwarn) -> None:
     cues, _ = select_styles(doc)
     assert [(c.text, c.style, c.actor) for c in cues] == [("Hello world", "Default", "Kyon")]
     assert not recwarn.list
+
+
+def test_track_choice_prefers_dialogue_then_language() -> None:
+    from sgtui.media.decode import SubtitleTrack
+    from sgtui.media.embedded import choose_track
+
+    tracks = (
+        SubtitleTrack(0, 2, "hdmv_pgs_subtitle", "eng", None, False),
+        SubtitleTrack(1, 3, "ass", "eng", "Signs & Songs", True),
+        SubtitleTrack(2, 4, "ass", "eng", "Full Subtitles", True),
+        SubtitleTrack(3, 5, "subrip", "jpn", None, True),
+    )
+    assert choose_track(tracks, None, None, "v").number == 2
+    assert choose_track(tracks, None, "ja", "v").number == 3
+    assert choose_track(tracks, None, "jpn", "v").number == 3
+    assert choose_track(tracks, None, "fr", "v").number == 2  # no French: first dialogue track
+    assert choose_track(tracks, 1, None, "v").number == 1  # an explicit --track wins
+    with pytest.raises(SgtuiError, match="picture track"):
+        choose_track(tracks, 0, None, "v")
+    with pytest.raises(SgtuiError, match="no text subtitle track"):
+        choose_track(tracks[:1], None, None, "v")
