@@ -100,8 +100,8 @@ def speak(text: str, voice: str, rate: int = AUDIO_RATE, speed: int = 165) -> np
         raise SgtuiError(f"espeak-ng failed for voice {voice}: {proc.stderr.decode()[:200]}")
     data = proc.stdout
     pos = data.find(b"data")
-    pcm = np.frombuffer(data[pos + 8:], dtype="<i2")
-    pcm = pcm[: len(pcm) // 1 * 1]
+    body = data[pos + 8:]
+    pcm = np.frombuffer(body[: len(body) // 2 * 2], dtype="<i2")
     return _resample(pcm, 22050, rate)
 
 
@@ -176,7 +176,8 @@ def _shots(rng: random.Random, lines: tuple[ScriptLine, ...], cast: tuple[Charac
            duration: int, on_screen_p: float) -> tuple[Shot, ...]:
     names = [c.name for c in cast]
     shots: list[Shot] = []
-    cur_start, cur_lines = 0, []  # type: ignore[var-annotated]
+    cur_start: int = 0
+    cur_lines: list[ScriptLine] = []
     bounds: list[tuple[int, list[ScriptLine]]] = []
     for ln in lines:
         if cur_lines and (ln.start_ms - cur_start > 4500 or rng.random() < 0.45):
