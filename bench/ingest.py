@@ -165,6 +165,16 @@ def main() -> int:
             walls.append(w)
         wall = statistics.median(walls)
         size = out.stat().st_size / 1e6
+        import sqlite3
+
+        with sqlite3.connect(f"file:{out}?mode=ro", uri=True) as db:
+            clip_b, speech_ms = db.execute(
+                "SELECT SUM(LENGTH(c.data)), SUM(l.end_ms - l.start_ms) FROM clips c "
+                "JOIN lines l ON l.id = c.line_id").fetchone()
+            kf_b, n_kf = db.execute("SELECT SUM(LENGTH(data)), COUNT(*) FROM keyframes").fetchone()
+        split = (f"clips {clip_b / 1e6:.1f} MB ({clip_b * 8 / speech_ms:.0f} kbit/s over "
+                 f"{speech_ms / 1000:.0f} s of lines), keyframes {kf_b / 1e6:.1f} MB "
+                 f"({kf_b / n_kf / 1e3:.1f} KB each)")
         rows.append((f"sgtui ingest (median of {args.repeat})", wall,
                      f"{real_s / wall:.1f}x real time", f"{peak:.0f} MiB", f"{size:.1f} MB"))
 
@@ -191,6 +201,7 @@ def main() -> int:
     print(f"\nsgtui is {sg / wall:.1f}x faster than Speaker-Grouping's method and "
           f"{lean / wall:.1f}x faster than the lean 2-process variant; budget: >= 15x real time "
           f"(<= {real_s / 15:.0f} s), >= 5x faster, <= 20 MB")
+    print(f".sgproj content: {split}")
     if not args.no_floor:
         print(f"sgtui wall / full-decode floor: {wall / floor_s:.2f}")
     print(f"sgtui runs: {', '.join(f'{w:.1f}' for w in walls)} s; baseline seconds per line "
