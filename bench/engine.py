@@ -252,6 +252,10 @@ def quality(name: str, x: np.ndarray, truth: np.ndarray, dur: np.ndarray, models
     graph, _ = timed(build_knn, x)
     rows = []
     starts = np.arange(x.shape[0], dtype=np.float64) if in_order else None
+    first = GatedParams(gamma=0.5, threshold_position=0.5, refine_iters=0)
+    res, t = timed(cluster, "gated", x, graph=graph, durations_ms=dur, params=first)
+    rows.append(row("gated, first version's defaults", res.labels, truth, t,
+                    "gamma 0.5, threshold position 0.5, no refinement"))
     res, t = timed(cluster, "gated", x, graph=graph, durations_ms=dur, params=GatedParams(refine_iters=0))
     rows.append(row("gated, refinement off (before)", res.labels, truth, t,
                     f"threshold {res.info['threshold']:.3f} from the episode"))
