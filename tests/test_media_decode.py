@@ -11,6 +11,7 @@ import pytest
 from media_helpers import (
     EpisodeFiles,
     make_episode_files,
+    remux_shifted,
     remux_with_subtitles,
     video_without_audio,
 )
@@ -32,12 +33,14 @@ def _all_frames(path: Path) -> dict[int, np.ndarray]:
         return {f.pts: f.to_ndarray(format="rgb24") for f in c.decode(video=0)}
 
 
-@pytest.mark.parametrize("container", ["mp4", "mkv"])
+@pytest.mark.parametrize("container,workers", [("mp4", 1), ("mp4", 3), ("mkv", 2), ("ts", 2)])
 def test_frames_at_returns_the_exact_frame_on_screen(ep: EpisodeFiles, container: str,
-                                                     tmp_path: Path) -> None:
+                                                     workers: int, tmp_path: Path) -> None:
     video = ep.video
     if container == "mkv":
         video = remux_with_subtitles(ep.video, [], tmp_path / "ep.mkv")
+    elif container == "ts":  # no index: seeks are approximate
+        video = remux_shifted(ep.video, tmp_path / "ep.ts", shift_s=5.0)
     ref = _all_frames(video)
     idx = decode.index_video(video)
     assert idx.keyframe_count > 2  # several GOPs, so skipping and draining are exercised
@@ -45,7 +48,7 @@ def test_frames_at_returns_the_exact_frame_on_screen(ep: EpisodeFiles, container
     end = idx.ms(int(idx.pts[-1]))
     times = sorted(rng.uniform(0, end) for _ in range(25)) + [0.0, end, end / 2, end / 2]
     got: dict[int, np.ndarray] = {}
-    for positions, frame in decode.frames_at(video, times, idx):
+    for positions, frame in decode.frames_at(video, times, idx, workers=workers):
         for p in positions:
             got[p] = frame
     assert sorted(got) == list(range(len(times)))

@@ -13,6 +13,9 @@ group of pictures (GOP) it belongs to, then decoded in a single forward pass tha
 from __future__ import annotations
 
 import bisect
+import os
+import threading
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -211,76 +214,213 @@ def index_video(path: str | Path, audio_track: int = 0) -> VideoIndex:
                           gop_of, gop_first, audio_end, origin_ms(c))
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """Which frames to fetch and which GOPs (groups of pictures) to decode for them."""
+
+    wanted: dict[int, list[int]]  # pts -> positions in the caller's list of times
+    last_in_gop: dict[int, int]  # GOP -> its last wanted pts
+    full_gops: frozenset[int]  # GOPs decoded to the end: the next GOP's leading frames need them
+    gop_of_keyframe: dict[int, int]  # keyframe pts -> GOP
+
+
+def _plan(idx: VideoIndex, times_ms: Sequence[float]) -> _Plan:
+    wanted: dict[int, list[int]] = {}
+    for i, t in enumerate(times_ms):
+        wanted.setdefault(idx.frame_at(t), []).append(i)
+    last_in_gop: dict[int, int] = {}
+    for p in wanted:
+        g = idx.gop_of_pts[p]
+        last_in_gop[g] = max(last_in_gop.get(g, p), p)
+    # open GOPs: a wanted frame shown before its GOP's keyframe references the previous GOP
+    full = frozenset(idx.gop_of_pts[p] - 1 for p in wanted
+                     if p < idx.gop_first_pts[idx.gop_of_pts[p]] and idx.gop_of_pts[p] > 0)
+    return _Plan(wanted, last_in_gop, full, {p: g for g, p in enumerate(idx.gop_first_pts)})
+
+
+def _jobs(plan: _Plan, gops_per_job: int) -> list[tuple[int, int]]:
+    """Runs of needed GOPs (first, last), cut every few GOPs but never between a fully
+    decoded GOP and the one after it."""
+    needed = sorted(set(plan.last_in_gop) | plan.full_gops)
+    jobs: list[tuple[int, int]] = []
+    for g in needed:
+        if jobs and (g - 1 in plan.full_gops or (g - jobs[-1][0] < gops_per_job
+                                                 and g - jobs[-1][1] <= 1)):
+            jobs[-1] = (jobs[-1][0], g)
+        else:
+            jobs.append((g, g))
+    return jobs
+
+
 def frames_at(path: str | Path, times_ms: Sequence[float], index: VideoIndex | None = None,
-              width: int | None = None, threads: int = 0, thread_type: str = "AUTO"
+              width: int | None = None, workers: int | None = None
               ) -> Iterator[tuple[list[int], av.VideoFrame]]:
     """Yield (positions in ``times_ms``, frame) for the frame on screen at each time.
 
     Frames come in presentation order, each once even when several times share it. With
     ``width``, frames are scaled (aspect kept, never enlarged) and converted to RGB.
+
+    Runs of a few GOPs go to ``workers`` single-threaded decoders in parallel threads
+    (PyAV releases the GIL); FFmpeg's own frame threading gains little here because every
+    run ends in a drain. Default: one worker per CPU core, at most 4.
     """
     idx = index or index_video(path)
+    plan = _plan(idx, times_ms)
+    if not plan.wanted:
+        return
+    n = workers or max(1, min(4, os.cpu_count() or 1))
+    if n == 1:
+        yield from _decode_run(path, idx, plan, width, None, None)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    local = threading.local()
+    opened: list[av.container.InputContainer] = []
+    lock = threading.Lock()
+
+    def run(job: tuple[int, int]) -> list[tuple[list[int], av.VideoFrame]]:
+        c = getattr(local, "container", None)
+        if c is None:
+            c = local.container = open_media(path)
+            with lock:
+                opened.append(c)
+        return list(_decode_run(path, idx, plan, width, job, c))
+
+    jobs = _jobs(plan, gops_per_job=4)
+    pool = ThreadPoolExecutor(max_workers=n)
+    futures: deque = deque()
+    try:
+        queued = 0
+        while queued < len(jobs) and queued < 2 * n:
+            futures.append(pool.submit(run, jobs[queued]))
+            queued += 1
+        while futures:
+            done = futures.popleft().result()
+            if queued < len(jobs):
+                futures.append(pool.submit(run, jobs[queued]))
+                queued += 1
+            yield from done
+    finally:
+        for f in futures:
+            f.cancel()
+        pool.shutdown(wait=True)
+        for c in opened:
+            c.close()
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Which frames to fetch and which GOPs (groups of pictures) to decode for them."""
+
+    wanted: dict[int, list[int]]  # pts -> positions in the caller's list of times
+    last_in_gop: dict[int, int]  # GOP -> its last wanted pts
+    full_gops: frozenset[int]  # decoded to the end: the next GOP's leading frames need them
+    gop_of_keyframe: dict[int, int]  # keyframe pts -> GOP
+
+
+def _plan(idx: VideoIndex, times_ms: Sequence[float]) -> _Plan:
     wanted: dict[int, list[int]] = {}
     for i, t in enumerate(times_ms):
         wanted.setdefault(idx.frame_at(t), []).append(i)
-    # last wanted pts per GOP (decode order); open GOPs: a wanted frame shown before its
-    # GOP's keyframe needs the previous GOP too, so that one is decoded fully.
     last_in_gop: dict[int, int] = {}
     for p in wanted:
         g = idx.gop_of_pts[p]
         last_in_gop[g] = max(last_in_gop.get(g, p), p)
-    full_gops = {idx.gop_of_pts[p] - 1 for p in wanted
-                 if p < idx.gop_first_pts[idx.gop_of_pts[p]] and idx.gop_of_pts[p] > 0}
-    with open_media(path) as c:
+    # open GOPs: a wanted frame shown before its GOP's keyframe references the previous GOP
+    full = frozenset(idx.gop_of_pts[p] - 1 for p in wanted
+                     if p < idx.gop_first_pts[idx.gop_of_pts[p]] and idx.gop_of_pts[p] > 0)
+    return _Plan(wanted, last_in_gop, full, {p: g for g, p in enumerate(idx.gop_first_pts)})
+
+
+def _jobs(plan: _Plan, gops_per_job: int) -> list[tuple[int, int]]:
+    """Runs (first GOP, last GOP) of consecutive needed GOPs, a few GOPs long, never cut
+    between a fully decoded GOP and the one after it."""
+    jobs: list[tuple[int, int]] = []
+    for g in sorted(set(plan.last_in_gop) | plan.full_gops):
+        if jobs and jobs[-1][1] == g - 1 and (g - 1 in plan.full_gops
+                                              or g - jobs[-1][0] < gops_per_job):
+            jobs[-1] = (jobs[-1][0], g)
+        else:
+            jobs.append((g, g))
+    return jobs
+
+
+def _decode_run(path: str | Path, idx: VideoIndex, plan: _Plan, width: int | None,
+                job: tuple[int, int] | None, container: av.container.InputContainer | None
+                ) -> Iterator[tuple[list[int], av.VideoFrame]]:
+    """Wanted frames of GOPs ``job`` = (first, last), all GOPs when None.
+
+    With a ``container`` (a worker's own), it seeks to the run's keyframe and decodes on
+    one thread; without, it reads from the start with FFmpeg's threading. A seek that
+    lands past the run's keyframe (files without an index) falls back to reading from
+    the start.
+    """
+    first, last = job if job is not None else (0, idx.keyframe_count - 1)
+    pending = {p for p in plan.wanted if first <= idx.gop_of_pts[p] <= last}
+    c = container if container is not None else open_media(path)
+    try:
         s = c.streams.video[0]
         cc = s.codec_context
-        cc.thread_type = thread_type
-        cc.thread_count = threads
-        pending = set(wanted)
+        if not cc.is_open:  # a worker's container keeps its decoder between runs
+            cc.thread_type, cc.thread_count = ("AUTO", 0) if container is None else ("SLICE", 1)
+        if container is not None:
+            c.seek(idx.gop_first_pts[first], stream=s, backward=True, any_frame=False)
+            cc.flush_buffers()
         gop = -1
         feeding = False
-        remaining_in_gop: set[int] = set()
+        remaining: set[int] = set()
 
         def emit(frames: list[av.VideoFrame]) -> Iterator[tuple[list[int], av.VideoFrame]]:
             for f in frames:
                 if f.pts in pending:
                     pending.discard(f.pts)
-                    yield wanted[f.pts], _scaled(f, width)
+                    yield plan.wanted[f.pts], _scaled(f, width)
 
-        try:
-            for packet in c.demux(s):
-                if packet.pts is None:
-                    continue
-                if packet.is_keyframe or gop < 0:
-                    gop += 1
-                    needed = gop in last_in_gop or gop in full_gops
-                    if feeding and not needed:  # frames still owed: drain, then reset
-                        yield from emit(cc.decode(None))
-                        cc.flush_buffers()
-                    # a fully decoded GOP runs on into the next one: its leading frames
-                    # (open GOP) reference it
-                    feeding = needed
-                    remaining_in_gop = {p for p in pending if idx.gop_of_pts.get(p) == gop}
-                    if not pending:
-                        break
-                if not feeding:
-                    continue
-                cc.skip_frame = "DEFAULT" if packet.pts in pending else "NONREF"
-                yield from emit(cc.decode(packet))
-                remaining_in_gop.discard(packet.pts)
-                if not remaining_in_gop and gop not in full_gops:
+        for packet in c.demux(s):
+            if packet.pts is None:
+                continue
+            new_gop = plan.gop_of_keyframe.get(packet.pts) if packet.is_keyframe else None
+            if gop < 0 and new_gop is None:
+                new_gop = 0 if container is None else None
+                if new_gop is None:  # a seek that did not land on a keyframe we know
+                    yield from _decode_run(path, idx, plan, width, job, None)
+                    return
+            if new_gop is not None:
+                if container is not None and gop < 0 and new_gop > first:
+                    yield from _decode_run(path, idx, plan, width, job, None)  # overshot
+                    return
+                gop = new_gop
+                needed = first <= gop <= last and (gop in plan.last_in_gop
+                                                   or gop in plan.full_gops)
+                if feeding and not needed:  # frames still owed: drain, then reset
                     yield from emit(cc.decode(None))
                     cc.flush_buffers()
-                    feeding = False
-            if feeding:
+                feeding = needed
+                remaining = {p for p in pending if idx.gop_of_pts[p] == gop}
+                if not pending or gop > last:
+                    break
+            if not feeding:
+                continue
+            cc.skip_frame = "DEFAULT" if packet.pts in pending else "NONREF"
+            yield from emit(cc.decode(packet))
+            remaining.discard(packet.pts)
+            if not remaining and gop not in plan.full_gops:
                 yield from emit(cc.decode(None))
-        except av.error.FFmpegError as exc:
-            raise SgtuiError(f"{path}: the video cannot be decoded ({exc.strerror or exc}); "
-                             "the file is damaged or truncated") from exc
-        if pending:
-            missing = min(idx.ms(p) for p in pending) / 1000
-            raise SgtuiError(f"{path}: {len(pending)} frames could not be decoded (first at "
-                             f"{missing:.1f} s); the video is damaged or truncated")
+                cc.flush_buffers()
+                feeding = False
+        if feeding:
+            yield from emit(cc.decode(None))
+            cc.flush_buffers()
+    except av.error.FFmpegError as exc:
+        raise SgtuiError(f"{path}: the video cannot be decoded ({exc.strerror or exc}); "
+                         "the file is damaged or truncated") from exc
+    finally:
+        if container is None:
+            c.close()
+    if pending:
+        missing = min(idx.ms(p) for p in pending) / 1000
+        raise SgtuiError(f"{path}: {len(pending)} frames could not be decoded (first at "
+                         f"{missing:.1f} s); the video is damaged or truncated")
 
 
 def _scaled(frame: av.VideoFrame, width: int | None) -> av.VideoFrame:
