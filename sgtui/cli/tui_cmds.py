@@ -46,10 +46,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 def run_annotator(path: Path, args: argparse.Namespace) -> int:
     """Open the project, build the player, run the app until the user quits."""
     from sgtui.project import Project, default_annotator
+    from sgtui.tui.app import check_keymap
     from sgtui.tui.config import load_config
     from sgtui.tui.player import make_player
-
-    from sgtui.tui.app import check_keymap
 
     config = load_config()
     check_keymap(config)
