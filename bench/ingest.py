@@ -99,6 +99,8 @@ def decode_floor_parallel(video: Path, workers: int) -> tuple[float, int]:
             s.codec_context.thread_count = 1
             c.seek(bounds[i], stream=s, backward=True, any_frame=False)
             for packet in c.demux(s):
+                if packet.size == 0:
+                    continue
                 if bounds[i + 1] is not None and packet.is_keyframe and packet.pts == bounds[i + 1]:
                     break
                 counts[i] += len(s.codec_context.decode(packet))
