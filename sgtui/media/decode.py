@@ -1,13 +1,14 @@
 """One-pass decoding with PyAV: the whole audio track once, and exact frames at given times.
 
-Speaker-Grouping spawned an ffmpeg process per clip and per frame, each seeking and
-decoding from the previous keyframe. Here the audio is decoded once (AAC is cheap) and
-resampled to 16 kHz mono; video is demuxed once to learn every frame's timestamp and the
-group of pictures (GOP) it belongs to, then decoded in a single forward pass that:
-- skips GOPs holding no wanted frame without decoding them (demuxing is nearly free);
-- inside a wanted GOP decodes only up to the last wanted frame, skipping non-reference
-  frames that are not wanted (nothing depends on them, so wanted frames stay exact);
-- returns, for each time t, the frame that is on screen at t (largest pts <= t).
+Speaker-Grouping spawned ffmpeg processes per line, each seeking and decoding from the
+previous keyframe. Here the audio is decoded once (AAC is cheap) and resampled to 16 kHz
+mono; video is demuxed once to learn every frame's timestamp and the group of pictures
+(GOP) it belongs to, then each GOP is decoded at most once, moving forward:
+- GOPs holding no wanted frame are never decoded;
+- inside a wanted GOP decoding stops at the last wanted frame, and non-reference frames
+  that are not wanted are skipped (nothing depends on them, so wanted frames stay exact);
+- runs of GOPs go to one single-threaded decoder per core in parallel;
+- for each time t the result is the frame on screen at t (largest pts <= t).
 """
 
 from __future__ import annotations
