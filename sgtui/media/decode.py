@@ -215,44 +215,6 @@ def index_video(path: str | Path, audio_track: int = 0) -> VideoIndex:
                           gop_of, gop_first, audio_end, origin_ms(c))
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """Which frames to fetch and which GOPs (groups of pictures) to decode for them."""
-
-    wanted: dict[int, list[int]]  # pts -> positions in the caller's list of times
-    last_in_gop: dict[int, int]  # GOP -> its last wanted pts
-    full_gops: frozenset[int]  # GOPs decoded to the end: the next GOP's leading frames need them
-    gop_of_keyframe: dict[int, int]  # keyframe pts -> GOP
-
-
-def _plan(idx: VideoIndex, times_ms: Sequence[float]) -> _Plan:
-    wanted: dict[int, list[int]] = {}
-    for i, t in enumerate(times_ms):
-        wanted.setdefault(idx.frame_at(t), []).append(i)
-    last_in_gop: dict[int, int] = {}
-    for p in wanted:
-        g = idx.gop_of_pts[p]
-        last_in_gop[g] = max(last_in_gop.get(g, p), p)
-    # open GOPs: a wanted frame shown before its GOP's keyframe references the previous GOP
-    full = frozenset(idx.gop_of_pts[p] - 1 for p in wanted
-                     if p < idx.gop_first_pts[idx.gop_of_pts[p]] and idx.gop_of_pts[p] > 0)
-    return _Plan(wanted, last_in_gop, full, {p: g for g, p in enumerate(idx.gop_first_pts)})
-
-
-def _jobs(plan: _Plan, gops_per_job: int) -> list[tuple[int, int]]:
-    """Runs of needed GOPs (first, last), cut every few GOPs but never between a fully
-    decoded GOP and the one after it."""
-    needed = sorted(set(plan.last_in_gop) | plan.full_gops)
-    jobs: list[tuple[int, int]] = []
-    for g in needed:
-        if jobs and (g - 1 in plan.full_gops or (g - jobs[-1][0] < gops_per_job
-                                                 and g - jobs[-1][1] <= 1)):
-            jobs[-1] = (jobs[-1][0], g)
-        else:
-            jobs.append((g, g))
-    return jobs
-
-
 def frames_at(path: str | Path, times_ms: Sequence[float], index: VideoIndex | None = None,
               width: int | None = None, workers: int | None = None
               ) -> Iterator[tuple[list[int], av.VideoFrame]]:
