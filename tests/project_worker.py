@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 
+from sgtui.errors import ConflictError
 from sgtui.project import Project
 
 
@@ -22,11 +23,18 @@ def main() -> None:
         by_name = {c.name: c.id for c in p.clusters()}
         for k in range(start, start + count):
             line, name = expected_cluster(k)
-            cur = p.assignments().get(line)
-            if cur is not None and cur.cluster_id == by_name[name]:
-                p.confirm(by_name[name], who)  # still one logged action
-            else:
-                p.move([line], by_name[name], who)
+            while True:
+                cur = p.assignments().get(line)
+                try:
+                    if cur is not None and cur.cluster_id == by_name[name]:
+                        p.confirm(by_name[name], who)  # still one logged action
+                    else:
+                        # another writer may move the line between our read and this
+                        # move: the store refuses (ConflictError) and we look again
+                        p.move([line], by_name[name], who, expect={line: cur.cluster_id} if cur else None)
+                    break
+                except ConflictError:
+                    continue
             print(f"committed {k}", flush=True)
 
 
