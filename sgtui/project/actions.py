@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 COUNTED = ("add", "remove", "merge")
 RAW_KINDS = ("add", "remove", "merge", "rename", "confirm", "undo", "redo")
-NOT_UNDOABLE = ("undo", "redo")
 
 
 def _now() -> str:

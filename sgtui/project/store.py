@@ -1,7 +1,9 @@
 """The Project: one .sgproj file. All SQL of sgtui lives in this package.
 
 Data accessors are here; the annotator's actions and the op log are in `actions.py`.
-Bulk writes go in batches inside one transaction; every user action is one transaction.
+Bulk writes go in batches (executemany) inside one transaction; every user action is one
+transaction. Plain sqlite3 with explicit BEGIN IMMEDIATE: sqlite-utils' bulk inserts commit
+on their own, which would split an action from its op-log rows.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import sqlite_utils
 
 from sgtui import __version__
 from sgtui.errors import SgtuiError
@@ -66,7 +67,6 @@ class Project(ActionsMixin):
         self.conn = conn
         self.path = path
         self.readonly = readonly
-        self.db = sqlite_utils.Database(conn)
         self._tx_depth = 0
 
     # ---- opening -------------------------------------------------------------------------
