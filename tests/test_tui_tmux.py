@@ -20,8 +20,15 @@ REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 
+# A private tmux server with no config file: a tmux the test runs inside (CI may), a user's
+# ~/.tmux.conf or another server's window-size options must not change the terminal's size.
+SOCKET = f"sgtui-test-{os.getpid()}"
+WIDTH, HEIGHT = 120, 36
+
+
 def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+    return subprocess.run(["tmux", "-L", SOCKET, "-f", "/dev/null", *args],
+                          capture_output=True, text=True, check=True).stdout
 
 
 class Pane:
@@ -52,17 +59,23 @@ def pane(tmp_path):
         pytest.fail("tmux is not installed; the real-terminal test needs it (apt install tmux)")
     name = f"sgtui-test-{os.getpid()}-{tmp_path.name}"
     yield name
-    subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+    subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", name], capture_output=True)
 
 
 def start(pane_name: str, project: Path, tmp_path: Path, command: str = "open") -> Pane:
     target = shlex.quote(str(project)) if command == "open" else ""
-    cmd = (f"cd {shlex.quote(str(REPO))} && XDG_CONFIG_HOME={shlex.quote(str(tmp_path / 'cfg'))} "
+    # COLUMNS/LINES set to a stale 80x24 (CI runners export them): the app must still use the
+    # window's real size, or the status bar's message falls off the right edge.
+    cmd = (f"cd {shlex.quote(str(REPO))} && COLUMNS=80 LINES=24 XDG_CONFIG_HOME={shlex.quote(str(tmp_path / 'cfg'))} "
            f"XDG_CACHE_HOME={shlex.quote(str(tmp_path / 'cache'))} "
            f"SGTUI_SAMPLES={shlex.quote(str(project.parent))} "
            f"{shlex.quote(sys.executable)} -m sgtui {command} {target} "
            f"--as tmuxer --audio none; echo SGTUI-EXIT=$?; sleep 30")
-    tmux("new-session", "-d", "-s", pane_name, "-x", "120", "-y", "36", cmd)
+    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+    subprocess.run(["tmux", "-L", SOCKET, "-f", "/dev/null", "new-session", "-d", "-s", pane_name,
+                    "-x", str(WIDTH), "-y", str(HEIGHT), cmd], env=env, check=True)
+    size = tmux("display-message", "-p", "-t", pane_name, "#{window_width}x#{window_height}").strip()
+    assert size == f"{WIDTH}x{HEIGHT}", f"tmux gave a {size} window, not {WIDTH}x{HEIGHT}"
     return Pane(pane_name)
 
 
