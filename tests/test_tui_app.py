@@ -169,6 +169,25 @@ async def test_u_and_capital_u_undo_and_redo_any_depth(make_app, sp):
         assert counts["raw"]["undo"] == 3 and counts["raw"]["redo"] == 2 and counts["raw"]["remove"] == 3
 
 
+async def test_an_80_column_terminal_still_shows_what_the_last_key_did(make_app, sp):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await keys(pilot, "G", "x", "u")
+        bar = app.main.query_one(StatusBar)
+        shown = bar.content.plain
+        assert len(shown) <= bar.size.width - 2
+        assert "add 0 · remove 0 · merge 0" in shown and shown.endswith("│ undone"), shown
+        assert "clusters ·" not in shown  # the cluster count made way for the message
+        await keys(pilot, "/")
+        await keys(pilot, *"a long query that matches no line at all", "enter")
+        shown = bar.content.plain
+        assert len(shown) <= bar.size.width - 2 and shown.endswith("…"), shown
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await keys(pilot, "G", "x", "u")
+        assert "4 clusters · 1 unassigned │" in status(app) and status(app).endswith("│ undone")
+
+
 async def test_digit_keys_accept_a_suggestion_in_the_pool(make_app, sp):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -312,7 +331,8 @@ async def test_another_process_change_shows_and_a_conflict_is_refused(make_app, 
             other.move([wrong], sp.clusters[1], "bob")
         app.state.version = app.project.data_version()  # as if not polled yet
         await keys(pilot, "x")
-        assert "moved" in status(app) and "refresh" in status(app)
+        assert "moved" in app.state.message and "refresh" in app.state.message  # also a toast
+        assert f"line {wrong} moved" in status(app)
         assert "tester" not in app.project.op_counts()["by_annotator"]
         assert app.state.assign[wrong].cluster_id == sp.clusters[1]  # the screen shows the truth
 

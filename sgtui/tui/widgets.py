@@ -355,7 +355,11 @@ def image_widget(mode: str):
 
 
 class StatusBar(TextPane):
-    """Annotator, progress, live operation counters, the latest message."""
+    """Annotator, progress, live operation counters, the latest message.
+
+    An 80-column SSH terminal cannot hold every part, and the message (what the last key did,
+    or why it was refused) matters more than the cluster count, so parts are dropped from the
+    least needed until the bar fits, and only then is the message shortened."""
 
     DEFAULT_CSS = """
     StatusBar { height: 1; background: $boost; color: $text; padding: 0 1; }
@@ -365,19 +369,50 @@ class StatusBar(TextPane):
         done, total = state.progress()
         pct = 100 * done // total if total else 0
         net = state.counters.net
-        out = Text()
-        out.append(f" {state.annotator} ", style="bold reverse")
-        out.append(f" {done}/{total} named ({pct}%) ")
-        out.append("│ ", style="dim")
-        out.append(f"add {net['add']} · remove {net['remove']} · merge {net['merge']} ")
-        out.append("│ ", style="dim")
-        out.append(f"{len(state.clusters)} clusters · {state.unassigned_count()} unassigned ")
+        # (text, style, drop rank): 0 never goes; higher ranks go first when space is short.
+        parts: list[tuple[str, str, int]] = [
+            (f" {state.annotator} ", "bold reverse", 0),
+            (f" {done}/{total} named ({pct}%) ", "", 0),
+            (f"add {net['add']} · remove {net['remove']} · merge {net['merge']} ", "", 0),
+            (f"{len(state.clusters)} clusters · {state.unassigned_count()} unassigned ", "", 3),
+        ]
         if state.sort_doubt:
-            out.append("│ doubt ", style="yellow")
+            parts.append(("doubt ", "yellow", 2))
         if busy:
-            out.append(f"│ {busy} ", style="bold yellow")
+            parts.append((f"{busy} ", "bold yellow", 1))
         if player_name:
-            out.append(f"│ ♪ {player_name} ", style="dim")
-        if state.message:
-            out.append(f"│ {state.message}", style="italic")
+            parts.append((f"♪ {player_name} ", "dim", 4))
+        message = state.message
+        width = self.size.width - 2  # the padding
+        if width > 0:
+            parts, message = _fit(parts, message, width)
+        out = Text(no_wrap=True, overflow="ellipsis")
+        for i, (text, style, _) in enumerate(parts):
+            if i > 1:
+                out.append("│ ", style="dim")
+            out.append(text, style=style)
+        if message:
+            out.append("│ ", style="dim")
+            out.append(message, style="italic")
+        self._last = (state, player_name, busy)
         self.set(out)
+
+    def on_resize(self) -> None:
+        if getattr(self, "_last", None):
+            self.show(*self._last)
+
+
+def _fit(parts: list[tuple[str, str, int]], message: str, width: int) -> tuple[list, str]:
+    """Drop the highest-ranked parts until parts and message fit; then shorten the message."""
+
+    def length(ps: list[tuple[str, str, int]]) -> int:
+        return sum(len(t) for t, _, _ in ps) + 2 * max(0, len(ps) - 2) + (len(message) + 2 if message else 0)
+
+    parts = list(parts)
+    while length(parts) > width and any(rank for _, _, rank in parts):
+        worst = max(range(len(parts)), key=lambda i: (parts[i][2], i))
+        del parts[worst]
+    room = width - length(parts) + len(message)
+    if message and len(message) > room:
+        message = message[: max(0, room - 1)] + "…"
+    return parts, message
