@@ -50,6 +50,20 @@ def test_import_features_then_info_reports_lines_and_one_encoder(cli, h3_project
         np.testing.assert_allclose(vecs[7], raw[7] / np.linalg.norm(raw[7]), rtol=1e-5)
 
 
+def test_reading_commands_leave_no_side_files_beside_a_shared_project(cli, h3_project, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    ep = shared / "ep.sgproj"
+    ep.write_bytes(h3_project.read_bytes())
+    with Project.open(ep) as p:  # a project written locally is in WAL mode
+        assert p.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    for args in (["info", ep], ["info", ep, "--json"], ["ops", ep, "--json"]):
+        assert cli(*args).returncode == 0
+        assert sorted(f.name for f in shared.iterdir()) == ["ep.sgproj"], args
+    with Project.open(ep, readonly=True) as p, pytest.raises(Exception, match="read-only|readonly"):
+        p.conn.execute("DELETE FROM lines")  # read-only all the way down, not only by convention
+
+
 def test_labels_import_of_the_annotation_file_labels_exactly_440_lines(cli, h3_project):
     r = cli("labels", "import", h3_project, ANNOTATE, "--as", "tester", "--json")
     assert r.returncode == 0, r.stderr

@@ -12,6 +12,7 @@ import contextlib
 import getpass
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -101,8 +102,15 @@ class Project(ActionsMixin):
             raise SgtuiError(f"{path} does not exist; check the path")
         if path.is_dir():
             raise SgtuiError(f"{path} is a folder, not an sgproj file")
+        # A read-only look at a WAL file opened with mode=ro leaves -wal/-shm files beside
+        # it (only a writer may remove them), clutter next to a file annotators share. So a
+        # writable file is opened read-write with query_only on: nothing can be written, and
+        # closing the last connection tidies up as usual.
+        mode = "rw" if not readonly or os.access(path, os.W_OK) else "ro"
         try:
-            conn = connection.connect(path, "ro" if readonly else "rw")
+            conn = connection.connect(path, mode)
+            if readonly:
+                conn.execute("PRAGMA query_only=ON")
         except sqlite3.OperationalError as exc:
             raise SgtuiError(f"cannot open {path} ({exc}); check its permissions") from None
         try:
