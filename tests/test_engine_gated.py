@@ -171,3 +171,18 @@ def test_inverted_file_graph_finds_nearly_all_true_neighbours():
     assert recall > 0.97
     assert not (approx.indices == np.arange(4000)[:, None]).any()
     assert (np.diff(approx.sims, axis=1) <= 1e-6).all()  # most similar first
+
+
+def test_no_cluster_below_min_size_survives_refinement_on_real_vectors(shared_data):
+    # haruhi03's ECAPA vectors: refinement draws one line of a 2-line component away, and the
+    # other would be left as a 1-line cluster (a sure merge for the annotator).
+    from sgtui.engine.knn import normalise
+
+    x = normalise(np.load(shared_data / "haruhi03" / "voice_ecapa192.npy")).astype(np.float32)
+    graph, order = build_knn(x), np.arange(x.shape[0])
+    before, _, _ = gated_cluster(x, graph, params=GatedParams(final_min_size=False), order=order)
+    after, _, _ = gated_cluster(x, graph, order=order)
+    sizes = lambda labels: np.unique(labels[labels >= 0], return_counts=True)[1]  # noqa: E731
+    assert sizes(before).min() == 1  # the case is real: without the rule a singleton stays
+    assert sizes(after).min() >= GatedParams().min_size and (after >= 0).all()
+    assert len(sizes(after)) == len(sizes(before)) - 1
