@@ -175,17 +175,30 @@ async def test_an_80_column_terminal_still_shows_what_the_last_key_did(make_app,
         await keys(pilot, "G", "x", "u")
         bar = app.main.query_one(StatusBar)
         shown = bar.content.plain
-        assert len(shown) <= bar.size.width - 2
+        assert len(shown) <= bar.size.width
         assert "add 0 · remove 0 · merge 0" in shown and shown.endswith("│ undone"), shown
         assert "clusters ·" not in shown  # the cluster count made way for the message
         await keys(pilot, "/")
         await keys(pilot, *"a long query that matches no line at all", "enter")
         shown = bar.content.plain
-        assert len(shown) <= bar.size.width - 2 and shown.endswith("…"), shown
+        assert len(shown) <= bar.size.width and shown.endswith("…"), shown
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await keys(pilot, "G", "x", "u")
         assert "4 clusters · 1 unassigned │" in status(app) and status(app).endswith("│ undone")
+
+
+async def test_an_80_column_terminal_leaves_room_to_read_the_lines(make_app, sp):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        lines = app.main.query_one("#lines", RowList)
+        assert lines.size.width >= 34  # at the wide layout's fixed side widths it was 10
+        row = lines.render_line(0).text
+        assert app.state.lines[app.state.rows()[0]].text[:12] in row, row
+        await pilot.resize_terminal(130, 36)
+        await pilot.pause()
+        assert app.main.has_class("-wide") and app.main.query_one("#side").outer_size.width == 40
 
 
 async def test_digit_keys_accept_a_suggestion_in_the_pool(make_app, sp):

@@ -31,6 +31,10 @@ def test_main_screen(app, snap_compare):
     assert snap_compare(app, terminal_size=SIZE)
 
 
+def test_main_screen_on_an_80_by_24_terminal(app, snap_compare):
+    assert snap_compare(app, terminal_size=(80, 24))
+
+
 def test_main_screen_after_corrections(app, snap_compare):
     # remove the misplaced line, name the cluster, mark it reviewed
     assert snap_compare(app, terminal_size=SIZE,

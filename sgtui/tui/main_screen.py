@@ -76,11 +76,19 @@ HELP = {
 class MainScreen(Screen):
     """Cluster list │ lines of the selected cluster (or pool, timeline, search) │ keyframe."""
 
+    # The line texts matter most: on an 80-column SSH terminal the side panes narrow so the
+    # centre keeps room to read (at fixed widths it kept 10 columns, times only).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (120, "-wide")]
+
     DEFAULT_CSS = """
     #body { height: 1fr; }
     #clusters-pane { width: 30; border-right: solid $primary-darken-2; }
     #lines-pane { width: 1fr; }
     #side { width: 40; border-left: solid $primary-darken-2; padding: 0 1; }
+    MainScreen.-medium #clusters-pane { width: 24; }
+    MainScreen.-medium #side { width: 32; }
+    MainScreen.-narrow #clusters-pane { width: 20; }
+    MainScreen.-narrow #side { width: 24; padding: 0; }
     .pane-title { text-style: bold; background: $boost; width: 100%; padding: 0 1; }
     LineDetails { height: 1fr; }
     """

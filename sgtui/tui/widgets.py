@@ -383,7 +383,7 @@ class StatusBar(TextPane):
         if player_name:
             parts.append((f"♪ {player_name} ", "dim", 4))
         message = state.message
-        width = self.size.width - 2  # the padding
+        width = self.size.width  # the content area, padding excluded
         if width > 0:
             parts, message = _fit(parts, message, width)
         out = Text(no_wrap=True, overflow="ellipsis")
