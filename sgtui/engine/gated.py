@@ -205,9 +205,13 @@ def agreement(graph: KnnGraph, labels: np.ndarray) -> np.ndarray:
 def _components(uf: ConstrainedUnionFind, min_size: int) -> np.ndarray:
     """Root per line, -1 for lines in small components that no human placed."""
     roots = uf.roots()
-    ids, counts = np.unique(roots, return_counts=True)
-    small = {int(r) for r, c in zip(ids, counts, strict=True) if c < min_size and uf.key[r] is None}
-    return np.array([-1 if r in small else r for r in roots.tolist()], dtype=np.int64)
+    return np.where(np.isin(roots, _small_clusters(roots, uf, min_size)), -1, roots)
+
+
+def _small_clusters(labels: np.ndarray, uf: ConstrainedUnionFind, min_size: int) -> list[int]:
+    """Labels (union-find roots) with fewer than min_size lines and no human key."""
+    ids, counts = np.unique(labels[labels >= 0], return_counts=True)
+    return [int(r) for r, c in zip(ids, counts, strict=True) if c < min_size and uf.key[r] is None]
 
 
 def join_low(
@@ -347,15 +351,11 @@ def _refine(x: np.ndarray, uf: ConstrainedUnionFind, labels: np.ndarray, constra
     # min_size holds for the final partition too: a cluster that refinement emptied below it
     # (lines drawn to other centroids) is noise, not a speaker, and would cost a merge. Its
     # movable lines are let go and placed again; a cluster with a human key always stays.
+    if not (params.final_min_size and params.refine_fill):
+        return labels
     for _ in range(3):
-        small = _small_clusters(labels, uf, params.min_size)
-        let_go = np.isin(labels, small) & movable
-        if not (params.final_min_size and params.refine_fill) or not let_go.any():
+        let_go = np.isin(labels, _small_clusters(labels, uf, params.min_size)) & movable
+        if not let_go.any():
             break
         labels = refine(np.where(let_go, -1, labels))
     return labels
-
-
-def _small_clusters(labels: np.ndarray, uf: ConstrainedUnionFind, min_size: int) -> list[int]:
-    ids, counts = np.unique(labels[labels >= 0], return_counts=True)
-    return [int(r) for r, c in zip(ids, counts, strict=True) if c < min_size and uf.key[r] is None]
