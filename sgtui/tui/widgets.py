@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Hashable
 
-from rich.cells import set_cell_size
+from rich.cells import cell_len, set_cell_size
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
@@ -361,6 +361,8 @@ class StatusBar(TextPane):
     or why it was refused) matters more than the cluster count, so parts are dropped from the
     least needed until the bar fits, and only then is the message shortened."""
 
+    _last: tuple[AnnotatorState, str, str] | None = None  # what show() drew, for a resize
+
     DEFAULT_CSS = """
     StatusBar { height: 1; background: $boost; color: $text; padding: 0 1; }
     """
@@ -382,11 +384,11 @@ class StatusBar(TextPane):
             parts.append((f"{busy} ", "bold yellow", 1))
         if player_name:
             parts.append((f"♪ {player_name} ", "dim", 4))
-        message = state.message
         width = self.size.width  # the content area, padding excluded
+        message = state.message
         if width > 0:
-            parts, message = _fit(parts, message, width)
-        out = Text(no_wrap=True, overflow="ellipsis")
+            parts = _fit(parts, message, width)
+        out = Text(no_wrap=True)
         for i, (text, style, _) in enumerate(parts):
             if i > 1:
                 out.append("│ ", style="dim")
@@ -394,25 +396,24 @@ class StatusBar(TextPane):
         if message:
             out.append("│ ", style="dim")
             out.append(message, style="italic")
+        if width > 0:
+            out.truncate(width, overflow="ellipsis")  # only the message can still be too long
         self._last = (state, player_name, busy)
         self.set(out)
 
     def on_resize(self) -> None:
-        if getattr(self, "_last", None):
+        if self._last:
             self.show(*self._last)
 
 
-def _fit(parts: list[tuple[str, str, int]], message: str, width: int) -> tuple[list, str]:
-    """Drop the highest-ranked parts until parts and message fit; then shorten the message."""
+def _fit(parts: list[tuple[str, str, int]], message: str, width: int) -> list[tuple[str, str, int]]:
+    """Drop the highest-ranked parts until the parts and the message fit in `width` cells."""
 
-    def length(ps: list[tuple[str, str, int]]) -> int:
-        return sum(len(t) for t, _, _ in ps) + 2 * max(0, len(ps) - 2) + (len(message) + 2 if message else 0)
+    def cells(ps: list[tuple[str, str, int]]) -> int:
+        return (sum(cell_len(t) for t, _, _ in ps) + 2 * max(0, len(ps) - 2)
+                + (cell_len(message) + 2 if message else 0))
 
     parts = list(parts)
-    while length(parts) > width and any(rank for _, _, rank in parts):
-        worst = max(range(len(parts)), key=lambda i: (parts[i][2], i))
-        del parts[worst]
-    room = width - length(parts) + len(message)
-    if message and len(message) > room:
-        message = message[: max(0, room - 1)] + "…"
-    return parts, message
+    while cells(parts) > width and any(rank for _, _, rank in parts):
+        del parts[max(range(len(parts)), key=lambda i: (parts[i][2], i))]
+    return parts
