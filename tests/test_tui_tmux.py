@@ -3,6 +3,7 @@ capture-pane, and the file checked afterwards with `sgtui ops --json` (the accep
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -59,7 +60,8 @@ def pane(tmp_path):
         pytest.fail("tmux is not installed; the real-terminal test needs it (apt install tmux)")
     name = f"sgtui-test-{os.getpid()}-{tmp_path.name}"
     yield name
-    subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", name], capture_output=True)
+    with contextlib.suppress(subprocess.CalledProcessError):
+        tmux("kill-session", "-t", name)
 
 
 def start(pane_name: str, project: Path, tmp_path: Path, command: str = "open") -> Pane:
@@ -71,9 +73,7 @@ def start(pane_name: str, project: Path, tmp_path: Path, command: str = "open") 
            f"SGTUI_SAMPLES={shlex.quote(str(project.parent))} "
            f"{shlex.quote(sys.executable)} -m sgtui {command} {target} "
            f"--as tmuxer --audio none; echo SGTUI-EXIT=$?; sleep 30")
-    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
-    subprocess.run(["tmux", "-L", SOCKET, "-f", "/dev/null", "new-session", "-d", "-s", pane_name,
-                    "-x", str(WIDTH), "-y", str(HEIGHT), cmd], env=env, check=True)
+    tmux("new-session", "-d", "-s", pane_name, "-x", str(WIDTH), "-y", str(HEIGHT), cmd)
     size = tmux("display-message", "-p", "-t", pane_name, "#{window_width}x#{window_height}").strip()
     assert size == f"{WIDTH}x{HEIGHT}", f"tmux gave a {size} window, not {WIDTH}x{HEIGHT}"
     return Pane(pane_name)
