@@ -43,16 +43,6 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="playback: local sound device, none, or auto (local if it works; default)")
 
 
-def trust_the_terminal_size() -> None:
-    """Drop COLUMNS/LINES so the app reads the terminal's real size and follows resizes.
-
-    Textual asks shutil.get_terminal_size(), which prefers those variables over the terminal;
-    CI runners and some shells export them, and the app would then stay at, say, 80x24 in a
-    120x36 window (and ignore every resize)."""
-    for name in ("COLUMNS", "LINES"):
-        os.environ.pop(name, None)
-
-
 def run_annotator(path: Path, args: argparse.Namespace) -> int:
     """Open the project, build the player, run the app until the user quits."""
     from sgtui.project import Project, default_annotator
@@ -72,10 +62,9 @@ def run_annotator(path: Path, args: argparse.Namespace) -> int:
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             raise SgtuiError("the annotator needs a terminal; run it in a terminal (or tmux), not a pipe")
         player = make_player(args.audio or config.audio)
-        trust_the_terminal_size()
-        import textual_image.widget  # noqa: F401  (asks the terminal what it can draw: before the app starts)
+        from sgtui.tui.app import AnnotatorApp, prepare_terminal
 
-        from sgtui.tui.app import AnnotatorApp
+        prepare_terminal()
 
         app = AnnotatorApp(project, annotator, config=config, player=player)
         app.run()

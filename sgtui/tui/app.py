@@ -7,6 +7,7 @@ workers and report back with `call_from_thread`; the file is polled every half s
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
@@ -54,6 +55,18 @@ def check_keymap(config: Config) -> None:
     if unknown:
         raise SgtuiError(f"{config.path or 'config'}: unknown key binding id(s) {', '.join(unknown)}; "
                          "press ? in the app to see the ids")
+
+
+def prepare_terminal() -> None:
+    """What must happen before the app starts in a real terminal.
+
+    COLUMNS/LINES are dropped: Textual asks shutil.get_terminal_size(), which prefers them to
+    the terminal, and CI runners and some shells export them, so the app would stay at, say,
+    80x24 in a 120x36 window and ignore every resize. Then textual-image is imported, which
+    asks the terminal what graphics it can draw; it cannot ask once the app owns the screen."""
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
+    import textual_image.widget  # noqa: F401
 
 
 class AnnotatorApp(App):
