@@ -128,7 +128,7 @@ def test_without_a_sound_device_auto_falls_back_to_a_notice(capfd):
     assert capfd.readouterr().err == ""
     assert make_player("none").notice.startswith("playback is off")
     with pytest.raises(SgtuiError, match="audio mode"):
-        make_player("browser")
+        make_player("bogus")
 
 
 def test_montage_joins_clips_with_short_gaps():

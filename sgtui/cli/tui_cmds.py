@@ -11,7 +11,7 @@ from pathlib import Path
 from sgtui.errors import SgtuiError
 
 REPO = Path(__file__).resolve().parents[2]
-AUDIO_CHOICES = ("auto", "local", "none")
+AUDIO_CHOICES = ("auto", "local", "browser", "none")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,7 +40,25 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--as", dest="annotator", metavar="NAME",
                    help="your name in the op log (default: config 'annotator', else login name)")
     p.add_argument("--audio", choices=AUDIO_CHOICES, default=None,
-                   help="playback: local sound device, none, or auto (local if it works; default)")
+                   help="playback: the local sound device, a browser page on 127.0.0.1 (reached "
+                   "over SSH with ssh -L), none, or auto (default: local when there is a device "
+                   "and the session is not SSH, else browser)")
+    p.add_argument("--audio-port", metavar="N", type=int, default=None,
+                   help="port of the browser page (default: one stable per user and project, "
+                   "20000-29999)")
+
+
+def browser_factory(path: Path, port: int | None):
+    """Builds the browser player only when the chosen mode needs it (keeps startup light)."""
+    if port is not None and not 1024 <= port <= 65535:
+        raise SgtuiError(f"--audio-port {port} is out of range; use a port from 1024 to 65535")
+
+    def make():
+        from sgtui.tui.audio_bridge import BrowserPlayer, file_clips
+
+        return BrowserPlayer(file_clips(path), port=port, project=path)
+
+    return make
 
 
 def run_annotator(path: Path, args: argparse.Namespace) -> int:
@@ -61,13 +79,19 @@ def run_annotator(path: Path, args: argparse.Namespace) -> int:
             raise SgtuiError(f"{path} has no lines yet; ingest a video or import features first")
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             raise SgtuiError("the annotator needs a terminal; run it in a terminal (or tmux), not a pipe")
-        player = make_player(args.audio or config.audio)
-        from sgtui.tui.app import AnnotatorApp, prepare_terminal
+        player = make_player(args.audio or config.audio,
+                             browser=browser_factory(path, getattr(args, "audio_port", None)))
+        try:
+            from sgtui.tui.app import AnnotatorApp, prepare_terminal
 
-        prepare_terminal()
+            prepare_terminal()
 
-        app = AnnotatorApp(project, annotator, config=config, player=player)
-        app.run()
+            app = AnnotatorApp(project, annotator, config=config, player=player)
+            app.run()
+        finally:
+            close = getattr(player, "close", None)
+            if close is not None:
+                close()
     finally:
         project.close()
     return 0

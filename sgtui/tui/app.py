@@ -8,6 +8,7 @@ workers and report back with `call_from_thread`; the file is polled every half s
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
@@ -22,7 +23,7 @@ from sgtui.errors import SgtuiError
 from sgtui.project import Project
 from sgtui.tui.config import Config
 from sgtui.tui.main_screen import HELP, MainScreen
-from sgtui.tui.player import NullPlayer, Player, join_clips
+from sgtui.tui.player import LineInfo, LinePlayer, NullPlayer, Player, join_clips
 from sgtui.tui.state import AnnotatorState
 
 POLL_SECONDS = 0.5
@@ -41,11 +42,12 @@ def default_recluster(path: Path) -> dict:
 
 def binding_ids() -> set[str]:
     """Every binding id a user may remap in config.toml [keys]."""
+    from sgtui.tui.audio_notice import AudioPageNotice
     from sgtui.tui.help_screen import HelpScreen
     from sgtui.tui.modals import ClusterPicker, TextPrompt
     from sgtui.tui.widgets import RowList
 
-    owners = (MainScreen, RowList, ClusterPicker, TextPrompt, HelpScreen)
+    owners = (MainScreen, RowList, ClusterPicker, TextPrompt, HelpScreen, AudioPageNotice)
     return {b.id for cls in owners for b in cls.BINDINGS if isinstance(b, Binding) and b.id}
 
 
@@ -100,6 +102,23 @@ class AnnotatorApp(App):
     def on_mount(self) -> None:
         if self.poll_seconds > 0:
             self.set_interval(self.poll_seconds, self.poll)
+        if hasattr(self.player, "url"):  # the browser page: say once how to reach it
+            self._player_name = self.player.name
+            self.set_interval(0.5, self._watch_player)
+            self.show_audio_page()
+
+    def show_audio_page(self) -> None:
+        """The notice with the tunnel command and the page's URL (stays until dismissed)."""
+        from sgtui.tui.audio_notice import AudioPageNotice
+
+        player: Any = self.player
+        self.push_screen(AudioPageNotice(player.url, player.ssh_line(), player.port_message))
+
+    def _watch_player(self) -> None:
+        """Redraw the status bar when the page connects or goes away."""
+        if self.player.name != self._player_name:
+            self._player_name = self.player.name
+            self.main.redraw()
 
     def poll(self) -> None:
         """Show another process's committed changes."""
@@ -108,6 +127,9 @@ class AnnotatorApp(App):
 
     def on_unmount(self) -> None:
         self.player.stop()
+        close = getattr(self.player, "close", None)
+        if close is not None:
+            close()
 
     # ---- command palette -----------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -118,13 +140,20 @@ class AnnotatorApp(App):
                 continue
             yield SystemCommand(HELP.get(b.id or "", b.description).capitalize(),
                                 f"key: {b.key}", partial(main.run_action, b.action))
+        if hasattr(self.player, "url"):
+            yield SystemCommand("Sound page", "the URL and ssh -L line of the browser player",
+                                self.show_audio_page)
 
     # ---- playback ------------------------------------------------------------------------
     def play_lines(self, line_ids: list[int], what: str) -> None:
         """Fetch the clips here (fast), decode and play in a worker (never blocks)."""
-        clips = [c for c in (self.project.clip(lid) for lid in line_ids) if c is not None]
+        found = [(lid, c) for lid in line_ids if (c := self.project.clip(lid)) is not None]
+        clips = [c for _, c in found]
         if not clips:
             self.say("no audio clip stored for this line" if line_ids else "no line selected")
+            return
+        if isinstance(self.player, LinePlayer):  # the page fetches the clips itself
+            self._play_in_page(self.player, [lid for lid, _ in found], what)
             return
         if self.player.notice and isinstance(self.player, NullPlayer):
             self.say(self.player.notice)
@@ -134,6 +163,19 @@ class AnnotatorApp(App):
         else:
             self.say(f"playing {what} ({len(clips)} clip{'s' if len(clips) > 1 else ''})")
         self._play_worker(clips)
+
+    def line_infos(self, line_ids: list[int]) -> list[LineInfo]:
+        """Time, text and cluster of each line, for a page that shows what it plays."""
+        lines = self.state.lines
+        return [LineInfo(lid, lines[lid].start_ms, lines[lid].end_ms, lines[lid].text,
+                         self.state.speaker_of(lid)) for lid in line_ids if lid in lines]
+
+    def _play_in_page(self, player: LinePlayer, line_ids: list[int], what: str) -> None:
+        player.play_lines(self.line_infos(line_ids), what)
+        n = len(line_ids)
+        where = "in the browser" if getattr(player, "connected", True) else \
+            "— the page is not connected: ctrl+p → Sound page"
+        self.say(f"playing {what} ({n} clip{'s' if n > 1 else ''}) {where}")
 
     def _play_worker(self, clips: list) -> None:
         self.run_worker(partial(self._decode_and_play, clips), thread=True, exclusive=True,
@@ -150,6 +192,46 @@ class AnnotatorApp(App):
             self.player.play(join_clips(pcm, SAMPLE_RATE), SAMPLE_RATE)
         except SgtuiError as exc:
             self.call_from_thread(self.say, str(exc))
+
+    # ---- WAV files (no player needed: scp them) --------------------------------------------
+    wav_folder = "~/sgtui-clips/"
+
+    def write_wav(self, line_ids: list[int], folder: str, montage: bool = False) -> None:
+        """Write the lines' clips joined into one WAV under `folder`; the path goes to the
+        status bar. The clips are read here, decoded and written in a worker."""
+        clips = [c for c in (self.project.clip(lid) for lid in line_ids) if c is not None]
+        if not clips:
+            self.say("no audio clip stored for these lines; nothing written")
+            return
+        target = Path(folder.strip() or self.wav_folder).expanduser()
+        self.wav_folder = folder.strip() or self.wav_folder
+        stem = self.project.path.stem
+        if montage:
+            cid = self.state.current_cluster()
+            name = f"{stem}-{self.state.cluster_label(cid)}-montage"
+        elif len(line_ids) == 1:
+            name = f"{stem}-line{line_ids[0]}"
+        else:
+            name = f"{stem}-lines{line_ids[0]}-{line_ids[-1]}-{len(line_ids)}"
+        name = re.sub(r"[^\w.+-]+", "_", name).strip("_")
+        self.say(f"writing {len(clips)} clip{'s' if len(clips) > 1 else ''} to {target}…")
+        self.run_worker(partial(self._write_wav, clips, target, name), thread=True,
+                        group="wav", name="write-wav")
+
+    def _write_wav(self, clips: list, folder: Path, name: str) -> None:
+        from sgtui.media.wavout import write_clips_wav
+
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            out = folder / f"{name}.wav"
+            n = 2
+            while out.exists():  # never overwrite an earlier file
+                out, n = folder / f"{name}-{n}.wav", n + 1
+            seconds = write_clips_wav(clips, out)
+        except (OSError, SgtuiError) as exc:
+            self.call_from_thread(self.say, f"could not write the WAV in {folder}: {exc}")
+            return
+        self.call_from_thread(self.say, f"wrote {out} ({seconds:.1f} s)")
 
     # ---- re-clustering -------------------------------------------------------------------
     def start_recluster(self) -> None:

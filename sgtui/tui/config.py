@@ -2,7 +2,7 @@
 
 ```toml
 annotator = "alice"     # the name written in the op log (--as overrides it)
-audio = "auto"          # auto | local | none
+audio = "auto"          # auto | local | browser | none
 image = "auto"          # auto | sixel | tgp | halfcell | unicode
 [keys]                  # binding id = "key[,key...]"; `?` in the app lists every id
 merge = "M,ctrl+m"

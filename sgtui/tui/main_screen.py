@@ -57,6 +57,8 @@ HELP = {
     "montage": "play the cluster as a montage (up to 20 lines)",
     "stop": "stop playback",
     "context": "replay the line with the lines before and after it",
+    "write_wav": "write the line (or the marked lines) to a WAV file, in a folder you choose",
+    "write_montage_wav": "write the cluster montage to a WAV file, in a folder you choose",
     "pool": "show the unassigned pool with top-3 suggestions",
     "timeline": "show the whole episode in order, with speakers",
     "search": "search lines by text",
@@ -115,6 +117,8 @@ class MainScreen(Screen):
         Binding("P", "montage", "montage", show=False, id="montage"),
         Binding("s", "stop", "stop", show=False, id="stop"),
         Binding("b", "context", "context", show=False, id="context"),
+        Binding("w", "write_wav('lines')", "WAV", show=False, id="write_wav"),
+        Binding("W", "write_wav('montage')", "montage WAV", show=False, id="write_montage_wav"),
         Binding("f", "view('pool')", "pool", id="pool"),
         Binding("t", "view('timeline')", "timeline", show=False, id="timeline"),
         Binding("slash", "search", "search", show=False, id="search"),
@@ -311,6 +315,21 @@ class MainScreen(Screen):
 
     def action_context(self) -> None:
         self.annotator_app.play_lines(self.state.context_ids(), "line with context")
+
+    def action_write_wav(self, what: str) -> None:
+        """Ask for a folder (pre-filled with the last one), then write the WAV there."""
+        montage = what == "montage"
+        ids = self.state.line_ids_for_montage() if montage else self.state.targets()
+        if not ids:
+            self.refuse(SgtuiError("no line selected; move to a line first" if not montage else
+                                   "no cluster selected; choose one in the cluster list first"))
+            return
+        label = "the cluster montage" if montage else self._count()
+        app = self.annotator_app
+        self.app.push_screen(
+            TextPrompt(f"Write {label} as WAV into the folder", app.wav_folder,
+                       hint="Enter: write · Esc: cancel"),
+            lambda folder: folder is not None and app.write_wav(ids, folder, montage))
 
     def action_stop(self) -> None:
         self.annotator_app.player.stop()

@@ -1,8 +1,9 @@
 """Audio players behind one small interface; playback never blocks the UI.
 
-The chain (DESIGN.md §6) starts with the local sound device (simpleaudio) and ends with
-no sound at all plus a one-line notice. An SSH-friendly player (a page on 127.0.0.1)
-can be added later as another `Player`.
+The chain: the local sound device (simpleaudio) when there is one and the session is not
+remote; else a page on 127.0.0.1 that the annotator's browser opens through `ssh -L`
+(`sgtui.tui.audio_bridge.BrowserPlayer`); else no sound at all plus a one-line notice.
+PulseAudio forwarding reaches the local player: ALSA's pulse plugin follows PULSE_SERVER.
 """
 
 from __future__ import annotations
@@ -10,15 +11,19 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
-from typing import Protocol
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from sgtui.errors import SgtuiError
+from sgtui.media.wavout import join_clips, wav_bytes  # noqa: F401 - the app imports them here
 
-AUDIO_MODES = ("auto", "local", "none")
-NO_DEVICE_HINT = ("no sound device: playback off (over SSH forward PULSE_SERVER; "
-                  "--audio none hides this)")
+AUDIO_MODES = ("auto", "local", "browser", "none")
+NO_DEVICE_HINT = ("no sound device: playback off (over SSH use --audio browser, or forward "
+                  "PULSE_SERVER; 'sgtui clip' writes WAVs; --audio none hides this)")
 
 
 class Player(Protocol):
@@ -32,6 +37,26 @@ class Player(Protocol):
     def stop(self) -> None: ...
 
     def is_playing(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class LineInfo:
+    """What a remote page shows while a line plays: its id, time, text and cluster."""
+
+    id: int
+    start_ms: int
+    end_ms: int
+    text: str
+    cluster: str
+
+
+@runtime_checkable
+class LinePlayer(Protocol):
+    """A player that fetches stored clips itself by line id (the browser page does).
+
+    The app hands it the lines instead of decoded PCM, so nothing is decoded in the app."""
+
+    def play_lines(self, lines: list[LineInfo], what: str) -> None: ...
 
 
 class NullPlayer:
@@ -118,32 +143,33 @@ def _device_works(player: SimpleaudioPlayer) -> bool:
     return True
 
 
-def make_player(mode: str = "auto") -> Player:
-    """The player for --audio MODE: local (simpleaudio), none, or auto (local if it works)."""
+def is_remote(env: Mapping[str, str] | None = None) -> bool:
+    """True in an SSH session: the sound card, if any, is on the wrong machine."""
+    env = os.environ if env is None else env
+    return bool(env.get("SSH_CONNECTION") or env.get("SSH_TTY"))
+
+
+def make_player(mode: str = "auto", *, browser: Callable[[], Player] | None = None,
+                env: Mapping[str, str] | None = None) -> Player:
+    """The player for --audio MODE: local (simpleaudio), browser, none, or auto.
+
+    auto = the local device when it works and the session is not remote, else the browser
+    page (when `browser` can build one), else none with a hint."""
     if mode not in AUDIO_MODES:
         raise SgtuiError(f"unknown audio mode {mode!r}; use one of {', '.join(AUDIO_MODES)}")
     if mode == "none":
         return NullPlayer(notice="playback is off (--audio none)")
+    if mode == "browser" or (mode == "auto" and is_remote(env) and browser is not None):
+        if browser is None:
+            raise SgtuiError("the browser player is not available here; use --audio local or none")
+        return browser()
     try:
         player = SimpleaudioPlayer()
     except ImportError:
         if mode == "local":
             raise SgtuiError("simpleaudio is not installed; install sgtui[audio] or use "
-                             "--audio none") from None
-        return NullPlayer()
+                             "--audio browser or none") from None
+        return browser() if browser is not None else NullPlayer()
     if mode == "auto" and not _device_works(player):
-        return NullPlayer()
+        return browser() if browser is not None else NullPlayer()
     return player
-
-
-def join_clips(clips: list[np.ndarray], sample_rate: int, gap_s: float = 0.25) -> np.ndarray:
-    """Clips back to back with a short silence between them (a montage)."""
-    if not clips:
-        return np.zeros(0, np.float32)
-    gap = np.zeros(int(gap_s * sample_rate), np.float32)
-    parts: list[np.ndarray] = []
-    for i, c in enumerate(clips):
-        if i:
-            parts.append(gap)
-        parts.append(np.asarray(c, np.float32).reshape(-1))
-    return np.concatenate(parts)
