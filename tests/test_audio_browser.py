@@ -1,0 +1,106 @@
+"""A real browser (Debian's headless chromium, driven by Selenium) plays what the app selects.
+
+The app runs in the test's event loop (Pilot) with the real BrowserPlayer; the page is opened
+with the URL the app shows, sound is enabled with a real click, and `p` / `s` in the app must
+start and stop the page's audio element."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from tui_helpers import small_project
+
+from sgtui.media.clipcodec import SAMPLE_RATE, decode_clip
+from sgtui.project import Project
+from sgtui.tui.app import AnnotatorApp
+from sgtui.tui.audio_bridge import BrowserPlayer, file_clips
+from sgtui.tui.audio_notice import AudioPageNotice
+from sgtui.tui.config import Config
+from sgtui.tui.widgets import StatusBar
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+PAGE_STATE = """
+const a = document.getElementById('player');
+return {state: document.body.dataset.state, connected: document.body.dataset.connected,
+        src: a.currentSrc, duration: a.duration, paused: a.paused,
+        shown: document.getElementById('lines').innerText};
+"""
+
+
+def start_chromium(profile: Path):
+    """Headless chromium as root (no sandbox); failing loudly when it is not installed."""
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
+    if missing or shutil.which("chromium") is None:
+        pytest.fail(f"{', '.join(missing) or 'chromium'} not found: the real-browser test needs "
+                    "Debian's chromium and chromium-driver (scripts/bootstrap.sh installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--autoplay-policy=no-user-gesture-required", "--no-sandbox",
+                "--disable-dev-shm-usage", "--disable-gpu", "--mute-audio",
+                f"--user-data-dir={profile}"):
+        opts.add_argument(arg)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+
+
+async def wait_page(driver, ok, what: str, timeout: float = 20.0) -> dict:
+    """Poll the page's state (off the event loop) until `ok(state)`."""
+    end = time.monotonic() + timeout
+    while True:
+        state = await asyncio.to_thread(driver.execute_script, PAGE_STATE)
+        if ok(state):
+            return state
+        if time.monotonic() > end:
+            raise AssertionError(f"the page never reached {what}; its state: {state}")
+        await asyncio.sleep(0.1)
+
+
+async def test_p_in_the_app_plays_the_line_in_a_real_browser_and_s_stops_it(tmp_path, tmp_path_factory):
+    sp = small_project(tmp_path, tmp_path_factory.getbasetemp() / "tui-small")
+    driver = await asyncio.to_thread(start_chromium, tmp_path / "chromium-profile")
+    player = BrowserPlayer(file_clips(sp.path), project=sp.path)
+    project = Project.open(sp.path)
+    app = AnnotatorApp(project, "tester", config=Config(image="halfcell"), player=player,
+                       poll_seconds=0, keyframe_delay=0)
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            await pilot.pause()
+            assert isinstance(app.screen, AudioPageNotice)  # shown once, until dismissed
+            await pilot.press("escape")
+            assert "page not connected" in str(app.main.query_one(StatusBar).content)
+
+            await asyncio.to_thread(driver.get, player.url)
+            await asyncio.to_thread(lambda: driver.find_element("id", "enable").click())
+            await wait_page(driver, lambda s: s["connected"] == "yes", "connected")
+            end = time.monotonic() + 5
+            while "page connected" not in str(app.main.query_one(StatusBar).content):
+                assert time.monotonic() < end, "the status bar never showed the page connected"
+                await pilot.pause(0.1)
+
+            lid = app.state.current_line()
+            line = app.state.lines[lid]
+            clip = project.clip(lid)
+            seconds = len(decode_clip(clip.codec, clip.sample_rate, clip.data)) / SAMPLE_RATE
+            await pilot.press("p")
+            state = await wait_page(driver, lambda s: s["state"] == "playing", "playing")
+            assert state["src"].endswith(f"/clip/{lid}"), state
+            assert abs(state["duration"] - seconds) < 0.1, (state, seconds)
+            assert line.text in state["shown"] and app.state.speaker_of(lid) in state["shown"]
+            assert "in the browser" in str(app.main.query_one(StatusBar).content)
+
+            await pilot.press("s")
+            state = await wait_page(driver, lambda s: s["paused"] and s["state"] == "paused",
+                                    "paused after s")
+            assert state["src"].endswith(f"/clip/{lid}")
+    finally:
+        await asyncio.to_thread(driver.quit)
+        player.close()
+        project.close()
