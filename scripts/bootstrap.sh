@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=.venv
 # chromium + chromium-driver: the real-browser test of the audio page; libasound2-plugins +
-# pulseaudio: ALSA routed to a PulseAudio server (playback forwarded over SSH).
-APT_PACKAGES=(libasound2-dev espeak-ng sox ffmpeg tmux chromium chromium-driver libasound2-plugins pulseaudio)
+# pulseaudio: ALSA routed to a PulseAudio server (playback forwarded over SSH); curl: the
+# audio page's acceptance test.
+APT_PACKAGES=(libasound2-dev espeak-ng sox ffmpeg tmux curl chromium chromium-driver libasound2-plugins pulseaudio)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
