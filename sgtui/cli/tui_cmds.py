@@ -68,6 +68,7 @@ def run_annotator(path: Path, args: argparse.Namespace) -> int:
     from sgtui.tui.config import load_config
     from sgtui.tui.player import make_player
 
+    browser = browser_factory(path, getattr(args, "audio_port", None))
     config = load_config()
     check_keymap(config)
     annotator = (args.annotator or config.annotator or default_annotator()).strip()
@@ -79,8 +80,7 @@ def run_annotator(path: Path, args: argparse.Namespace) -> int:
             raise SgtuiError(f"{path} has no lines yet; ingest a video or import features first")
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             raise SgtuiError("the annotator needs a terminal; run it in a terminal (or tmux), not a pipe")
-        player = make_player(args.audio or config.audio,
-                             browser=browser_factory(path, getattr(args, "audio_port", None)))
+        player = make_player(args.audio or config.audio, browser=browser)
         try:
             from sgtui.tui.app import AnnotatorApp, prepare_terminal
 

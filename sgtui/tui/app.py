@@ -231,7 +231,9 @@ class AnnotatorApp(App):
         except (OSError, SgtuiError) as exc:
             self.call_from_thread(self.say, f"could not write the WAV in {folder}: {exc}")
             return
-        self.call_from_thread(self.say, f"wrote {out} ({seconds:.1f} s)")
+        home = Path.home()
+        shown = f"~/{out.relative_to(home)}" if out.is_relative_to(home) else str(out)
+        self.call_from_thread(self.say, f"wrote {shown} ({seconds:.1f} s)")
 
     # ---- re-clustering -------------------------------------------------------------------
     def start_recluster(self) -> None:

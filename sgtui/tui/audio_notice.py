@@ -23,7 +23,8 @@ def notice_text(url: str, ssh_line: str, port_message: str = "") -> Text:
     out.append("1. On your own machine, open the tunnel:\n")
     out.append(ssh_line + "\n", style="bold cyan")
     out.append("2. Open this page there (Ctrl+click if your terminal shows it as a link):\n")
-    out.append(url + "\n", style=Style(bold=True, color="cyan", link=url))
+    out.append(url, style=Style(bold=True, color="cyan", link=url))
+    out.append("\n")
     out.append("3. Click “Enable sound” once; p, P and b then play in the page, s stops it.\n\n")
     out.append("The status bar shows whether the page is connected. ctrl+p → “Sound page” shows "
                "this again. Enter or Esc closes it.", style="dim")
