@@ -180,12 +180,12 @@ def test_the_event_stream_delivers_play_and_stop_in_order(bridge, sp):
     assert play["lines"] == [{"id": a, "time": "0:01.0", "end": "0:03.0",
                               "text": "Good morning everyone.", "cluster": "Alice"}]
     assert s.events()[3][1]["url"] == f"/montage?lines={a},{b}"
-    assert bridge.connected and bridge.name == "browser: page connected"
+    assert bridge.connected and bridge.name == "page connected"
     s.close()
     end = time.monotonic() + 5
     while bridge.connected and time.monotonic() < end:  # noticed at the next keep-alive
         time.sleep(0.05)
-    assert not bridge.connected and bridge.name == "browser: page not connected"
+    assert not bridge.connected and bridge.name == "page not connected"
 
     # A page that reconnects is told what is playing now (the re-sync).
     s2 = Stream(bridge, jar)

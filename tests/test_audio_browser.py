@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from audio_helpers import Tunnel
 from tui_helpers import small_project
 
 from sgtui.media.clipcodec import SAMPLE_RATE, decode_clip
@@ -33,7 +34,7 @@ return {state: document.body.dataset.state, connected: document.body.dataset.con
 """
 
 
-def start_chromium(profile: Path):
+def start_chromium(profile: Path, *extra: str):
     """Headless chromium as root (no sandbox); failing loudly when it is not installed."""
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
     if missing or shutil.which("chromium") is None:
@@ -46,7 +47,7 @@ def start_chromium(profile: Path):
     opts.binary_location = CHROMIUM
     for arg in ("--headless=new", "--autoplay-policy=no-user-gesture-required", "--no-sandbox",
                 "--disable-dev-shm-usage", "--disable-gpu", "--mute-audio",
-                f"--user-data-dir={profile}"):
+                f"--user-data-dir={profile}", *extra):
         opts.add_argument(arg)
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
 
@@ -75,13 +76,13 @@ async def test_p_in_the_app_plays_the_line_in_a_real_browser_and_s_stops_it(tmp_
             await pilot.pause()
             assert isinstance(app.screen, AudioPageNotice)  # shown once, until dismissed
             await pilot.press("escape")
-            assert "page not connected" in str(app.main.query_one(StatusBar).content)
+            assert "♪ page not connected" in str(app.main.query_one(StatusBar).content)
 
             await asyncio.to_thread(driver.get, player.url)
             await asyncio.to_thread(lambda: driver.find_element("id", "enable").click())
             await wait_page(driver, lambda s: s["connected"] == "yes", "connected")
             end = time.monotonic() + 5
-            while "page connected" not in str(app.main.query_one(StatusBar).content):
+            while "♪ page connected" not in str(app.main.query_one(StatusBar).content):
                 assert time.monotonic() < end, "the status bar never showed the page connected"
                 await pilot.pause(0.1)
 
@@ -102,5 +103,59 @@ async def test_p_in_the_app_plays_the_line_in_a_real_browser_and_s_stops_it(tmp_
             assert state["src"].endswith(f"/clip/{lid}")
     finally:
         await asyncio.to_thread(driver.quit)
+        player.close()
+        project.close()
+
+
+def status_text(app: AnnotatorApp) -> str:
+    return str(app.main.query_one(StatusBar).content)
+
+
+async def wait_status(app: AnnotatorApp, pilot, needle: str, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while needle not in status_text(app):
+        assert time.monotonic() < end, f"the status bar never showed {needle!r}: {status_text(app)}"
+        await pilot.pause(0.1)
+
+
+async def test_the_page_recovers_from_a_dropped_tunnel_and_catches_up(tmp_path, tmp_path_factory):
+    """The page reaches the app through a forwarder (like ssh -L): `localhost` is mapped to
+    127.0.0.2, where the forwarder listens on the same port. Cutting it must show the page as
+    not connected on both ends; when it is back, the page reconnects by itself and plays the
+    montage that was asked for meanwhile."""
+    sp = small_project(tmp_path, tmp_path_factory.getbasetemp() / "tui-small")
+    player = BrowserPlayer(file_clips(sp.path), project=sp.path, keepalive_s=0.5)
+    tunnel = Tunnel(("127.0.0.2", player.port), ("127.0.0.1", player.port))
+    tunnel.open()
+    driver = await asyncio.to_thread(start_chromium, tmp_path / "chromium-profile",
+                                     "--host-resolver-rules=MAP localhost 127.0.0.2")
+    project = Project.open(sp.path)
+    app = AnnotatorApp(project, "tester", config=Config(image="halfcell"), player=player,
+                       poll_seconds=0, keyframe_delay=0)
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            await pilot.press("escape")
+            await asyncio.to_thread(driver.get, player.url.replace("127.0.0.1", "localhost"))
+            await asyncio.to_thread(lambda: driver.find_element("id", "enable").click())
+            await wait_page(driver, lambda s: s["connected"] == "yes", "connected")
+            assert tunnel.accepted >= 2  # the page and its event stream came through the tunnel
+            await wait_status(app, pilot, "♪ page connected")
+
+            tunnel.cut()
+            await wait_page(driver, lambda s: s["connected"] == "no", "not connected")
+            await wait_status(app, pilot, "♪ page not connected")
+            members = app.state.line_ids_for_montage()
+            await pilot.press("P")
+            assert app.state.message.endswith("no page open (ctrl+p: Sound page)")
+
+            tunnel.open()
+            state = await wait_page(driver, lambda s: s["state"] == "playing", "playing again",
+                                    timeout=30)
+            assert state["connected"] == "yes"
+            assert state["src"].endswith("/montage?lines=" + ",".join(map(str, members))), state
+            await wait_status(app, pilot, "♪ page connected")
+    finally:
+        await asyncio.to_thread(driver.quit)
+        tunnel.cut()
         player.close()
         project.close()

@@ -97,8 +97,8 @@ def test_over_ssh_the_app_serves_the_page_and_p_reaches_curl(session, tmp_path, 
     reader.start()
     try:
         tmux("send-keys", "-t", session, "Escape")
-        wait_screen(session, "page connected")
-        assert "page not connected" not in screen_of(session)
+        wait_screen(session, "♪ page connected")
+        assert "♪ page not connected" not in screen_of(session)
         tmux("send-keys", "-t", session, "p")
         end = time.monotonic() + 15
         while not any(line.startswith(b"event: play") for line in got):

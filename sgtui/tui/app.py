@@ -118,7 +118,8 @@ class AnnotatorApp(App):
         """Redraw the status bar when the page connects or goes away."""
         if self.player.name != self._player_name:
             self._player_name = self.player.name
-            self.main.redraw()
+            self.say("sound page connected" if getattr(self.player, "connected", False) else
+                     "sound page disconnected; it reconnects by itself when the tunnel is back")
 
     def poll(self) -> None:
         """Show another process's committed changes."""
@@ -174,7 +175,7 @@ class AnnotatorApp(App):
         player.play_lines(self.line_infos(line_ids), what)
         n = len(line_ids)
         where = "in the browser" if getattr(player, "connected", True) else \
-            "— the page is not connected: ctrl+p → Sound page"
+            "— no page open (ctrl+p: Sound page)"
         self.say(f"playing {what} ({n} clip{'s' if n > 1 else ''}) {where}")
 
     def _play_worker(self, clips: list) -> None:

@@ -364,7 +364,7 @@ class BrowserPlayer:
 
     @property
     def name(self) -> str:
-        return "browser: page connected" if self.connected else "browser: page not connected"
+        return "page connected" if self.connected else "page not connected"
 
     def ssh_line(self) -> str:
         return ssh_hint(self.port)

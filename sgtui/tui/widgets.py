@@ -382,8 +382,8 @@ class StatusBar(TextPane):
             parts.append(("doubt ", "yellow", 2))
         if busy:
             parts.append((f"{busy} ", "bold yellow", 1))
-        if player_name:
-            parts.append((f"♪ {player_name} ", "dim", 4))
+        if player_name:  # the browser page's connection state always stays in view
+            parts.append((f"♪ {player_name} ", "dim", 0 if player_name.startswith("page") else 4))
         width = self.size.width  # the content area, padding excluded
         message = state.message
         if width > 0:
