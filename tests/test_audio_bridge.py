@@ -249,3 +249,19 @@ def test_auto_over_ssh_picks_the_browser():
     assert make_player("none", browser=browser, env={"SSH_CONNECTION": "x"}).name == "none"
     with pytest.raises(SgtuiError, match="browser player is not available"):
         make_player("browser")
+
+
+def test_plain_pcm_through_the_player_interface_is_served_as_wav(bridge):
+    jar = login(bridge)
+    tone = (0.3 * np.sin(np.arange(8000) / 5)).astype(np.float32)
+    bridge.play(tone, SAMPLE_RATE)
+    assert bridge.is_playing()
+    event = bridge.events.log[-1]
+    assert event[1] == "play" and event[2]["url"] == "/pcm/1"
+    status, headers, body = get(bridge, "/pcm/1", cookie=jar)
+    assert status == 200 and headers["content-type"] == "audio/wav"
+    assert np.abs(pcm_of(body) - tone).max() < 2e-4
+    bridge.play(tone[:100], SAMPLE_RATE)
+    assert get(bridge, "/pcm/1", cookie=jar)[0] == 404  # only the latest sound is kept
+    bridge.stop()
+    assert not bridge.is_playing() and bridge.events.log[-1][1] == "stop"

@@ -351,6 +351,7 @@ class BrowserPlayer:
                                         daemon=True)
         self._thread.start()
         self._playing_until = 0.0
+        self._pcm_count = 0
 
     # ---- what the app shows --------------------------------------------------------------
     @property
@@ -389,7 +390,8 @@ class BrowserPlayer:
 
     def play(self, pcm: np.ndarray, sample_rate: int) -> None:
         """Any PCM (the Player interface): kept in memory as WAV until the next one."""
-        seq = self.events.seq + 1
+        self._pcm_count += 1
+        seq = self._pcm_count
         self._server.pcm = (seq, wav_bytes(pcm, sample_rate))
         duration = len(pcm) / sample_rate
         self._playing_until = time.monotonic() + duration
