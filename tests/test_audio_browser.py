@@ -75,6 +75,8 @@ async def test_p_in_the_app_plays_the_line_in_a_real_browser_and_s_stops_it(tmp_
         async with app.run_test(size=(120, 36)) as pilot:
             await pilot.pause()
             assert isinstance(app.screen, AudioPageNotice)  # shown once, until dismissed
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+            assert "Sound page" in titles  # ctrl+p shows it again
             await pilot.press("escape")
             assert "♪ page not connected" in str(app.main.query_one(StatusBar).content)
 

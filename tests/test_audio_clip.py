@@ -127,3 +127,5 @@ def test_the_notice_links_the_url_and_names_the_tunnel():
     assert "port 1 is taken" in plain and "Enable sound" in plain
     links = [s for s in text.spans if isinstance(s.style, Style) and s.style.link == url]
     assert links and plain[links[0].start:links[0].end] == url  # an OSC 8 hyperlink
+    local = notice_text(url, "ssh -L 1:127.0.0.1:1 a@b", remote=False).plain
+    assert "No sound device here" in local and url in local and "own machine" not in local

@@ -110,9 +110,11 @@ class AnnotatorApp(App):
     def show_audio_page(self) -> None:
         """The notice with the tunnel command and the page's URL (stays until dismissed)."""
         from sgtui.tui.audio_notice import AudioPageNotice
+        from sgtui.tui.player import is_remote
 
         player: Any = self.player
-        self.push_screen(AudioPageNotice(player.url, player.ssh_line(), player.port_message))
+        self.push_screen(AudioPageNotice(player.url, player.ssh_line(), player.port_message,
+                                         remote=is_remote()))
 
     def _watch_player(self) -> None:
         """Redraw the status bar when the page connects or goes away."""
