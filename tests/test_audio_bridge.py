@@ -265,3 +265,16 @@ def test_plain_pcm_through_the_player_interface_is_served_as_wav(bridge):
     assert get(bridge, "/pcm/1", cookie=jar)[0] == 404  # only the latest sound is kept
     bridge.stop()
     assert not bridge.is_playing() and bridge.events.log[-1][1] == "stop"
+
+
+def test_a_clip_that_does_not_decode_is_a_500_with_the_reason():
+    from sgtui.project import Clip
+
+    broken = BrowserPlayer(lambda lid: Clip("opus", SAMPLE_RATE, b"not audio"), port=None)
+    try:
+        jar = login(broken)
+        status, _, body = get(broken, "/clip/5?format=wav", cookie=jar)
+        assert status == 500 and b"does not decode" in body
+        assert get(broken, "/clip/5", cookie=jar)[0] == 200  # the stored bytes, as they are
+    finally:
+        broken.close()

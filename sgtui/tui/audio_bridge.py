@@ -209,7 +209,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self._route()
+            try:
+                self._route()
+            except SgtuiError as exc:  # a clip that does not decode: say so to the page
+                self._error(500, str(exc))
 
     def _route(self) -> None:
         if not self._host_ok():

@@ -13,6 +13,7 @@
   let lastSeq = -1;
   let source = null;
   let lastMessage = 0;
+  let current = null; // the play being played
 
   if (location.search.includes("token=")) history.replaceState(null, "", "/");
 
@@ -48,6 +49,7 @@
       return;
     }
     pending = null;
+    current = ev;
     status.textContent = `Playing ${ev.what}`;
     audio.src = opus ? ev.url : ev.wav_url;
     audio.play().catch((err) => {
@@ -70,6 +72,12 @@
     status.textContent = "Played.";
   });
   audio.addEventListener("error", () => {
+    // A browser that claims Opus but cannot play this clip gets the WAV instead, once.
+    if (current && audio.src.endsWith(current.url) && current.wav_url !== current.url) {
+      audio.src = current.wav_url;
+      audio.play().catch(() => {});
+      return;
+    }
     body.dataset.state = "error";
     status.textContent = "This clip could not be loaded or decoded.";
   });
