@@ -1,3 +1,3 @@
-"""The page the browser player serves (HTML, script and style as package data).
+"""The browser player's page (HTML, script and style as package data) and its HTTP server.
 
-Kept as separate files so the page's Content-Security-Policy can forbid inline script."""
+The page's files are separate so its Content-Security-Policy can forbid inline script."""
