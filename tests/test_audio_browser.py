@@ -161,3 +161,44 @@ async def test_the_page_recovers_from_a_dropped_tunnel_and_catches_up(tmp_path, 
         tunnel.cut()
         player.close()
         project.close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_a_page_left_open_across_a_restart_says_to_open_the_new_url(tmp_path, tmp_path_factory):
+    """The tunnel stays from one day to the next, the token does not: the old tab must say so
+    instead of failing silently, and the new URL must work in the same tab."""
+    sp = small_project(tmp_path, tmp_path_factory.getbasetemp() / "tui-small")
+    port = free_port()
+    first = BrowserPlayer(file_clips(sp.path), port=port, keepalive_s=0.5)
+    driver = await asyncio.to_thread(start_chromium, tmp_path / "chromium-profile")
+    second = None
+    try:
+        await asyncio.to_thread(driver.get, first.url)
+        await wait_page(driver, lambda s: s["connected"] == "yes", "connected")
+        first.close()
+        second = BrowserPlayer(file_clips(sp.path), port=port, keepalive_s=0.5)
+        stale = "return [document.body.dataset.stale, document.getElementById('status').innerText]"
+        end = time.monotonic() + 20
+        while (found := await asyncio.to_thread(driver.execute_script, stale))[0] != "yes":
+            assert time.monotonic() < end, f"the old page never said it is stale: {found}"
+            await asyncio.sleep(0.2)
+        assert "open the new URL" in found[1]
+        state = await wait_page(driver, lambda s: True, "anything")
+        assert state["connected"] == "no"
+
+        await asyncio.to_thread(driver.get, second.url)
+        await wait_page(driver, lambda s: s["connected"] == "yes", "connected to the new start")
+        now = await asyncio.to_thread(driver.execute_script, stale)
+        assert now[0] == "no" and "open the new URL" not in now[1], now
+    finally:
+        await asyncio.to_thread(driver.quit)
+        first.close()
+        if second is not None:
+            second.close()

@@ -6,9 +6,14 @@ import argparse
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sgtui.errors import SgtuiError
+
+if TYPE_CHECKING:
+    from sgtui.tui.player import Player
 
 REPO = Path(__file__).resolve().parents[2]
 AUDIO_CHOICES = ("auto", "local", "browser", "none")
@@ -48,7 +53,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                    "20000-29999)")
 
 
-def browser_factory(path: Path, port: int | None):
+def browser_factory(path: Path, port: int | None) -> Callable[[], Player]:
     """Builds the browser player only when the chosen mode needs it (keeps startup light)."""
     if port is not None and not 1024 <= port <= 65535:
         raise SgtuiError(f"--audio-port {port} is out of range; use a port from 1024 to 65535")

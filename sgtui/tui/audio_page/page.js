@@ -89,14 +89,31 @@
     else status.textContent = "Sound is on. Play a line in sgtui.";
   });
 
+  // A 403 means sgtui was started again (a new token): only its new URL can work.
+  function checkToken() {
+    fetch("/page.css", { cache: "no-store" }).then((r) => {
+      if (r.status !== 403) return;
+      body.dataset.stale = "yes";
+      status.textContent = "sgtui was started again since this page was opened: open the " +
+        "new URL that it shows (the tunnel can stay).";
+    }).catch(() => {});
+  }
+
   function connect() {
     if (source) source.close();
     source = new EventSource("/events");
-    source.onopen = () => { lastMessage = Date.now(); setConnected(true); };
+    source.onopen = () => {
+      lastMessage = Date.now();
+      body.dataset.stale = "no";
+      setConnected(true);
+    };
     source.onerror = () => {
       setConnected(false);
       // A refused or broken stream closes for good; open a new one (the tunnel may be back).
-      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 2000);
+      if (source.readyState === EventSource.CLOSED) {
+        checkToken();
+        setTimeout(connect, 2000);
+      }
     };
     const seen = () => { lastMessage = Date.now(); setConnected(true); };
     source.addEventListener("ping", seen);
