@@ -210,8 +210,9 @@ class AnnotatorApp(App):
         self.wav_folder = folder.strip() or self.wav_folder
         stem = self.project.path.stem
         if montage:
-            cid = self.state.current_cluster()
-            name = f"{stem}-{self.state.cluster_label(cid)}-montage"
+            a = self.state.assign.get(line_ids[0])
+            c = self.state.by_id.get(a.cluster_id) if a else None
+            name = f"{stem}-{(c.name if c and c.name else f'cluster{c.id}') if c else 'lines'}-montage"
         elif len(line_ids) == 1:
             name = f"{stem}-line{line_ids[0]}"
         else:

@@ -22,8 +22,8 @@ from sgtui.errors import SgtuiError
 from sgtui.media.wavout import join_clips, wav_bytes  # noqa: F401 - the app imports them here
 
 AUDIO_MODES = ("auto", "local", "browser", "none")
-NO_DEVICE_HINT = ("no sound device: playback off (over SSH use --audio browser, or forward "
-                  "PULSE_SERVER; 'sgtui clip' writes WAVs; --audio none hides this)")
+NO_DEVICE_HINT = ("no sound device: playback off (over SSH: --audio browser or PULSE_SERVER; "
+                  "w writes a WAV; --audio none hides this)")
 
 
 class Player(Protocol):
