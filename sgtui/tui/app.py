@@ -211,8 +211,9 @@ class AnnotatorApp(App):
         stem = self.project.path.stem
         if montage:
             a = self.state.assign.get(line_ids[0])
-            c = self.state.by_id.get(a.cluster_id) if a else None
-            name = f"{stem}-{(c.name if c and c.name else f'cluster{c.id}') if c else 'lines'}-montage"
+            cluster = self.state.by_id.get(a.cluster_id) if a else None
+            label = "lines" if cluster is None else cluster.name or f"cluster{cluster.id}"
+            name = f"{stem}-{label}-montage"
         elif len(line_ids) == 1:
             name = f"{stem}-line{line_ids[0]}"
         else:
