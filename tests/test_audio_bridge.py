@@ -65,6 +65,8 @@ def pcm_of(data: bytes) -> np.ndarray:
 def test_every_request_needs_the_token_then_the_cookie(bridge):
     assert get(bridge, "/")[0] == 403
     assert get(bridge, "/?token=" + "x" * len(bridge.token))[0] == 403
+    assert get(bridge, "/?token=%C3%A9%FF")[0] == 403  # non-ASCII, even invalid UTF-8
+    assert get(bridge, "/", cookie=f"{bridge._server.cookie_name}=\u00e9")[0] == 403
     assert get(bridge, "/clip/1")[0] == 403
     assert get(bridge, "/events")[0] == 403
     status, headers, _ = get(bridge, f"/?token={bridge.token}")

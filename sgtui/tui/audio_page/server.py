@@ -95,13 +95,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _token_from_url(self, query: dict[str, list[str]]) -> bool:
         given = query.get("token", [""])[0]
-        return bool(given) and secrets.compare_digest(given, self.server.token)
+        return bool(given) and _same(given, self.server.token)
 
     def _token_from_cookie(self) -> bool:
         name = self.server.cookie_name
         for part in self.headers.get("Cookie", "").split(";"):
             key, _, value = part.strip().partition("=")
-            if key == name and secrets.compare_digest(value, self.server.token):
+            if key == name and _same(value, self.server.token):
                 return True
         return False
 
@@ -255,8 +255,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
+def _same(given: str, token: str) -> bool:
+    """Constant-time comparison that also takes non-ASCII input (compare_digest on str not)."""
+    return secrets.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode())
+
+
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # never a traceback on the terminal the app draws on; the client sees a reset
     token: str
     cookie_name: str
     clips: ClipSource
