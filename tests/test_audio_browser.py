@@ -45,6 +45,7 @@ def start_chromium(profile: Path, *extra: str):
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP violations, JS errors
     for arg in ("--headless=new", "--autoplay-policy=no-user-gesture-required", "--no-sandbox",
                 "--disable-dev-shm-usage", "--disable-gpu", "--mute-audio",
                 f"--user-data-dir={profile}", *extra):
@@ -103,6 +104,8 @@ async def test_p_in_the_app_plays_the_line_in_a_real_browser_and_s_stops_it(tmp_
             state = await wait_page(driver, lambda s: s["paused"] and s["state"] == "paused",
                                     "paused after s")
             assert state["src"].endswith(f"/clip/{lid}")
+            log = await asyncio.to_thread(driver.get_log, "browser")
+            assert not [e for e in log if e["level"] == "SEVERE"], log  # the CSP blocked nothing
     finally:
         await asyncio.to_thread(driver.quit)
         player.close()

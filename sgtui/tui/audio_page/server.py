@@ -179,6 +179,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 extra["Set-Cookie"] = (f"{self.server.cookie_name}={self.server.token}; "
                                        "HttpOnly; SameSite=Strict; Path=/")
             self._send(200, body, ctype, extra)
+        elif path == "/favicon.ico":  # asked by every browser; no icon, and no error either
+            self._send(204, b"")
         elif path == "/events":
             self._events()
         elif m := re.fullmatch(r"/clip/(\d{1,12})", path):
