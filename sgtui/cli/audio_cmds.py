@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("project", metavar="EP.sgproj")
     p.add_argument("lines", metavar="LINE", nargs="+", help="line id(s), in the order to play")
-    p.add_argument("-o", "--output", metavar="FILE.wav", required=True)
+    p.add_argument("-o", "--output", metavar="FILE.wav", required=True,
+                   help="the WAV file to write (refused if it exists, unless --force)")
     p.add_argument("--force", action="store_true", help="overwrite FILE.wav if it exists")
     p.set_defaults(handler=cmd_clip)
 
