@@ -264,6 +264,7 @@ def _same(given: str, token: str) -> bool:
 
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    allow_reuse_port = False  # two sgtui must never share a port (some Pythons default to True)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # never a traceback on the terminal the app draws on; the client sees a reset
