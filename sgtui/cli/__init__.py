@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "sgtui.cli.features_cmds",
     "sgtui.cli.engine_cmds",
     "sgtui.cli.tui_cmds",
+    "sgtui.cli.export_cmds",
 )
 
 
