@@ -190,7 +190,6 @@ def _text(args: argparse.Namespace, episodes: list, out: Path, paths: list[Path]
 def _dataset(args: argparse.Namespace, episodes: list, out: Path) -> int:
     from sgtui.export.datasets import write_dataset
 
-    out.mkdir(exist_ok=True)
     rep = write_dataset(args.format, episodes, out, lang=args.lang, source=args.source,
                         rate=args.rate, pad_ms=args.pad_ms, progress=progress_bar)
     for note in rep.notes:

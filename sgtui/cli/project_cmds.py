@@ -121,6 +121,7 @@ def project_info(proj) -> dict:
         "encoders": proj.encoders(),
         "actors": actors,
         "ops": proj.op_counts()["net"],
+        "flags": proj.flag_counts(),
         "annotators": proj.annotators(),
         "schema_version": int(proj.meta_get("schema_version")),
         "ingest_state": proj.meta_get("ingest_state", "complete"),

@@ -92,7 +92,11 @@ def wav_path(fmt: str, el: ExportLine) -> str:
 def write_dataset(fmt: str, episodes: list[Episode], out: Path, *, lang: str = "auto",
                   source: Path | None = None, rate: int | None = None, pad_ms: int = 0,
                   progress: Progress | None = None) -> DatasetReport:
-    """Write the dataset into folder `out` (made by the caller); returns what was written."""
+    """Write the dataset into folder `out`; returns what was written.
+
+    Everything is checked (language, rate, which source matches) before `out` is made, so
+    a refusal leaves nothing behind.
+    """
     if fmt not in FORMATS:
         raise ValueError(fmt)
     if lang == "auto":
@@ -108,6 +112,7 @@ def write_dataset(fmt: str, episodes: list[Episode], out: Path, *, lang: str = "
         raise SgtuiError(f"--rate {rate} is not a usable sample rate; give 8000 to 192000 Hz")
     report = DatasetReport(lang=lang)
     plans = plan_audio(episodes, source)
+    out.mkdir(exist_ok=True)
     total = sum(len(ep.lines) for ep in episodes)
     rows: list[tuple[ExportLine, str, int, int]] = []  # line, wav path, rate, samples
     manifest_eps = []
