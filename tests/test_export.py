@@ -349,3 +349,16 @@ def test_refusals_leave_everything_untouched(ep1, samples, tmp_path, cli) -> Non
     _refused(cli("export", ep1, "--format", "bert-vits2", "-o", tmp_path / "k", "--lang", "ko"), "ZH")
     _refused(cli("export", tmp_path / "nope.sgproj", "--format", "srt", "-o", "-"), "does not exist")
     _refused(cli("export", ep1, "--format", "srt", "-o", "-", "--name-format", "x"), "{name}")
+
+
+def test_a_project_without_media_exports_text_and_says_it_has_no_audio(h3_project, shared_data,
+                                                                        cli, tmp_path) -> None:
+    _ok(cli("labels", "import", h3_project, shared_data / "haruhi03" / "Haruhi_03_annotate.csv"))
+    rows = _ok_out(cli("export", h3_project, "--format", "chat-haruhi", "-o", "-")).splitlines()
+    assert len(rows) == 440 and all(r.endswith("」") for r in rows)
+    assert {r.split(":「", 1)[0] for r in rows} == {"阿虚", "春日", "古泉", "朝比奈", "长门"}
+    out = tmp_path / "g"
+    err = _ok(cli("export", h3_project, "--format", "gpt-sovits", "-o", out))
+    assert "wrote 0 lines" in err and "no audio 440" in err
+    manifest = json.loads((out / "sgtui-export.json").read_text(encoding="utf-8"))
+    assert manifest["lang"] == "zh" and manifest["lines"] == 0 and not list(out.glob("wavs/*"))

@@ -37,6 +37,7 @@ FORMATS = ("gpt-sovits", "bert-vits2", "ljspeech", "audiofolder", "folders")
 LANGS = ("zh", "ja", "en", "ko", "yue")
 BERT_VITS2_LANG = {"zh": "ZH", "ja": "JP", "en": "EN"}
 MANIFEST = "sgtui-export.json"
+NO_AUDIO = "no audio"
 
 Progress = Callable[[int | None, str], AbstractContextManager[Callable[[int], None]]]
 
@@ -128,16 +129,20 @@ def write_dataset(fmt: str, episodes: list[Episode], out: Path, *, lang: str = "
                 cuts = cut_clips(ep.path, ep.lines)
                 report.notes.append(f"{ep.title}: {plan.note}")
             for el, pcm in cuts:
+                advance(1)
+                if not len(pcm):  # no stored clip (a project made from features) or no sound
+                    ep.left_out[NO_AUDIO] += 1
+                    continue
                 rel = wav_path(fmt, el)
                 write_wav(out / rel, pcm, ep_rate)
                 rows.append((el, rel, ep_rate, len(pcm)))
-                advance(1)
             manifest_eps.append({
-                "project": str(ep.path), "title": ep.title, "lines": len(ep.lines),
+                "project": str(ep.path), "title": ep.title,
                 "audio": "source" if plan.source else "clips",
                 "source": str(plan.source) if plan.source else None,
                 "rate": ep_rate, "pad_ms": ep_pad, "note": plan.note,
                 "left_out": dict(ep.left_out),
+                "lines": sum(1 for r in rows if r[0].episode == ep.title),
             })
     _write_lists(fmt, out, rows, lang, report)
     report.written = len(rows)
