@@ -187,9 +187,10 @@ def test_a_season_is_one_dataset_with_speakers_joined_by_name(labelled, samples,
 
 
 def test_audiofolder_metadata(labelled, tmp_path) -> None:
-    # Hugging Face `datasets` is not installed: it needs pyarrow (55 MB), dill, xxhash and
-    # multiprocess, and decodes audio through torchcodec; so this checks the metadata.jsonl
-    # schema its audiofolder builder reads (file_name relative to the file, one JSON a row).
+    # Hugging Face `datasets` is not a dependency: tried here (datasets 5.2 with pyarrow,
+    # 55 MB), its audiofolder builder refuses to build without torchcodec, a native package
+    # tied to the torch build, even with Audio(decode=False). So this checks the
+    # metadata.jsonl schema that builder reads: file_name relative to it, one JSON per row.
     out = tmp_path / "hf"
     _ok(run_cli("export", labelled["sample01"], labelled["sample02"], "--format", "audiofolder",
                 "-o", out))
