@@ -363,3 +363,30 @@ def test_a_project_without_media_exports_text_and_says_it_has_no_audio(h3_projec
     assert "wrote 0 lines" in err and "no audio 440" in err
     manifest = json.loads((out / "sgtui-export.json").read_text(encoding="utf-8"))
     assert manifest["lang"] == "zh" and manifest["lines"] == 0 and not list(out.glob("wavs/*"))
+
+
+def test_ass_names_change_only_the_name_field_whatever_the_file_looks_like() -> None:
+    from sgtui.media import subtitles as subs
+
+    text = (
+        "\ufeff[Script Info]\r\nTitle: x\r\n\r\n[V4+ Styles]\r\nFormat: Name, Fontname\r\n"
+        "Style: Default,Arial\r\nStyle: OP,Arial\r\n\r\n[Events]\r\n"
+        "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\r\n"
+        "Comment: 0,0:00:00.00,0:00:01.00,Default,,0,0,0,,a note\r\n"
+        "Dialogue: 0,0:00:00.00,0:00:01.50,OP,,0,0,0,,{\\k40}La la\r\n"
+        "Dialogue: 1,0:00:01.00,0:00:02.50,Default,Old,0,0,0,,{\\i1}Hello, there\\Nfriend\r\n"
+        "Dialogue: 0,0:00:01.00,0:00:02.50,Default,Old,0,0,0,,{\\i1}Hello, there\\Nfriend\r\n"
+        "Dialogue: 0,0:00:03.00,0:00:04.00,Default,,0,0,0,,Bye\r\n"
+    )
+    doc = subs.parse_subtitles(text, "ass")
+    cues, _ = subs.select_styles(doc)
+    assert [c.text for c in cues] == ["Hello, there friend", "Bye"]
+    rows = subs.ass_event_rows(text, cues)
+    assert rows == {12: 0, 13: 0, 14: 1}  # both layers of the duplicated line
+    out = subs.set_ass_names(text, {r: ("Kyon, jr" if i == 0 else "Haruhi") for r, i in rows.items()},
+                             {14: "{sgtui: noise}"})
+    before, after = text.splitlines(keepends=True), out.splitlines(keepends=True)
+    changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
+    assert changed == [12, 13, 14]
+    assert after[12] == "Dialogue: 1,0:00:01.00,0:00:02.50,Default,Kyon  jr,0,0,0,,{\\i1}Hello, there\\Nfriend\r\n"
+    assert after[14] == "Dialogue: 0,0:00:03.00,0:00:04.00,Default,Haruhi,0,0,0,,{sgtui: noise}Bye\r\n"
