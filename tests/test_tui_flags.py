@@ -11,6 +11,7 @@ from sgtui.tui.config import Config
 from sgtui.tui.flags import FlagPicker
 from sgtui.tui.main_screen import MainScreen
 from sgtui.tui.player import NullPlayer
+from sgtui.tui.widgets import LineDetails
 
 
 @pytest.fixture
@@ -46,4 +47,5 @@ async def test_f_flags_the_marked_lines_and_u_undoes_it(app) -> None:
         await pilot.press("F", "3")  # 1-4 work too: 3 = not speech
         await pilot.pause()
         assert app.project.line_flags() == {app.state.targets()[0]: ["not_speech"]}
+        assert "flagged: not_speech" in str(app.main.query_one(LineDetails).content)
         assert app.project.op_counts()["raw"]["flag"] == 3

@@ -100,6 +100,10 @@ class FlagsMixin:
             out.setdefault(lid, []).append(f)
         return out
 
+    def flags_of(self: Project, line_id: int) -> list[str]:
+        """One line's flags (sorted), e.g. for the app's line details."""
+        return flag_state(self.conn, line_id)
+
     def flag_counts(self: Project) -> dict[str, int]:
         """How many lines carry each flag (every flag listed, zero when unused)."""
         counts = dict.fromkeys(FLAGS, 0)
