@@ -94,7 +94,7 @@ def gather_cues(video: Path, opts: IngestOptions, info: decode.MediaInfo,
     """The lines to ingest, where they came from, the style report and notes for the user.
 
     When `original` is given and the lines come from subtitles, it receives the subtitle
-    file's ``format`` and decoded ``text`` (stored so exports can rewrite that file).
+    file's ``format``, decoded ``text`` and ``encoding`` (stored so exports can rewrite it).
     """
     notes: list[str] = []
     chosen = sum(x for x in (opts.subs is not None, opts.track is not None, opts.asr, opts.vad))
@@ -131,7 +131,7 @@ def gather_cues(video: Path, opts: IngestOptions, info: decode.MediaInfo,
                              "beside it and no text track inside; give --subs FILE, --asr or --vad")
     cues, styles, more = _select(doc, opts)
     if original is not None and doc.text:
-        original.update(format=doc.format, text=doc.text)
+        original.update(format=doc.format, text=doc.text, encoding=doc.encoding)
     return cues, source, styles, notes + more
 
 
@@ -278,6 +278,7 @@ def _store_original_subtitles(proj: Any, original: dict[str, str], cues: list[Cu
 
     proj.meta_set("subs_format", original["format"])
     proj.meta_set("subs_text", original["text"])
+    proj.meta_set("subs_encoding", original.get("encoding", "utf-8"))
     if original["format"] in ("ass", "ssa"):
         rows = subtitles.ass_event_rows(original["text"], cues)
         proj.meta_set("subs_rows", json.dumps(sorted(rows.items()), separators=(",", ":")))

@@ -390,3 +390,17 @@ def test_ass_names_change_only_the_name_field_whatever_the_file_looks_like() -> 
     assert changed == [12, 13, 14]
     assert after[12] == "Dialogue: 1,0:00:01.00,0:00:02.50,Default,Kyon  jr,0,0,0,,{\\i1}Hello, there\\Nfriend\r\n"
     assert after[14] == "Dialogue: 0,0:00:03.00,0:00:04.00,Default,Haruhi,0,0,0,,{sgtui: noise}Bye\r\n"
+
+
+def test_an_ass_with_bom_and_crlf_comes_back_byte_identical_when_names_agree(samples, tmp_path) -> None:
+    # the sample's Name fields already hold the true speakers: after importing the truth,
+    # the export must be the very same bytes
+    ass = tmp_path / "bom.ass"
+    original = b"\xef\xbb\xbf" + (samples / "sample01.ass").read_bytes().replace(b"\n", b"\r\n")
+    ass.write_bytes(original)
+    p = tmp_path / "bom.sgproj"
+    _ok(run_cli("ingest", samples / "sample01.mp4", "--subs", ass, "-o", p))
+    _ok(run_cli("labels", "import", p, samples / "sample01.truth.csv"))
+    out = tmp_path / "out.ass"
+    _ok(run_cli("export", p, "--format", "ass", "-o", out))
+    assert out.read_bytes() == original

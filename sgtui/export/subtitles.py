@@ -7,7 +7,8 @@ comments, so its text gets a visible ``[overlap]`` after the name.
 
 An episode ingested from an ASS file is exported as THAT file: styles, script info and
 every event the style rule left out stay byte-for-byte; only the Name field of the lines
-exported is filled (and the comment block of flagged ones).
+exported is filled (and the comment block of flagged ones). Output is UTF-8 (with a BOM when
+the original had one); a file in another encoding is re-encoded, its text unchanged.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def ass(ep: Episode) -> str:
                 names[row] = el.speaker
                 if el.flags:
                     notes[row] = _ass_comment(el)
-        return subs.set_ass_names(text, names, notes)
+        bom = "\ufeff" if ep.meta.get("subs_encoding") == "utf-8-sig" else ""
+        return bom + subs.set_ass_names(text, names, notes)
     return _new_ass(ep)
 
 
