@@ -162,12 +162,12 @@ def write_dataset(fmt: str, episodes: list[Episode], out: Path, *, lang: str = "
 def _write_lists(fmt: str, out: Path, rows: list[tuple[ExportLine, str, int, int]], lang: str,
                  report: DatasetReport) -> None:
     if fmt == "gpt-sovits":
-        body = "".join(f"{(out / rel).resolve()}|{el.speaker}|{lang}|{_text(el.line.text)}\n"
+        body = "".join(f"{(out / rel).resolve()}|{_text(el.speaker)}|{lang}|{_text(el.line.text)}\n"
                        for el, rel, *_ in rows)
         _write(out / "gpt-sovits.list", body, report, out)
     elif fmt == "bert-vits2":
         code = BERT_VITS2_LANG[lang]
-        body = "".join(f"{Path(rel).name}|{el.speaker}|{code}|{_text(el.line.text)}\n"
+        body = "".join(f"{Path(rel).name}|{_text(el.speaker)}|{code}|{_text(el.line.text)}\n"
                        for el, rel, *_ in rows)
         _write(out / "esd.list", body, report, out)
     elif fmt == "ljspeech":
