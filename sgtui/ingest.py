@@ -88,9 +88,14 @@ def _glob_escape(s: str) -> str:
 
 
 def gather_cues(video: Path, opts: IngestOptions, info: decode.MediaInfo,
-                audio: Callable[[], decode.Audio], progress: ProgressFactory = _silent
+                audio: Callable[[], decode.Audio], progress: ProgressFactory = _silent,
+                original: dict[str, str] | None = None,
                 ) -> tuple[list[Cue], str, list[StyleInfo], list[str]]:
-    """The lines to ingest, where they came from, the style report and notes for the user."""
+    """The lines to ingest, where they came from, the style report and notes for the user.
+
+    When `original` is given and the lines come from subtitles, it receives the subtitle
+    file's ``format``, decoded ``text`` and ``encoding`` (stored so exports can rewrite it).
+    """
     notes: list[str] = []
     chosen = sum(x for x in (opts.subs is not None, opts.track is not None, opts.asr, opts.vad))
     if chosen > 1:
@@ -125,6 +130,8 @@ def gather_cues(video: Path, opts: IngestOptions, info: decode.MediaInfo,
             raise SgtuiError(f"no subtitles for {video.name}: no {video.stem}.ass/.srt/.vtt "
                              "beside it and no text track inside; give --subs FILE, --asr or --vad")
     cues, styles, more = _select(doc, opts)
+    if original is not None and doc.text:
+        original.update(format=doc.format, text=doc.text, encoding=doc.encoding)
     return cues, source, styles, notes + more
 
 
@@ -190,7 +197,8 @@ def ingest(video: str | Path, output: str | Path, opts: IngestOptions, force: bo
             audio_cache.append(decode.decode_audio(video, track=opts.audio_track))
         return audio_cache[0]
 
-    cues, source, styles, notes = gather_cues(video, opts, info, audio, progress)
+    original: dict[str, str] = {}
+    cues, source, styles, notes = gather_cues(video, opts, info, audio, progress, original)
     index = decode.index_video(video, opts.audio_track)
     # a line needs both sound and picture: the media ends where the shorter stream ends
     audio_end = audio_cache[0].end_ms if audio_cache else index.audio_end_ms
@@ -218,6 +226,8 @@ def ingest(video: str | Path, output: str | Path, opts: IngestOptions, force: bo
                     new.meta_set("lines_source", source)
                     new.meta_set("clip_codec", "opus")
                     new.meta_set("keyframe_mime", "image/webp")
+                    new.meta_set("audio_track", str(opts.audio_track))
+                    _store_original_subtitles(new, original, cues)
                 new.add_lines([LineIn(c.start_ms, c.end_ms, c.text, source, c.style, c.actor)
                                for c in cues])
                 new.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -257,6 +267,21 @@ def ingest(video: str | Path, output: str | Path, opts: IngestOptions, force: bo
         raise
     proj.close()
     return report
+
+
+def _store_original_subtitles(proj: Any, original: dict[str, str], cues: list[Cue]) -> None:
+    """Keep the subtitle file's text (small) so the .sgproj alone can export it again; for
+    ASS also which Dialogue row became which line (`subs_rows`: [[row, line idx], ...])."""
+    if not original:
+        return
+    import json
+
+    proj.meta_set("subs_format", original["format"])
+    proj.meta_set("subs_text", original["text"])
+    proj.meta_set("subs_encoding", original.get("encoding", "utf-8"))
+    if original["format"] in ("ass", "ssa"):
+        rows = subtitles.ass_event_rows(original["text"], cues)
+        proj.meta_set("subs_rows", json.dumps(sorted(rows.items()), separators=(",", ":")))
 
 
 def _make_media(proj: Any, video: Path, index: decode.VideoIndex,

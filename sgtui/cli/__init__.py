@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "sgtui.cli.engine_cmds",
     "sgtui.cli.tui_cmds",
     "sgtui.cli.audio_cmds",
+    "sgtui.cli.export_cmds",
 )
 
 

@@ -121,6 +121,7 @@ def project_info(proj) -> dict:
         "encoders": proj.encoders(),
         "actors": actors,
         "ops": proj.op_counts()["net"],
+        "flags": proj.flag_counts(),
         "annotators": proj.annotators(),
         "schema_version": int(proj.meta_get("schema_version")),
         "ingest_state": proj.meta_get("ingest_state", "complete"),
@@ -148,6 +149,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     ops = info["ops"]
     print(f"  operations: add {ops['add']}  remove {ops['remove']}  merge {ops['merge']}"
           + (f"  by {', '.join(info['annotators'])}" if info["annotators"] else ""))
+    if any(info["flags"].values()):
+        print("  flagged lines: " + ", ".join(f"{k} {v}" for k, v in info["flags"].items() if v))
     top = sorted(clusters, key=lambda c: -c.size)[:10]
     if top:
         print("  largest clusters: " + ", ".join(f"{c.label} ({c.size})" for c in top))

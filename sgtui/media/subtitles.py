@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sgtui.errors import SgtuiError
@@ -56,6 +56,8 @@ class SubtitleDoc:
     merged_duplicates: int = 0
     # per style: fraction of its events that carried karaoke or positioning tags
     typeset_share: dict[str, float] = field(default_factory=dict)
+    # the decoded file as read, kept so an export can rewrite it (ASS keeps its styles)
+    text: str = field(default="", repr=False)
 
 
 # ---------------------------------------------------------------- reading
@@ -97,7 +99,7 @@ def parse_subtitles(text: str, fmt: str, encoding: str = "utf-8", what: str = "s
         raise SgtuiError(f"{what}: subtitle format {fmt!r} is not supported; use SRT, ASS/SSA or WebVTT")
     if not raw:
         raise SgtuiError(f"{what} holds no subtitle lines; check that it is an {fmt.upper()} file with dialogue")
-    return _clean(raw, fmt, encoding, typeset)
+    return replace(_clean(raw, fmt, encoding, typeset), text=text)
 
 
 @dataclass
@@ -288,3 +290,101 @@ def _srt_time_text(ms: int) -> str:
 def _ass_time_text(ms: int) -> str:
     cs = int(round(ms / 10))
     return f"{cs // 360000}:{cs // 6000 % 60:02d}:{cs // 100 % 60:02d}.{cs % 100:02d}"
+
+
+# ---------------------------------------------------------------- ASS events, raw
+
+@dataclass(frozen=True)
+class AssEvent:
+    """A Dialogue row of an ASS/SSA file as written: where it is and its parsed fields."""
+
+    row: int  # index in text.splitlines(keepends=True)
+    start_ms: int
+    end_ms: int
+    style: str
+    text: str  # cleaned like a Cue's text
+
+
+def ass_events(text: str) -> tuple[list[AssEvent], int | None]:
+    """Every Dialogue row of an ASS/SSA text, and the index of its Name field (None if none).
+
+    Read straight from the text (not re-serialised), so a caller can change one field of
+    one row and leave every other byte of the file as it was.
+    """
+    import pysubs2.time
+
+    events: list[AssEvent] = []
+    fmt: list[str] = []
+    section = ""
+    for row, raw in enumerate(text.splitlines(keepends=True)):
+        line = raw.strip().lstrip("\ufeff")
+        if line.startswith("[") and line.endswith("]"):
+            section = line.lower()
+            continue
+        if section != "[events]" or ":" not in line:
+            continue
+        kind, rest = line.split(":", 1)
+        if kind.strip().lower() == "format":
+            fmt = [f.strip().lower() for f in rest.split(",")]
+            continue
+        if kind.strip().lower() != "dialogue" or not fmt:
+            continue
+        fields = [f.strip() for f in rest.lstrip().split(",", len(fmt) - 1)]
+        if len(fields) != len(fmt):
+            continue
+        rec = dict(zip(fmt, fields, strict=True))
+        start = pysubs2.time.TIMESTAMP.match(rec.get("start", ""))
+        end = pysubs2.time.TIMESTAMP.match(rec.get("end", ""))
+        body = rec.get("text", "")
+        if not start or not end or _DRAWING.search(body):
+            continue
+        events.append(AssEvent(row, pysubs2.time.timestamp_to_ms(start.groups()),
+                               pysubs2.time.timestamp_to_ms(end.groups()),
+                               rec.get("style", "").lstrip("*"), strip_markup(body)))
+    name_at = next((i for i, f in enumerate(fmt) if f in ("name", "actor")), None)
+    return events, name_at
+
+
+def ass_event_rows(text: str, cues: list[Cue]) -> dict[int, int]:
+    """Row of the ASS text -> index of the cue it became (a merged duplicate maps too)."""
+    events, _ = ass_events(text)
+    index = {(c.start_ms, c.end_ms, c.style or "", c.text): i for i, c in enumerate(cues)}
+    out = {}
+    for ev in events:
+        i = index.get((ev.start_ms, ev.end_ms, ev.style, ev.text))
+        if i is not None:
+            out[ev.row] = i
+    return out
+
+
+def set_ass_names(text: str, names: dict[int, str], notes: dict[int, str] | None = None) -> str:
+    """The ASS text with the Name field of the given rows replaced; every other byte kept.
+
+    `notes` (row -> an ASS comment block such as ``{note}``) are put before a row's text.
+    """
+    _, name_at = ass_events(text)
+    if name_at is None:
+        raise SgtuiError("the stored ASS file has no Name field in its [Events] Format line")
+    rows = text.splitlines(keepends=True)
+    for row, name in names.items():
+        raw = rows[row]
+        body = raw.rstrip("\r\n")
+        ending = raw[len(body):]
+        kind, rest = body.split(":", 1)
+        lead = rest[: len(rest) - len(rest.lstrip())]
+        fields = rest.lstrip().split(",", _field_count(text) - 1)
+        fields[name_at] = name.replace(",", " ").replace("\n", " ").strip()
+        fields[-1] = (notes or {}).get(row, "") + fields[-1]
+        rows[row] = f"{kind}:{lead}{','.join(fields)}{ending}"
+    return "".join(rows)
+
+
+def _field_count(text: str) -> int:
+    section = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line.lower()
+        elif section == "[events]" and line.lower().startswith("format:"):
+            return len(line.split(":", 1)[1].split(","))
+    return 10

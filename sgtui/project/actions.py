@@ -17,13 +17,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sgtui.errors import ConflictError, SgtuiError
+from sgtui.project.flags import flags_match, restore_flags
 from sgtui.project.records import HumanConstraints, OpRow
 
 if TYPE_CHECKING:
     from sgtui.project.store import Project
 
 COUNTED = ("add", "remove", "merge")
-RAW_KINDS = ("add", "remove", "merge", "rename", "confirm", "undo", "redo")
+RAW_KINDS = ("add", "remove", "merge", "rename", "confirm", "undo", "redo", "flag")
 
 
 def _now() -> str:
@@ -104,12 +105,15 @@ def _restore(conn: sqlite3.Connection, payload: dict, side: int) -> None:
         for cid, st in clusters.items():
             if st is None:
                 conn.execute("DELETE FROM clusters WHERE id=?", (cid,))
+        restore_flags(conn, payload, side)
     except sqlite3.IntegrityError as exc:
         raise ConflictError(f"cannot restore: the clusters changed since ({exc}); "
                             "review the current state and act again") from None
 
 
 def _matches(conn: sqlite3.Connection, payload: dict, side: int) -> bool:
+    if not flags_match(conn, payload, side):
+        return False
     for k, v in payload["lines"].items():
         if _line_state(conn, int(k)) != v[side]:
             return False

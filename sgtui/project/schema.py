@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Callable
 
 APPLICATION_ID = 0x53475052  # "SGPR"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Version 1: the first released layout.
 DDL_V1 = """
@@ -97,6 +97,17 @@ CREATE TABLE suggestions(
 CREATE INDEX ops_undoes ON ops(undoes);
 """
 
+# Version 3: line flags (overlap, noise/music, not speech, wrong subtitle), set by the annotator.
+DDL_LINE_FLAGS = """
+CREATE TABLE line_flags(
+  line_id INTEGER NOT NULL REFERENCES lines(id) ON DELETE CASCADE,
+  flag TEXT NOT NULL CHECK (flag IN ('overlap', 'noise', 'not_speech', 'wrong_subtitle')),
+  PRIMARY KEY (line_id, flag)
+);
+"""
+DDL_V2_TO_V3 = DDL_LINE_FLAGS
+
+
 def run_script(conn: sqlite3.Connection, ddl: str) -> None:
     """Run DDL statement by statement, inside the caller's transaction (executescript would commit)."""
     for stmt in ddl.split(";"):
@@ -106,6 +117,7 @@ def run_script(conn: sqlite3.Connection, ddl: str) -> None:
 
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: lambda conn: run_script(conn, DDL_V1_TO_V2),
+    2: lambda conn: run_script(conn, DDL_V2_TO_V3),
 }
 
 # name -> type of every schema object a current file may hold (autoindexes are SQLite's own).
@@ -121,15 +133,17 @@ EXPECTED_OBJECTS = {
     "ops": "table",
     "annotators": "table",
     "suggestions": "table",
+    "line_flags": "table",
     "assignments_cluster": "index",
     "ops_action": "index",
     "ops_undoes": "index",
 }
-EXPECTED_V1 = {k: v for k, v in EXPECTED_OBJECTS.items() if k not in ("suggestions", "ops_undoes")}
+EXPECTED_V2 = {k: v for k, v in EXPECTED_OBJECTS.items() if k != "line_flags"}
+EXPECTED_V1 = {k: v for k, v in EXPECTED_V2.items() if k not in ("suggestions", "ops_undoes")}
 
 
 def expected_objects(version: int) -> dict[str, str]:
-    return EXPECTED_V1 if version == 1 else EXPECTED_OBJECTS
+    return {1: EXPECTED_V1, 2: EXPECTED_V2}.get(version, EXPECTED_OBJECTS)
 
 
 def foreign_objects(conn: sqlite3.Connection, version: int) -> list[str]:

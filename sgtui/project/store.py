@@ -25,6 +25,7 @@ from sgtui import __version__
 from sgtui.errors import SgtuiError
 from sgtui.project import connection, schema
 from sgtui.project.actions import ActionsMixin
+from sgtui.project.flags import FlagsMixin
 from sgtui.project.records import (
     Assignment,
     Clip,
@@ -61,7 +62,7 @@ def l2_normalise(vecs: np.ndarray) -> np.ndarray:
     return np.where(norms > 0, v / np.maximum(norms, 1e-12), 0).astype(np.float32)
 
 
-class Project(ActionsMixin):
+class Project(ActionsMixin, FlagsMixin):
     """An open .sgproj file. Use `Project.create` or `Project.open`; close when done."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path, readonly: bool) -> None:
@@ -187,15 +188,21 @@ class Project(ActionsMixin):
         return dict(self.conn.execute("SELECT key, value FROM meta ORDER BY key"))
 
     def set_source(self, path: str | Path) -> None:
-        """Record the source video's name, size and a hash of its head (cheap, identifies it)."""
+        """Record the source video's path, name, size and hashes that identify it cheaply.
+
+        `source_sha256_head` hashes the first MiB (kept for older readers);
+        `source_sha256_ends` hashes the size, the first and the last MiB, so `sgtui export`
+        can tell the very same video from a re-encode with the same head.
+        """
         p = Path(path)
-        h = hashlib.sha256()
         with open(p, "rb") as fh:
-            h.update(fh.read(1 << 20))
+            head = hashlib.sha256(fh.read(1 << 20)).hexdigest()
         with self.transaction():
             self.meta_set("source_name", p.name)
+            self.meta_set("source_path", str(p.resolve()))
             self.meta_set("source_size", str(p.stat().st_size))
-            self.meta_set("source_sha256_head", h.hexdigest())
+            self.meta_set("source_sha256_head", head)
+            self.meta_set("source_sha256_ends", source_fingerprint(p))
 
     # ---- lines ---------------------------------------------------------------------------
     def add_lines(self, lines: Sequence[LineIn]) -> list[int]:
@@ -397,6 +404,19 @@ class Project(ActionsMixin):
 
     def annotators(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT name FROM annotators ORDER BY first_seen, name")]
+
+
+def source_fingerprint(path: str | Path) -> str:
+    """sha256 of the file's size, first MiB and last MiB: fast on any video, and enough to
+    tell a file from another one (used to check that a video is the one ingested)."""
+    p = Path(path)
+    size = p.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with open(p, "rb") as fh:
+        h.update(fh.read(1 << 20))
+        fh.seek(max(size - (1 << 20), 0))
+        h.update(fh.read(1 << 20))
+    return h.hexdigest()
 
 
 def _check_modality(modality: str) -> None:

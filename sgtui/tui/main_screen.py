@@ -64,6 +64,7 @@ HELP = {
     "search": "search lines by text",
     "doubt": "sort clusters and lines by doubt (most doubtful first) / back to normal",
     "recluster": "re-cluster in the background (your work is kept)",
+    "flag": "flag the line(s): overlap, noise/music, not speech, wrong subtitle (toggles)",
     "help": "this list of keys",
     "quit": "quit (everything is already saved)",
     "cursor_up": "up in the focused list",
@@ -124,6 +125,7 @@ class MainScreen(Screen):
         Binding("slash", "search", "search", show=False, id="search"),
         Binding("d", "doubt", "doubt", show=False, id="doubt"),
         Binding("R", "recluster", "re-cluster", show=False, id="recluster"),
+        Binding("F", "flag", "flag", show=False, id="flag"),
         Binding("question_mark", "help", "keys", id="help"),
         Binding("q", "app.quit", "quit", id="quit"),
     ]
@@ -280,6 +282,17 @@ class MainScreen(Screen):
 
     def action_recluster(self) -> None:
         self.annotator_app.start_recluster()
+
+    def action_flag(self) -> None:
+        from sgtui.tui.flags import FlagPicker, current_flags, toggle_flag
+
+        try:
+            current = current_flags(self.state)
+        except SgtuiError as exc:
+            self.refuse(exc)
+            return
+        self.app.push_screen(FlagPicker(f"Flag {self._count()}", current),
+                             lambda flag: flag and self.do(lambda: toggle_flag(self.state, flag)))
 
     # ---- navigation and views ------------------------------------------------------------
     def action_step_cluster(self, step: int) -> None:

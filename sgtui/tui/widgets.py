@@ -259,6 +259,9 @@ class LineDetails(TextPane):
             out.append(f"  {k + 1}: {state.cluster_label(s.cluster_id)} {s.score:.2f}\n")
         if ln.actor:
             out.append(f"subtitle actor: {ln.actor}\n")
+        flags = state.project.flags_of(lid)
+        if flags:
+            out.append(f"flagged: {', '.join(flags)}\n", style="magenta")
         if len(state.marked) > 1 or (state.marked and lid not in state.marked):
             out.append(f"{len(state.marked)} lines marked\n", style="yellow")
         self.set(out)

@@ -1,0 +1,214 @@
+"""`sgtui export`: subtitles with speakers, RTTM, dialogue text and voice datasets."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+from sgtui.cli.common import progress_bar
+from sgtui.errors import SgtuiError
+
+TEXT_FORMATS = ("srt", "vtt", "ass", "rttm", "chat-haruhi", "csv")
+PER_EPISODE = ("srt", "vtt", "ass", "csv")  # one file per episode; rttm/chat-haruhi join them
+DATASET_FORMATS = ("gpt-sovits", "bert-vits2", "ljspeech", "audiofolder", "folders")
+SUFFIX = {"srt": ".srt", "vtt": ".vtt", "ass": ".ass", "csv": ".csv"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export", help="write subtitles with speakers, RTTM, dialogue or voice datasets",
+        description="Export one or several projects (a season; speakers are joined by name). "
+        "By default only lines in named clusters are exported; the command prints what it "
+        "wrote and what it left out, by reason. Voice datasets cut each line from the source "
+        "video at its own rate when it is at hand (identity checked by size and fingerprint), "
+        "else from the stored 16 kHz clips (said in the output and sgtui-export.json). "
+        "Formats and layouts: README.md, section Export.",
+    )
+    p.add_argument("projects", nargs="+", metavar="EP.sgproj")
+    p.add_argument("--format", "-f", required=True, choices=TEXT_FORMATS + DATASET_FORMATS)
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="a file ('-' = standard output) for text formats; a folder for datasets, "
+                   "and for srt/vtt/ass/csv of several projects (one file per episode)")
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    g = p.add_argument_group("which lines")
+    g.add_argument("--speakers", metavar="A,B", help="only these speakers (comma-separated)")
+    g.add_argument("--reviewed-only", action="store_true",
+                   help="only lines of clusters (or lines) marked reviewed")
+    g.add_argument("--include-unnamed", action="store_true",
+                   help="export unnamed clusters as EPISODE-c<cluster id> instead of leaving them out")
+    g.add_argument("--include-flagged", action="store_true",
+                   help="keep flagged lines in voice datasets (text exports always keep them)")
+    g.add_argument("--min-dur", type=float, metavar="S", help="leave out lines shorter than S seconds")
+    g.add_argument("--max-dur", type=float, metavar="S", help="leave out lines longer than S seconds")
+    g.add_argument("--min-confidence", type=float, metavar="C",
+                   help="leave out lines whose voice confidence is below C")
+    g = p.add_argument_group("text formats")
+    g.add_argument("--name-format", default="{name}: ", metavar="FMT",
+                   help="SRT speaker prefix, {name} is the speaker (default '{name}: ')")
+    g.add_argument("--layout", choices=["chat-haruhi", "generic"], default="chat-haruhi",
+                   help="CSV layout (default chat-haruhi)")
+    g = p.add_argument_group("voice datasets")
+    g.add_argument("--source", type=Path, metavar="FILE|DIR",
+                   help="the source video (or its folder) when it moved since ingest")
+    g.add_argument("--rate", type=int, metavar="HZ", help="sample rate (default: the source's own)")
+    g.add_argument("--pad-ms", type=int, default=0, metavar="N",
+                   help="context kept before and after each line, in ms (default 0)")
+    g.add_argument("--lang", default="auto", metavar="zh|ja|en|ko|yue",
+                   help="language code of the lists (default: guessed from the text's script)")
+    p.set_defaults(handler=cmd_export)
+
+
+def _choice(args: argparse.Namespace):
+    from sgtui.export.select import Choice
+
+    speakers = None
+    if args.speakers is not None:
+        speakers = frozenset(s.strip() for s in args.speakers.split(",") if s.strip())
+        if not speakers:
+            raise SgtuiError("--speakers is empty; give names separated by commas")
+    for flag, v in (("--min-dur", args.min_dur), ("--max-dur", args.max_dur)):
+        if v is not None and v < 0:
+            raise SgtuiError(f"{flag} must be 0 or more seconds")
+    return Choice(speakers=speakers, reviewed_only=args.reviewed_only,
+                  include_unnamed=args.include_unnamed, min_dur=args.min_dur, max_dur=args.max_dur,
+                  min_confidence=args.min_confidence,
+                  drop_flagged=args.format in DATASET_FORMATS and not args.include_flagged)
+
+
+def _inputs(args: argparse.Namespace) -> list[Path]:
+    paths = [Path(p) for p in args.projects]
+    for p in paths:
+        if not p.exists():
+            raise SgtuiError(f"{p} does not exist; check the path")
+    if len({p.resolve() for p in paths}) < len(paths):
+        raise SgtuiError("a project is named twice; give each episode once")
+    return paths
+
+
+def _not_an_input(out: Path, inputs: list[Path], sources: list[Path]) -> None:
+    r = out.resolve()
+    for p in inputs + sources:
+        if p.exists() and r == p.resolve():
+            raise SgtuiError(f"the output {out} is one of the inputs; choose another path")
+
+
+def _out_file(out: Path, force: bool) -> None:
+    if out.is_dir():
+        raise SgtuiError(f"{out} is a folder; give a file name (or '-' for standard output)")
+    if out.exists() and not force:
+        raise SgtuiError(f"{out} already exists; pass --force to overwrite it or choose another path")
+    if not out.parent.exists():
+        raise SgtuiError(f"folder {out.parent} does not exist; create it first")
+
+
+def _out_dir(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise SgtuiError(f"{out} is a file; give a folder for this export")
+    if out.exists() and any(out.iterdir()) and not force:
+        raise SgtuiError(f"folder {out} is not empty; pass --force to write into it or choose another")
+    if not out.resolve().parent.exists():
+        raise SgtuiError(f"folder {out.resolve().parent} does not exist; create it first")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from sgtui.export.select import load_episodes
+
+    paths = _inputs(args)
+    choice = _choice(args)
+    fmt = args.format
+    out = Path(args.output)
+    episodes = load_episodes(paths, choice)
+    sources = [Path(ep.meta["source_path"]) for ep in episodes if ep.meta.get("source_path")]
+    if args.source is not None:
+        sources.append(args.source)
+    if fmt in DATASET_FORMATS:
+        if args.output == "-":
+            raise SgtuiError(f"{fmt} writes WAV files and lists; give a folder with -o, not '-'")
+        _not_an_input(out, paths, sources)
+        _out_dir(out, args.force)
+        written = _dataset(args, episodes, out)
+    else:
+        for flag in ("source", "rate"):
+            if getattr(args, flag) is not None:
+                raise SgtuiError(f"--{flag} is for voice datasets; {fmt} has no audio")
+        written = _text(args, episodes, out, paths, sources)
+    _summary(episodes, written, out)
+    return 0
+
+
+def _text(args: argparse.Namespace, episodes: list, out: Path, paths: list[Path],
+          sources: list[Path]) -> int:
+    from sgtui.export import dialogue, rttm, subtitles
+
+    fmt = args.format
+    if "{name}" not in args.name_format:
+        raise SgtuiError("--name-format must contain {name}, e.g. '{name}: ' or '[{name}] '")
+
+    def one(ep) -> str:
+        if fmt == "srt":
+            return subtitles.srt(ep, args.name_format)
+        if fmt == "vtt":
+            return subtitles.vtt(ep)
+        if fmt == "ass":
+            return subtitles.ass(ep)
+        return dialogue.csv_text(ep, args.layout)
+
+    if fmt in PER_EPISODE and len(episodes) > 1:
+        if args.output == "-":
+            raise SgtuiError(f"{fmt} of several projects is one file per episode; give a folder with -o")
+        _not_an_input(out, paths, sources)
+        _out_dir(out, args.force)
+        out.mkdir(exist_ok=True)
+        from sgtui.export.select import safe_name
+
+        files = {out / f"{safe_name(ep.title)}{SUFFIX[fmt]}": one(ep) for ep in episodes}
+        for f in files:
+            _not_an_input(f, paths, sources)
+            if f.exists() and not args.force:
+                raise SgtuiError(f"{f} already exists; pass --force to overwrite it")
+        for f, body in files.items():
+            f.write_text(body, encoding="utf-8", newline="")
+        return sum(len(ep.lines) for ep in episodes)
+    if fmt == "rttm":
+        body = rttm.rttm(episodes)
+    elif fmt == "chat-haruhi":
+        body = dialogue.chat_haruhi(episodes)
+    else:
+        body = one(episodes[0])
+    if args.output == "-":
+        sys.stdout.write(body.lstrip("\ufeff") if fmt != "csv" else body)
+        sys.stdout.flush()
+    else:
+        _not_an_input(out, paths, sources)
+        _out_file(out, args.force)
+        out.write_text(body, encoding="utf-8", newline="")
+    return sum(len(ep.lines) for ep in episodes)
+
+
+def _dataset(args: argparse.Namespace, episodes: list, out: Path) -> int:
+    from sgtui.export.datasets import write_dataset
+
+    rep = write_dataset(args.format, episodes, out, lang=args.lang, source=args.source,
+                        rate=args.rate, pad_ms=args.pad_ms, progress=progress_bar)
+    for note in rep.notes:
+        print(f"note: {note}", file=sys.stderr)
+    speakers = ", ".join(f"{s} {n}" for s, n in sorted(rep.speakers.items()))
+    print(f"{args.format} ({rep.lang}): {rep.written} WAVs of {len(rep.speakers)} speakers"
+          + (f" ({speakers})" if speakers else "") + f"; lists: {', '.join(rep.files)}",
+          file=sys.stderr)
+    return rep.written
+
+
+def _summary(episodes: list, written: int, out: Path) -> None:
+    left: Counter[str] = Counter()
+    for ep in episodes:
+        left.update(ep.left_out)
+    where = "standard output" if str(out) == "-" else str(out)
+    msg = f"wrote {written} lines of {len(episodes)} episode{'s' if len(episodes) > 1 else ''} to {where}"
+    if left:
+        msg += "; left out: " + ", ".join(f"{r} {n}" for r, n in left.most_common())
+    else:
+        msg += "; nothing left out"
+    print(msg, file=sys.stderr)
