@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from functools import cache
 from pathlib import Path
 from urllib.parse import quote
 
@@ -59,20 +58,13 @@ def connect(path: Path, mode: str) -> sqlite3.Connection:
     return conn
 
 
-@cache
-def _expected_columns(version: int) -> dict[str, list[str]]:
-    mem = sqlite3.connect(":memory:")
-    schema.run_script(mem, schema.DDL_V1)
-    for v in range(1, version):
-        schema.MIGRATIONS[v](mem)
-    names = [r[0] for r in mem.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-    cols = {n: [c[1] for c in mem.execute(f'PRAGMA table_info("{n}")')] for n in names}
-    mem.close()
-    return cols
-
-
 def verify(conn: sqlite3.Connection, path: Path) -> int:
-    """Check a file is an sgproj this sgtui can use; return its schema version."""
+    """Check a file is an sgproj this sgtui can use; return its schema version.
+
+    Every schema object's SQL must be exactly what this sgtui creates for the file's version
+    (a hidden cascade or generated column is as dangerous as a trigger), the op log must be
+    the JSON sgtui wrote, and the AUTOINCREMENT counters must not point below used ids.
+    """
     try:
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         if app_id != schema.APPLICATION_ID:
@@ -82,10 +74,10 @@ def verify(conn: sqlite3.Connection, path: Path) -> int:
             raise SgtuiError(f"{path} is not an sgproj project file; "
                              "create one with 'sgtui ingest' or 'sgtui import-features'")
         # Before reading any table: refuse anything that could run code (triggers, views).
-        all_known = {**schema.EXPECTED_V1, **schema.EXPECTED_OBJECTS}
+        known = {n for v in range(1, schema.SCHEMA_VERSION + 1) for _, n in schema.expected_schema(v)}
         objects = conn.execute("SELECT type, name FROM sqlite_master").fetchall()
         bad = [f"{t} '{n}'" for t, n in objects
-               if not n.startswith("sqlite_autoindex_") and all_known.get(n) != t]
+               if t not in ("table", "index") or (n not in known and not n.startswith("sqlite_"))]
         if bad:
             raise SgtuiError(f"{path} holds schema objects sgtui did not create ({', '.join(bad)}); "
                              "refusing to open it — ask its author for a clean export")
@@ -98,23 +90,48 @@ def verify(conn: sqlite3.Connection, path: Path) -> int:
                              f"reads up to {schema.SCHEMA_VERSION}); upgrade sgtui to open it")
         if version < 1:
             raise SgtuiError(f"{path} has an invalid schema version {version}; it is damaged")
-        leftover = schema.foreign_objects(conn, version)
-        if leftover:
-            raise SgtuiError(f"{path} does not match schema {version} ({', '.join(leftover)}); "
-                             "it is damaged or was edited by hand")
-        expected = _expected_columns(version)
-        for table, cols in expected.items():
-            actual = [c[1] for c in conn.execute(f'PRAGMA table_info("{table}")')]
-            if actual != cols:
-                raise SgtuiError(f"{path}: table {table} has columns {actual}, expected {cols}; "
-                                 "the file is damaged or was edited by hand")
+        diff = schema.schema_differences(conn, version)
+        if diff:
+            raise SgtuiError(f"{path} does not match schema {version} ({'; '.join(diff[:3])}); "
+                             "it was edited by hand or damaged — refusing to open it")
+        _check_sequences(conn, path)
+        bad_op = conn.execute("SELECT action_id FROM ops WHERE payload IS NOT NULL "
+                              "AND NOT json_valid(payload) ORDER BY id LIMIT 1").fetchone()
+        if bad_op:
+            raise SgtuiError(f"{path}: the op log is damaged at action {bad_op[0]} (its payload is "
+                             "not JSON); restore the file from a backup copy")
         check = conn.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
             raise SgtuiError(f"{path} is damaged ({check}); restore it from a backup copy")
         return version
     except sqlite3.DatabaseError as exc:
-        raise SgtuiError(f"{path} is not a readable sgproj file ({exc}); "
-                         "check the path or restore the file from a backup") from None
+        raise unreadable(path, exc) from None
+
+
+def unreadable(path: Path, exc: sqlite3.DatabaseError) -> SgtuiError:
+    """The one-line error for a file SQLite could not read: permissions, or real damage."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and any(
+            k in text for k in ("unable to open", "readonly", "read-only", "disk I/O", "locking")):
+        return SgtuiError(f"cannot read {path} ({text}); check that you may read it and its folder")
+    return SgtuiError(f"{path} is not a readable sgproj file ({text}); "
+                      "check the path or restore the file from a backup")
+
+
+def _check_sequences(conn: sqlite3.Connection, path: Path) -> None:
+    """sqlite_sequence may only count AUTOINCREMENT tables, never below an id in use."""
+    has_seq = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='sqlite_sequence'").fetchone()
+    if not has_seq:
+        return
+    for name, seq in conn.execute("SELECT name, seq FROM sqlite_sequence").fetchall():
+        if name not in schema.AUTOINCREMENT_TABLES or not isinstance(seq, int):
+            raise SgtuiError(f"{path}: sqlite_sequence holds {name!r} = {seq!r}, which sgtui never "
+                             "writes; the file was edited by hand — refusing to open it")
+        top = conn.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{name}"').fetchone()[0]
+        if seq < top:
+            raise SgtuiError(f"{path}: the id counter of {name} ({seq}) is below an id in use "
+                             f"({top}); the file was edited by hand — refusing to open it")
 
 
 def backup_copy(conn: sqlite3.Connection, path: Path, version: int) -> Path:
@@ -133,17 +150,28 @@ def backup_copy(conn: sqlite3.Connection, path: Path, version: int) -> Path:
 
 def migrate(conn: sqlite3.Connection, version: int) -> None:
     """Bring a verified file forward to the current schema, in one transaction."""
+    # Table rebuilds drop and recreate tables: with foreign keys on, dropping `clusters`
+    # would cascade into `suggestions`. Off for the migration, checked before committing.
+    conn.execute("PRAGMA foreign_keys=OFF")
     conn.execute("BEGIN IMMEDIATE")
     try:
         for v in range(version, schema.SCHEMA_VERSION):
             schema.MIGRATIONS[v](conn)
+        if conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+            raise SgtuiError("the file's rows do not match each other (foreign keys); "
+                             "restore it from a backup copy")
         conn.execute("UPDATE meta SET value=? WHERE key='schema_version'",
                      (str(schema.SCHEMA_VERSION),))
         conn.execute(f"PRAGMA user_version={schema.SCHEMA_VERSION}")
         conn.execute("COMMIT")
+    except schema.OpLogDamaged as exc:
+        conn.execute("ROLLBACK")
+        raise SgtuiError(f"{exc}; restore the file from a backup copy") from None
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    finally:
+        conn.execute("PRAGMA foreign_keys=ON")
 
 
 def copy_to_memory(conn: sqlite3.Connection) -> sqlite3.Connection:

@@ -79,9 +79,7 @@ class Project(ActionsMixin):
         conn = connection.connect(path, "rwc")
         conn.execute(f"PRAGMA journal_mode={connection.journal_mode_for(path)}")
         conn.execute("BEGIN IMMEDIATE")
-        schema.run_script(conn, schema.DDL_V1)
-        for v in range(1, schema.SCHEMA_VERSION):
-            schema.MIGRATIONS[v](conn)
+        schema.build(conn)
         meta = {
             "schema_version": str(schema.SCHEMA_VERSION),
             "sgtui_version": __version__,
@@ -167,6 +165,19 @@ class Project(ActionsMixin):
         finally:
             self._tx_depth = 0
 
+    def _next_action_id(self, conn: sqlite3.Connection) -> int:
+        """A new action id above every one ever used, even if op rows vanished since.
+
+        meta `action_seq` remembers the highest id handed out; call inside the action's
+        transaction so the id and its op rows commit together.
+        """
+        top = conn.execute("SELECT COALESCE(MAX(action_id), 0) FROM ops").fetchone()[0]
+        row = conn.execute("SELECT value FROM meta WHERE key='action_seq'").fetchone()
+        seen = int(row[0]) if row and str(row[0]).isdigit() else 0
+        action_id = max(int(top), seen) + 1
+        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('action_seq', ?)", (str(action_id),))
+        return action_id
+
     def data_version(self) -> int:
         """Changes when another connection commits (PRAGMA data_version): poll to see them."""
         return self.conn.execute("PRAGMA data_version").fetchone()[0]
@@ -234,7 +245,7 @@ class Project(ActionsMixin):
         return Line(*r) if r else None
 
     def count(self, table: str) -> int:
-        if table not in schema.EXPECTED_OBJECTS:
+        if table not in schema.TABLES:
             raise ValueError(table)
         return self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
