@@ -46,6 +46,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def run_annotator(path: Path, args: argparse.Namespace) -> int:
     """Open the project, build the player, run the app until the user quits."""
     from sgtui.project import Project, default_annotator
+    from sgtui.project.connection import writable
     from sgtui.tui.app import check_keymap
     from sgtui.tui.config import load_config
     from sgtui.tui.player import make_player
@@ -55,7 +56,9 @@ def run_annotator(path: Path, args: argparse.Namespace) -> int:
     annotator = (args.annotator or config.annotator or default_annotator()).strip()
     if not annotator:
         raise SgtuiError("the annotator name is empty; pass --as NAME")
-    project = Project.open(path)
+    # A file this user cannot write opens view-only (the app says so and refuses actions
+    # with one line) instead of failing at the first edit.
+    project = Project.open(path, readonly=not writable(path))
     try:
         if project.count("lines") == 0:
             raise SgtuiError(f"{path} has no lines yet; ingest a video or import features first")

@@ -48,9 +48,18 @@ def journal_mode_for(path: Path) -> str:
     return "DELETE" if filesystem_type(path) in NETWORK_FILESYSTEMS else "WAL"
 
 
-def connect(path: Path, mode: str) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit) with safe pragmas."""
-    uri = f"file:{quote(str(path.resolve()))}?mode={mode}"
+def writable(path: Path) -> bool:
+    """Whether this process may change `path` (the file and its folder, where the journal goes)."""
+    return os.access(path, os.W_OK) and os.access(path.resolve().parent, os.W_OK | os.X_OK)
+
+
+def connect(path: Path, mode: str, immutable: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit) with safe pragmas.
+
+    `immutable` reads the main file alone, creating nothing beside it: for a file nobody
+    here may write and with no WAL to read.
+    """
+    uri = f"file:{quote(str(path.resolve()))}?mode={mode}" + ("&immutable=1" if immutable else "")
     conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
     conn.execute("PRAGMA trusted_schema=OFF")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -134,6 +143,102 @@ def _check_sequences(conn: sqlite3.Connection, path: Path) -> None:
                              f"({top}); the file was edited by hand — refusing to open it")
 
 
+WAL_MAGIC = (0x377F0682, 0x377F0683)
+WAL_HEADER = 32
+WAL_FRAME_HEADER = 24
+SHM_DMS_BYTE = 128  # every connection using the WAL holds a shared lock on this byte of -shm
+
+
+def wal_in_use(path: Path) -> bool:
+    """Whether another process has the file open in WAL mode (its -wal is live, not left over)."""
+    import fcntl
+    import struct
+
+    shm = Path(f"{path}-shm")
+    if not shm.exists():
+        return False
+    try:
+        with open(shm, "rb") as fh:
+            probe = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, SHM_DMS_BYTE, 1, 0)
+            got = fcntl.fcntl(fh.fileno(), fcntl.F_GETLK, probe)
+        return struct.unpack("hhqqi4x", got)[0] != fcntl.F_UNLCK
+    except OSError:
+        return False
+
+
+def check_hot_wal(path: Path) -> None:
+    """Refuse a -wal left by a crashed writer that does not belong to the file as it is now.
+
+    SQLite replays any valid -wal into the file beside it, even when the file was replaced by
+    another copy since the crash: pages of one file land in another. So before SQLite sees a
+    left-over -wal, it is replayed into a private copy, which must pass a full integrity check
+    and keep every op-log row of the file alone (the log is append-only: a -wal of this file
+    only adds to it). Nothing beside the file is changed here.
+    """
+    import shutil
+    import struct
+    import tempfile
+
+    wal = Path(f"{path}-wal")
+    try:
+        size = wal.stat().st_size
+    except FileNotFoundError:
+        return
+    if size < WAL_HEADER + WAL_FRAME_HEADER or wal_in_use(path):
+        return  # no frame to replay, or a live session's log
+    advice = (f"move {wal.name} (and {path.name}-shm) out of the folder, keeping it if that session's "
+              "last work matters, then run again")
+    with open(wal, "rb") as fh:
+        magic, _, wal_page = struct.unpack(">III", fh.read(12))
+    with open(path, "rb") as fh:
+        head = fh.read(100)
+    db_page = struct.unpack(">H", head[16:18])[0] if len(head) >= 18 else 0
+    db_page = 65536 if db_page == 1 else db_page
+    if magic not in WAL_MAGIC or wal_page != db_page:
+        raise SgtuiError(f"{wal} beside {path} is not a log of this file (page size {wal_page}, "
+                         f"the file's {db_page}); sgtui will not replay it — {advice}")
+    with tempfile.TemporaryDirectory(prefix="sgtui-wal-") as tmp:
+        alone, replayed = Path(tmp) / "alone.sgproj", Path(tmp) / "replayed.sgproj"
+        shutil.copyfile(path, alone)
+        shutil.copyfile(path, replayed)
+        shutil.copyfile(wal, f"{replayed}-wal")
+        problem = _replay_problem(alone, replayed)
+    if problem:
+        raise SgtuiError(f"{wal} was left by a writer that stopped without closing and does not "
+                         f"belong to {path} as it is now ({problem}; was the file replaced?); "
+                         f"sgtui will not replay it — {advice}")
+
+
+OPS_COLUMNS = "id, action_id, ts, annotator, kind, line_id, src_cluster, dst_cluster, payload, undoes"
+
+
+def _replay_problem(alone: Path, replayed: Path) -> str | None:
+    """Why the replayed private copy cannot be the file plus its own log, or None."""
+    try:
+        conn = sqlite3.connect(replayed, isolation_level=None)
+        try:
+            conn.execute("PRAGMA trusted_schema=OFF")
+            errors = [r[0] for r in conn.execute("PRAGMA integrity_check(5)")]
+            if errors != ["ok"]:
+                return f"replaying it breaks the file: {errors[0]}"
+            after = conn.execute(f"SELECT {OPS_COLUMNS} FROM ops ORDER BY id").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return f"replaying it leaves an unreadable file: {exc}"
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(alone))}?mode=ro&immutable=1", uri=True)
+        try:
+            before = conn.execute(f"SELECT {OPS_COLUMNS} FROM ops ORDER BY id").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return None  # the file alone is mid-checkpoint; the integrity check above decides
+    if after[: len(before)] != before:
+        return f"the op log would go from {len(before)} rows to {len(after)} without keeping them"
+    return None
+
+
 def backup_copy(conn: sqlite3.Connection, path: Path, version: int) -> Path:
     """A consistent copy of the file before a migration changes it."""
     dest = path.with_name(f"{path.name}.schema{version}.bak")
@@ -168,7 +273,8 @@ def migrate(conn: sqlite3.Connection, version: int) -> None:
         conn.execute("ROLLBACK")
         raise SgtuiError(f"{exc}; restore the file from a backup copy") from None
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     finally:
         conn.execute("PRAGMA foreign_keys=ON")
@@ -193,7 +299,10 @@ def create_file(path: Path, force: bool) -> None:
                 p.unlink()
     if not path.parent.exists():
         raise SgtuiError(f"folder {path.parent} does not exist; create it first")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise SgtuiError(f"cannot write in folder {path.parent} (read-only); "
+                         "choose an output in a folder you can write")
 
 
-__all__ = ["connect", "verify", "migrate", "backup_copy", "copy_to_memory", "create_file",
+__all__ = ["connect", "writable", "unreadable", "verify", "migrate", "backup_copy", "copy_to_memory", "create_file",
            "journal_mode_for"]
