@@ -140,7 +140,9 @@ def prepare_demo(reset: bool = False) -> Path:
     if samples:
         tmp = dst.with_name(dst.name + ".part")
         shutil.copy(samples[0], tmp)
-        cluster_project(tmp)
+        cluster_project(tmp)  # also brings an older bundled schema forward
+        for backup in tmp.parent.glob(f"{tmp.name}.schema*.bak"):
+            backup.unlink()  # the bundled sample itself is the backup of this copy
         tmp.replace(dst)
         return dst
     return build_haruhi_demo(dst)
