@@ -453,17 +453,61 @@ def test_a_csv_time_of_1e30_exits_2(cli, h3_project, tmp_path):
              "-o", tmp_path / "o.sgproj"), "beyond 1000 hours")
 
 
-def test_an_op_payload_that_is_not_json_is_a_damaged_op_log(cli, tmp_path):
+@pytest.mark.parametrize("payload", ["{not json", "[1, 2]"])
+def test_an_op_payload_that_is_not_json_is_a_damaged_op_log(cli, tmp_path, payload):
     path = tmp_path / "t.sgproj"
     with make_project(path) as p:
         p.add([1], None, "ann")
         p.add([2], None, "ann")
         target = p.last_action_id
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE ops SET payload='{not json' WHERE action_id=? AND payload IS NOT NULL", (target,))
+    conn.execute("UPDATE ops SET payload=? WHERE action_id=? AND payload IS NOT NULL", (payload, target))
     conn.commit()
     conn.close()
     before = path.read_bytes()
     for command in ("ops", "info"):
         _err(cli(command, path), f"op log is damaged at action {target}")
     assert path.read_bytes() == before
+
+
+class _StubEncoder:
+    """An encoder whose output is given: stands in for a broken model or a blank input."""
+
+    name, version, dim, modality, device = "stub", "1", 4, "voice", "cpu"
+    model_id = "stub/1"
+
+    def __init__(self, rows) -> None:
+        self.rows = rows
+
+    def embed(self, batch):
+        return np.array([self.rows(i) for i in range(len(batch))], dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def ingested_sample(sample_episode, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ingested") / "ep.sgproj"
+    r = subprocess.run([sys.executable, "-m", "sgtui", "ingest", str(sample_episode / "sample01.mp4"),
+                        "--subs", str(sample_episode / "sample01.ass"), "-o", str(out)],
+                       capture_output=True, text=True, env=ENV, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_encoder_output_is_validated_before_it_is_stored(ingested_sample, tmp_path):
+    from sgtui.errors import SgtuiError
+    from sgtui.features.embed import embed_modality
+
+    path = tmp_path / "ep.sgproj"
+    shutil.copy(ingested_sample, path)
+    with Project.open(path) as p:
+        n = len(p.clip_ids())
+        assert n >= 2
+        with pytest.raises(SgtuiError, match="NaN or infinite vectors"):
+            embed_modality(p, _StubEncoder(lambda i: [np.nan, 1, 0, 0]))
+        assert p.encoders() == []
+        # a zero vector says nothing: that line is left without one, the others are stored
+        stats = embed_modality(p, _StubEncoder(lambda i: [0, 0, 0, 0] if i == 0 else [1, i, 0, 0]))
+        assert stats["empty"] == 1 and stats["embedded"] == n - 1
+        ids, vecs = p.embeddings("voice", "stub/1")
+        assert len(ids) == n - 1
+        np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-6)

@@ -104,11 +104,12 @@ def verify(conn: sqlite3.Connection, path: Path) -> int:
             raise SgtuiError(f"{path} does not match schema {version} ({'; '.join(diff[:3])}); "
                              "it was edited by hand or damaged — refusing to open it")
         _check_sequences(conn, path)
-        bad_op = conn.execute("SELECT action_id FROM ops WHERE payload IS NOT NULL "
-                              "AND NOT json_valid(payload) ORDER BY id LIMIT 1").fetchone()
+        bad_op = conn.execute(
+            "SELECT action_id FROM ops WHERE payload IS NOT NULL AND (NOT json_valid(payload) "
+            "OR json_type(payload) != 'object') ORDER BY id LIMIT 1").fetchone()
         if bad_op:
             raise SgtuiError(f"{path}: the op log is damaged at action {bad_op[0]} (its payload is "
-                             "not JSON); restore the file from a backup copy")
+                             "not the JSON object sgtui wrote); restore the file from a backup copy")
         check = conn.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
             raise SgtuiError(f"{path} is damaged ({check}); restore it from a backup copy")
@@ -188,21 +189,30 @@ def check_hot_wal(path: Path) -> None:
         return  # no frame to replay, or a live session's log
     advice = (f"move {wal.name} (and {path.name}-shm) out of the folder, keeping it if that session's "
               "last work matters, then run again")
-    with open(wal, "rb") as fh:
-        magic, _, wal_page = struct.unpack(">III", fh.read(12))
-    with open(path, "rb") as fh:
-        head = fh.read(100)
+    try:
+        with open(wal, "rb") as fh:
+            magic, _, wal_page = struct.unpack(">III", fh.read(12))
+        with open(path, "rb") as fh:
+            head = fh.read(100)
+    except OSError as exc:
+        raise SgtuiError(f"cannot read {path} or its -wal ({exc.strerror}); check that you may "
+                         "read both") from None
     db_page = struct.unpack(">H", head[16:18])[0] if len(head) >= 18 else 0
     db_page = 65536 if db_page == 1 else db_page
     if magic not in WAL_MAGIC or wal_page != db_page:
         raise SgtuiError(f"{wal} beside {path} is not a log of this file (page size {wal_page}, "
                          f"the file's {db_page}); sgtui will not replay it — {advice}")
-    with tempfile.TemporaryDirectory(prefix="sgtui-wal-") as tmp:
-        alone, replayed = Path(tmp) / "alone.sgproj", Path(tmp) / "replayed.sgproj"
-        shutil.copyfile(path, alone)
-        shutil.copyfile(path, replayed)
-        shutil.copyfile(wal, f"{replayed}-wal")
-        problem = _replay_problem(alone, replayed)
+    try:
+        with tempfile.TemporaryDirectory(prefix="sgtui-wal-") as tmp:
+            alone, replayed = Path(tmp) / "alone.sgproj", Path(tmp) / "replayed.sgproj"
+            shutil.copyfile(path, alone)
+            shutil.copyfile(path, replayed)
+            shutil.copyfile(wal, f"{replayed}-wal")
+            problem = _replay_problem(alone, replayed)
+    except OSError as exc:
+        raise SgtuiError(f"{wal} was left by a writer that stopped without closing and could not "
+                         f"be checked ({exc.strerror} in the temporary folder); free space there "
+                         "(or set TMPDIR) and run again") from None
     if problem:
         raise SgtuiError(f"{wal} was left by a writer that stopped without closing and does not "
                          f"belong to {path} as it is now ({problem}; was the file replaced?); "
