@@ -92,10 +92,10 @@ def write_failure(exc: sqlite3.OperationalError) -> str | None:
         todo = "copy it somewhere you can write, or make it writable (chmod u+w), and run again"
     elif "disk I/O error" in text or "unable to open" in text:
         what = f"the disk refused a write ({text})"
-        todo = "check that the file and its folder are still there and writable, then run again"
+        todo = "check for free space and that the file and its folder are still there and writable"
     else:
         return None
-    return f"{what}; nothing was changed by this command — {todo}"
+    return f"{what}; the write in progress was undone and the file is intact — {todo}"
 
 
 def _internal(exc: BaseException, debug: bool) -> int:
