@@ -83,8 +83,15 @@ def load_model(path: str | Path) -> EngineModel:
 
 
 def save_model(model: EngineModel, path: str | Path) -> None:
-    with open(path, "wb") as f:
-        np.savez(f, **model.to_arrays())
+    """Write the model whole or not at all (a .part file renamed once complete)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **model.to_arrays())
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def episode_vectors(project: Project) -> tuple[np.ndarray, np.ndarray, str]:
