@@ -191,3 +191,23 @@ def test_the_bundled_samples_still_open_and_their_schema_is_exact(tmp_path):
             assert p.count("lines") > 0
         with Project.open(copy) as p:
             assert p.meta_get("schema_version") == str(schema.SCHEMA_VERSION)
+
+
+# ---- case 6, in-process: a live -wal of this very process is never examined -----------------
+def test_a_second_open_in_the_same_process_trusts_its_live_wal(tmp_path, monkeypatch):
+    from sgtui.project import connection
+
+    path = tmp_path / "live.sgproj"
+    with make_project(path) as first:
+        first.add([1], None, "ann")
+        assert Path(f"{path}-wal").stat().st_size > 0
+
+        def must_not_run(*_):
+            raise AssertionError("a live -wal of this process was copied and replayed")
+
+        monkeypatch.setattr(connection, "_replay_problem", must_not_run)
+        with Project.open(path) as second:  # e.g. the app's background re-cluster
+            second.add([2], None, "ann")
+        first.add([3], None, "ann")  # the first connection's locks are intact
+    with Project.open(path, readonly=True) as p:
+        assert len({r.action_id for r in p.ops()}) == 3

@@ -150,11 +150,33 @@ WAL_FRAME_HEADER = 24
 SHM_DMS_BYTE = 128  # every connection using the WAL holds a shared lock on this byte of -shm
 
 
+_OPEN_HERE: dict[str, int] = {}  # resolved path -> connections this process holds on it
+
+
+def opened(path: Path) -> None:
+    """Note that this process holds a connection on `path` (its -wal is live, not left over)."""
+    key = str(path.resolve())
+    _OPEN_HERE[key] = _OPEN_HERE.get(key, 0) + 1
+
+
+def closed(path: Path) -> None:
+    key = str(path.resolve())
+    if _OPEN_HERE.get(key, 0) > 1:
+        _OPEN_HERE[key] -= 1
+    else:
+        _OPEN_HERE.pop(key, None)
+
+
 def wal_in_use(path: Path) -> bool:
-    """Whether another process has the file open in WAL mode (its -wal is live, not left over)."""
+    """Whether a live connection uses the file's -wal: one of this process, or another
+    process holding SQLite's lock on the -shm."""
     import fcntl
     import struct
 
+    if str(path.resolve()) in _OPEN_HERE:
+        # never open -shm ourselves then: closing any descriptor of a file drops every POSIX
+        # lock this process holds on it, SQLite's included
+        return True
     shm = Path(f"{path}-shm")
     if not shm.exists():
         return False

@@ -101,6 +101,8 @@ class Project(ActionsMixin):
         self.path = path
         self.readonly = readonly
         self._tx_depth = 0
+        self._closed = False
+        connection.opened(path)
 
     # ---- opening -------------------------------------------------------------------------
     @classmethod
@@ -176,6 +178,9 @@ class Project(ActionsMixin):
 
     def close(self) -> None:
         self.conn.close()
+        if not self._closed:
+            self._closed = True
+            connection.closed(self.path)
 
     def __enter__(self) -> Project:
         return self
