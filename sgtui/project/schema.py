@@ -9,6 +9,7 @@ column could run code on our writes or erase the op log), so anything else is re
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Callable
 from functools import cache
@@ -193,9 +194,15 @@ def build(conn: sqlite3.Connection, version: int = SCHEMA_VERSION) -> None:
         MIGRATIONS[v](conn)
 
 
+_QUOTED_TABLE = re.compile(r'^CREATE TABLE "(\w+)"')
+
+
 def normalise_sql(sql: str | None) -> str | None:
-    """Schema SQL with runs of whitespace collapsed (formatting is not meaning)."""
-    return None if sql is None else " ".join(sql.split())
+    """Schema SQL with runs of whitespace collapsed and a renamed table's quotes dropped
+    (formatting is not meaning, and ALTER TABLE RENAME quotes the new name)."""
+    if sql is None:
+        return None
+    return _QUOTED_TABLE.sub(r"CREATE TABLE \1", " ".join(sql.split()))
 
 
 @cache
