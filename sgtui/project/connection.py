@@ -82,21 +82,23 @@ def verify(conn: sqlite3.Connection, path: Path) -> int:
                                  "create one with 'sgtui ingest' or 'sgtui import-features'")
             raise SgtuiError(f"{path} is not an sgproj project file; "
                              "create one with 'sgtui ingest' or 'sgtui import-features'")
-        # Before reading any table: refuse anything that could run code (triggers, views).
-        known = {n for v in range(1, schema.SCHEMA_VERSION + 1) for _, n in schema.expected_schema(v)}
         objects = conn.execute("SELECT type, name FROM sqlite_master").fetchall()
-        bad = [f"{t} '{n}'" for t, n in objects
-               if t not in ("table", "index") or (n not in known and not n.startswith("sqlite_"))]
-        if bad:
-            raise SgtuiError(f"{path} holds schema objects sgtui did not create ({', '.join(bad)}); "
-                             "refusing to open it — ask its author for a clean export")
-        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        row = None
+        if ("table", "meta") in objects:  # a plain table: reading it runs nothing
+            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None or not str(row[0]).isdigit():
             raise SgtuiError(f"{path} has no schema version; it is damaged or not an sgproj file")
         version = int(row[0])
         if version > schema.SCHEMA_VERSION:
             raise SgtuiError(f"{path} was written by a newer sgtui (schema {version}, this sgtui "
                              f"reads up to {schema.SCHEMA_VERSION}); upgrade sgtui to open it")
+        # Before reading any other table: refuse anything that could run code (triggers, views).
+        known = {n for v in range(1, schema.SCHEMA_VERSION + 1) for _, n in schema.expected_schema(v)}
+        bad = [f"{t} '{n}'" for t, n in objects
+               if t not in ("table", "index") or (n not in known and not n.startswith("sqlite_"))]
+        if bad:
+            raise SgtuiError(f"{path} holds schema objects sgtui did not create ({', '.join(bad)}); "
+                             "refusing to open it — ask its author for a clean export")
         if version < 1:
             raise SgtuiError(f"{path} has an invalid schema version {version}; it is damaged")
         diff = schema.schema_differences(conn, version)
