@@ -513,3 +513,19 @@ def test_encoder_output_is_validated_before_it_is_stored(ingested_sample, tmp_pa
         ids, vecs = p.embeddings("voice", "stub/1")
         assert len(ids) == n - 1
         np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-6)
+
+
+def test_a_text_output_that_the_disk_refuses_exits_2_and_leaves_nothing(tmp_path):
+    from sgtui.project import LineIn
+
+    path, out = tmp_path / "long.sgproj", tmp_path / "labels.csv"
+    with Project.create(path) as p:  # about 100 kB of labels to write
+        p.add_lines([LineIn(i * 1000, i * 1000 + 900, "word " * 200) for i in range(100)])
+
+    def limit_files() -> None:  # room for SQLite's 32 kB -shm, not for the CSV
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40 << 10, 40 << 10))
+
+    r = subprocess.run([sys.executable, "-m", "sgtui", "labels", "export", str(path), str(out)],
+                       capture_output=True, text=True, env=ENV, timeout=300, preexec_fn=limit_files)
+    _err(r, "free some space")
+    assert not out.exists() and not Path(f"{out}.part").exists()

@@ -7,6 +7,7 @@ heavy libraries are imported inside the handlers so `sgtui --help` starts fast.
 from __future__ import annotations
 
 import argparse
+import errno
 import sqlite3
 import sys
 import traceback
@@ -76,6 +77,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"sgtui: error: {reason}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        reason = environment_failure(exc)
+        if reason is None:
+            return _internal(exc, args.debug)
+        if args.debug:
+            traceback.print_exc()
+        print(f"sgtui: error: {reason}", file=sys.stderr)
+        return 2
     except Exception as exc:  # a bug: say so, and how to see more
         return _internal(exc, args.debug)
     return int(result or 0)
@@ -96,6 +105,20 @@ def write_failure(exc: sqlite3.OperationalError) -> str | None:
     else:
         return None
     return f"{what}; the write in progress was undone and the file is intact — {todo}"
+
+
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                      errno.EFBIG, errno.ENOENT, errno.EIO}
+
+
+def environment_failure(exc: OSError) -> str | None:
+    """One line for a file the system would not read or write (space, permissions), else None."""
+    if exc.errno not in ENVIRONMENT_ERRNOS:
+        return None
+    where = f" {exc.filename}" if exc.filename else ""
+    todo = ("free some space" if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+            else "check the path and its permissions")
+    return f"cannot use{where} ({exc.strerror}); {todo} and run the command again"
 
 
 def _internal(exc: BaseException, debug: bool) -> int:

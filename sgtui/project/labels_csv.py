@@ -156,7 +156,13 @@ def write_label_csv(path: str | Path, rows: Sequence[LabelRow], layout: str = "c
         data = buf.getvalue()
     else:
         raise SgtuiError(f"unknown layout {layout!r}; use chat-haruhi or generic")
-    Path(path).write_text(data, encoding="utf-8", newline="")
+    out = Path(path)
+    tmp = out.with_name(out.name + ".part")  # whole or not at all (a full disk, an interrupt)
+    try:
+        tmp.write_text(data, encoding="utf-8", newline="")
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def iou(a0: int, a1: int, b0: int, b1: int) -> float:
