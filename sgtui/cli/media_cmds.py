@@ -176,6 +176,7 @@ class _Embedder:
 
         from sgtui.cli.common import progress_bar
         from sgtui.features import create_encoder
+        from sgtui.features.embed import store_vectors
 
         enc = create_encoder(self.voice, "voice", device=self.device, batch_size=self.batch)
         done = proj.embedded_ids("voice", enc.model_id)
@@ -187,8 +188,7 @@ class _Embedder:
                        for ln in chunk]
                 ids = [ln.id for ln, x in zip(chunk, pcm, strict=True) if len(x)]
                 if ids:
-                    proj.put_embeddings("voice", enc.model_id, ids,
-                                        enc.embed([x for x in pcm if len(x)]))
+                    store_vectors(proj, enc, ids, enc.embed([x for x in pcm if len(x)]))
                 advance(len(chunk))
         self.in_project(proj)
 
