@@ -29,6 +29,7 @@ from sgtui.errors import SgtuiError
 from sgtui.media import decode, subtitles
 from sgtui.media.pipeline import Span, clip_rows, keyframe_rows
 from sgtui.media.subtitles import Cue, StyleInfo
+from sgtui.paths import check_writable_folder, refuse_input_as_output
 
 ProgressFactory = Callable[[int | None, str], AbstractContextManager[Callable[[int], None]]]
 BATCH = 32
@@ -182,6 +183,9 @@ def ingest(video: str | Path, output: str | Path, opts: IngestOptions, force: bo
     from sgtui.project import LineIn, Project
 
     video, output = Path(video), Path(output)
+    # before anything else: --force must never turn the video or the subtitles into the output
+    refuse_input_as_output(output, (video, opts.subs, opts.asr_model))
+    check_writable_folder(output)
     info = decode.probe(video)
     if not info.has_audio:
         raise SgtuiError(f"{video} has no audio track; sgtui groups lines by voice")

@@ -28,22 +28,70 @@ from sgtui.project import Project
 _GRAPHS: dict[str, tuple[KnnGraph, float]] = {}  # vectors' hash -> (graph, estimated threshold)
 
 
+MODEL_MAX_BYTES = 16 << 20  # a trained model is a few kB; anything near this is not ours
+MODEL_MAX_ARRAYS = 32
+MODEL_MAX_ELEMENTS = 1 << 20
+
+
+def _check_model_zip(p: Path) -> None:
+    """Limits checked from the zip directory and each .npy header, before any array is read
+    (a small zip bomb must be refused at once, not after gigabytes)."""
+    import zipfile
+
+    if p.stat().st_size > MODEL_MAX_BYTES:
+        raise SgtuiError(f"{p} is {p.stat().st_size} bytes, too large for an sgtui model "
+                         f"(at most {MODEL_MAX_BYTES}); train one with `sgtui train`")
+    try:
+        with zipfile.ZipFile(p) as zf:
+            members = zf.infolist()
+            if not members or len(members) > MODEL_MAX_ARRAYS:
+                raise SgtuiError(f"{p} holds {len(members)} arrays; an sgtui model holds 1 to "
+                                 f"{MODEL_MAX_ARRAYS} — train one with `sgtui train`")
+            total = sum(m.file_size for m in members)
+            if total > MODEL_MAX_BYTES:
+                raise SgtuiError(f"{p} unpacks to {total} bytes, too large for an sgtui model; "
+                                 "train one with `sgtui train`")
+            for m in members:
+                with zf.open(m) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                            else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read(fh)
+                if dtype.hasobject or int(np.prod(shape, dtype=np.float64)) > MODEL_MAX_ELEMENTS:
+                    raise SgtuiError(f"{p}: array {m.filename} ({dtype}, shape {shape}) is not one "
+                                     "an sgtui model holds; train one with `sgtui train`")
+    except (zipfile.BadZipFile, ValueError, OSError, SyntaxError, EOFError) as exc:
+        raise SgtuiError(f"{p} is not an sgtui model ({exc}); train one with `sgtui train`") from None
+
+
 def load_model(path: str | Path) -> EngineModel:
     """Read a model written by `sgtui train` (an .npz of plain arrays; pickle refused)."""
     p = Path(path)
     if not p.is_file():
         raise SgtuiError(f"model {p} does not exist; train one with `sgtui train EP... -o {p}`")
+    _check_model_zip(p)
     try:
         with np.load(p, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
+        for name, arr in arrays.items():
+            if arr.dtype.kind in "biufc" and not np.isfinite(arr).all():
+                raise SgtuiError(f"{p}: array {name} holds NaN or infinite values; the model is "
+                                 "damaged — train it again with `sgtui train`")
         return EngineModel.from_arrays(arrays)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         raise SgtuiError(f"{p} is not an sgtui model ({exc}); train one with `sgtui train`") from None
 
 
 def save_model(model: EngineModel, path: str | Path) -> None:
-    with open(path, "wb") as f:
-        np.savez(f, **model.to_arrays())
+    """Write the model whole or not at all (a .part file renamed once complete)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **model.to_arrays())
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def episode_vectors(project: Project) -> tuple[np.ndarray, np.ndarray, str]:
@@ -131,9 +179,11 @@ def recluster(
         raise SgtuiError(f"{exc}") from None
     groups = [(key, [int(ids[i]) for i in members]) for key, members in result.groups]
     sugg = {int(ids[i]): ranked for i, ranked in result.suggestions.items()}
-    project.apply_clustering(groups, sugg, method)
-    if result.confidence is not None:
-        project.put_confidence("voice", voice_model, ids.tolist(), result.confidence.tolist())
+    _check_result(result, ids.size)
+    with project.transaction():  # the clusters and their confidences commit together, or not
+        project.apply_clustering(groups, sugg, method)
+        if result.confidence is not None:
+            project.put_confidence("voice", voice_model, ids.tolist(), result.confidence.tolist())
     assigned = project.assignments()
     summary = {
         "method": method,
@@ -147,6 +197,18 @@ def recluster(
     if "threshold" in result.info:
         summary["threshold"] = round(float(result.info["threshold"]), 4)
     return summary
+
+
+def _check_result(result, n: int) -> None:
+    """Refuse to write an engine result that could only come from bad input (NaN scores)."""
+    conf = result.confidence
+    if conf is not None and (len(conf) != n or not np.isfinite(np.asarray(conf, float)).all()):
+        raise SgtuiError("the engine produced invalid confidences (NaN) — the model or the "
+                         "vectors are damaged; nothing was changed")
+    scores = [s for ranked in result.suggestions.values() for _, s in ranked]
+    if scores and not np.isfinite(np.asarray(scores, float)).all():
+        raise SgtuiError("the engine produced invalid suggestion scores (NaN) — the model or the "
+                         "vectors are damaged; nothing was changed")
 
 
 def project_labels(project: Project, ids: np.ndarray) -> np.ndarray:

@@ -159,7 +159,7 @@ def test_altered_columns_are_refused(tmp_path):
     raw.execute("ALTER TABLE lines ADD COLUMN surprise TEXT")
     raw.commit()
     raw.close()
-    _refused(path, "columns")
+    _refused(path, "table 'lines' differs from what sgtui creates")
 
 
 def _write_v1(path):

@@ -7,6 +7,8 @@ heavy libraries are imported inside the handlers so `sgtui --help` starts fast.
 from __future__ import annotations
 
 import argparse
+import errno
+import sqlite3
 import sys
 import traceback
 from collections.abc import Sequence
@@ -69,14 +71,65 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # a bug: say so, and how to see more
+    except sqlite3.OperationalError as exc:  # the disk or the file refused a write: not a bug
+        reason = write_failure(exc)
+        if reason is None:
+            return _internal(exc, args.debug)
         if args.debug:
             traceback.print_exc()
-        else:
-            print(
-                f"sgtui: internal error ({type(exc).__name__}: {exc}); "
-                "re-run with --debug for the traceback and report it",
-                file=sys.stderr,
-            )
-        return 1
+        print(f"sgtui: error: {reason}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        reason = environment_failure(exc)
+        if reason is None:
+            return _internal(exc, args.debug)
+        if args.debug:
+            traceback.print_exc()
+        print(f"sgtui: error: {reason}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: say so, and how to see more
+        return _internal(exc, args.debug)
     return int(result or 0)
+
+
+def write_failure(exc: sqlite3.OperationalError) -> str | None:
+    """One line for a write the disk or the file refused (SQLite rolled it back), else None."""
+    text = str(exc)
+    if "full" in text:
+        what = "the disk is full"
+        todo = "free some space and run the command again"
+    elif "readonly" in text or "read-only" in text:
+        what = "the project file cannot be written (read-only)"
+        todo = "copy it somewhere you can write, or make it writable (chmod u+w), and run again"
+    elif "disk I/O error" in text or "unable to open" in text:
+        what = f"the disk refused a write ({text})"
+        todo = "check for free space and that the file and its folder are still there and writable"
+    else:
+        return None
+    return f"{what}; the write in progress was undone and the file is intact — {todo}"
+
+
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                      errno.EFBIG, errno.ENOENT, errno.EIO}
+
+
+def environment_failure(exc: OSError) -> str | None:
+    """One line for a file the system would not read or write (space, permissions), else None."""
+    if exc.errno not in ENVIRONMENT_ERRNOS:
+        return None
+    where = f" {exc.filename}" if exc.filename else ""
+    todo = ("free some space" if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+            else "check the path and its permissions")
+    return f"cannot use{where} ({exc.strerror}); {todo} and run the command again"
+
+
+def _internal(exc: BaseException, debug: bool) -> int:
+    if debug:
+        traceback.print_exception(exc)
+    else:
+        print(
+            f"sgtui: internal error ({type(exc).__name__}: {exc}); "
+            "re-run with --debug for the traceback and report it",
+            file=sys.stderr,
+        )
+    return 1

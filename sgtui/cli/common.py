@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sgtui.errors import SgtuiError
+from sgtui.paths import check_writable_folder, refuse_input_as_output
 
 
-def check_output(path: str | Path, force: bool) -> Path:
-    """Refuse an existing output path unless --force (DESIGN.md §5)."""
+def check_output(path: str | Path, force: bool, inputs: Iterable[str | Path | None] = ()) -> Path:
+    """Refuse an output that is one of the inputs (always), or exists unless --force (§5)."""
     p = Path(path)
+    refuse_input_as_output(p, inputs)
     if p.exists() and not force:
         raise SgtuiError(f"{p} already exists; pass --force to overwrite it or choose another path")
-    if not p.parent.exists():
-        raise SgtuiError(f"folder {p.parent} does not exist; create it first")
+    if p.is_dir():
+        raise SgtuiError(f"{p} is a folder; give a file name")
+    check_writable_folder(p)
     return p
 
 

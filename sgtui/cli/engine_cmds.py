@@ -116,7 +116,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.folds is not None and args.folds < 2:
         raise SgtuiError(f"--folds {args.folds} must be at least 2")
     q = args.q if args.q is not None else (q_from_folds(args.folds) if args.folds else 0.1)
-    out = check_output(args.output, args.force)
+    out = check_output(args.output, args.force, inputs=args.projects)
     with ExitStack() as stack:
         projects = [stack.enter_context(_open(p, readonly=True)) for p in args.projects]
         model, summary = train(projects, q=q)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from sgtui.errors import SgtuiError
+from sgtui.paths import check_writable_folder, refuse_input_as_output
 
 VIDEO_SUFFIXES = (".mkv", ".mp4", ".m4v", ".webm", ".avi", ".mov", ".ts")
 
@@ -116,8 +117,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     out = args.output
     if out.is_dir():
         raise SgtuiError(f"{out} is a folder; give a file name like {out / (video.stem + '.sgproj')}")
-    if not out.parent.exists():
-        raise SgtuiError(f"folder {out.parent} does not exist; create it first")
+    refuse_input_as_output(out, (video, opts.subs, opts.asr_model))
+    check_writable_folder(out)
     from sgtui.cli.common import progress_bar
     from sgtui.ingest import ingest
 
@@ -175,6 +176,7 @@ class _Embedder:
 
         from sgtui.cli.common import progress_bar
         from sgtui.features import create_encoder
+        from sgtui.features.embed import store_vectors
 
         enc = create_encoder(self.voice, "voice", device=self.device, batch_size=self.batch)
         done = proj.embedded_ids("voice", enc.model_id)
@@ -186,8 +188,7 @@ class _Embedder:
                        for ln in chunk]
                 ids = [ln.id for ln, x in zip(chunk, pcm, strict=True) if len(x)]
                 if ids:
-                    proj.put_embeddings("voice", enc.model_id, ids,
-                                        enc.embed([x for x in pcm if len(x)]))
+                    store_vectors(proj, enc, ids, enc.embed([x for x in pcm if len(x)]))
                 advance(len(chunk))
         self.in_project(proj)
 
@@ -262,10 +263,14 @@ def _ingest_season(folder: Path, outdir: Path, opts, force: bool, jobs: int | No
             return 0
         raise SgtuiError(f"no video in {folder} could be paired with subtitles; name them alike "
                          "(EP01.mkv + EP01.ass) or pass --asr/--vad")
+    for video, out in work:
+        refuse_input_as_output(out, [video, *(s for v, s in pairs if v == video)])
     if not outdir.exists():
-        if not outdir.parent.exists():
-            raise SgtuiError(f"folder {outdir.parent} does not exist; create it first")
+        check_writable_folder(outdir)
         outdir.mkdir()
+    elif not os.access(outdir, os.W_OK | os.X_OK):
+        raise SgtuiError(f"cannot write in folder {outdir} (read-only); choose an output folder "
+                         "you can write")
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(work)))
     failed = 0
     with progress_bar(len(work), "episodes") as advance, ProcessPoolExecutor(

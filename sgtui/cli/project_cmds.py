@@ -60,25 +60,52 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_labels_export)
 
 
+MAX_DIM = 1 << 16
+
+
 def _load_npy(path: str, what: str):
+    """A real 2-D .npy array, its header checked before anything is read (no bombs, no pickle)."""
     import numpy as np
 
-    check_input(path, what)
+    from sgtui.project.store import check_vectors
+
+    p = check_input(path, what)
+    size = p.stat().st_size
     try:
-        arr = np.load(path, allow_pickle=False)
+        with open(p, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read_header(fh)
+            offset = fh.tell()
+    except (ValueError, OSError, SyntaxError) as exc:
+        raise SgtuiError(f"{what} {path} is not a readable .npy array ({exc}); "
+                         "save it with numpy.save") from None
+    if dtype.names is not None or dtype.kind not in "biuf":
+        kind = "complex numbers" if dtype.kind == "c" else f"dtype {dtype}"
+        raise SgtuiError(f"{what} {path} holds {kind}; give real numbers (float32), one row per line")
+    if len(shape) != 2:
+        raise SgtuiError(f"{what} {path} has shape {shape}; expected one row per line (2-D)")
+    if shape[0] == 0 or shape[1] == 0:
+        raise SgtuiError(f"{what} {path} is empty (shape {shape}); give one non-empty row per line")
+    if shape[1] > MAX_DIM or shape[0] * shape[1] * dtype.itemsize != size - offset:
+        raise SgtuiError(f"{what} {path}: its header claims shape {shape} but the file holds "
+                         f"{size - offset} bytes of data; it is truncated or not a numpy.save file")
+    try:
+        arr = np.load(p, allow_pickle=False)
     except (ValueError, OSError) as exc:
-        raise SgtuiError(f"{path} is not a readable .npy array ({exc}); save it with numpy.save") from None
-    if arr.ndim != 2:
-        raise SgtuiError(f"{path} has shape {arr.shape}; expected one row per line (2-D)")
-    return arr
+        raise SgtuiError(f"{what} {path} is not a readable .npy array ({exc}); "
+                         "save it with numpy.save") from None
+    return check_vectors(arr, f"{what} {path}")
 
 
 def cmd_import_features(args: argparse.Namespace) -> int:
     from sgtui.project import LineIn, Project
     from sgtui.project.labels_csv import read_label_csv
+    from sgtui.project.store import l2_normalise
 
     check_input(args.lines_csv, "lines file")
-    out = check_output(args.output, args.force)
+    out = check_output(args.output, args.force, inputs=(args.lines_csv, args.voice, args.image))
     _, rows = read_label_csv(args.lines_csv)
     if not rows:
         raise SgtuiError(f"{args.lines_csv} has no rows; nothing to import")
@@ -88,14 +115,22 @@ def cmd_import_features(args: argparse.Namespace) -> int:
         if arr is not None and len(arr) != len(rows):
             raise SgtuiError(f"{name} has {len(arr)} rows but {args.lines_csv} has {len(rows)}; "
                              "row i of the CSV must go with row i of the .npy")
+    # everything is checked before the output is begun
+    l2_normalise(voice, f"--voice {args.voice}")
+    if image is not None:
+        l2_normalise(image, f"--image {args.image}")
     tmp = out.with_name(out.name + ".part")
-    with Project.create(tmp, title=Path(args.lines_csv).stem, force=True) as proj:
-        ids = proj.add_lines([LineIn(r.start_ms, r.end_ms, r.text, source="csv") for r in rows])
-        proj.put_embeddings("voice", args.voice_model, ids, voice)
-        if image is not None:
-            proj.put_embeddings("image", args.image_model, ids, image)
-        proj.meta_set("ingest_state", "complete")
-    tmp.replace(out)  # the output appears only once complete
+    try:
+        with Project.create(tmp, title=Path(args.lines_csv).stem, force=True) as proj:
+            ids = proj.add_lines([LineIn(r.start_ms, r.end_ms, r.text, source="csv") for r in rows])
+            proj.put_embeddings("voice", args.voice_model, ids, voice)
+            if image is not None:
+                proj.put_embeddings("image", args.image_model, ids, image)
+            proj.meta_set("ingest_state", "complete")
+        tmp.replace(out)  # the output appears only once complete
+    finally:
+        for leftover in (tmp, *(tmp.with_name(tmp.name + x) for x in ("-wal", "-shm", "-journal"))):
+            leftover.unlink(missing_ok=True)
     print(f"{out}: {len(ids)} lines, voice {voice.shape[1]}-d"
           + (f", image {image.shape[1]}-d" if image is not None else ""), file=sys.stderr)
     return 0
@@ -213,7 +248,7 @@ def cmd_labels_export(args: argparse.Namespace) -> int:
     from sgtui.project import Project
     from sgtui.project.labels_csv import LabelRow, write_label_csv
 
-    out = check_output(args.csv, args.force)
+    out = check_output(args.csv, args.force, inputs=(args.project,))
     with Project.open(args.project, readonly=True) as proj:
         names = {c.id: c.name for c in proj.clusters()}
         assign = proj.assignments()

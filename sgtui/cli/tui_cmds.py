@@ -69,6 +69,7 @@ def browser_factory(path: Path, port: int | None) -> Callable[[], Player]:
 def run_annotator(path: Path, args: argparse.Namespace) -> int:
     """Open the project, build the player, run the app until the user quits."""
     from sgtui.project import Project, default_annotator
+    from sgtui.project.connection import writable
     from sgtui.tui.app import check_keymap
     from sgtui.tui.config import load_config
     from sgtui.tui.player import make_player
@@ -79,7 +80,9 @@ def run_annotator(path: Path, args: argparse.Namespace) -> int:
     annotator = (args.annotator or config.annotator or default_annotator()).strip()
     if not annotator:
         raise SgtuiError("the annotator name is empty; pass --as NAME")
-    project = Project.open(path)
+    # A file this user cannot write opens view-only (the app says so and refuses actions
+    # with one line) instead of failing at the first edit.
+    project = Project.open(path, readonly=not writable(path))
     try:
         if project.count("lines") == 0:
             raise SgtuiError(f"{path} has no lines yet; ingest a video or import features first")
@@ -166,7 +169,9 @@ def prepare_demo(reset: bool = False) -> Path:
     if samples:
         tmp = dst.with_name(dst.name + ".part")
         shutil.copy(samples[0], tmp)
-        cluster_project(tmp)
+        cluster_project(tmp)  # also brings an older bundled schema forward
+        for backup in tmp.parent.glob(f"{tmp.name}.schema*.bak"):
+            backup.unlink()  # the bundled sample itself is the backup of this copy
         tmp.replace(dst)
         return dst
     return build_haruhi_demo(dst)

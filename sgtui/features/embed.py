@@ -71,15 +71,44 @@ def embed_modality(project: Any, encoder: Encoder, batch: int = 32,
             chunk_ids.append(line_id)
             inputs.append(x)
         if inputs:
-            vecs = encoder.embed(inputs)
-            project.put_embeddings(modality, encoder.model_id, chunk_ids, vecs)
-            stats["embedded"] += len(chunk_ids)
+            stored = store_vectors(project, encoder, chunk_ids, encoder.embed(inputs))
+            stats["embedded"] += stored
+            stats["empty"] += len(chunk_ids) - stored
         if progress:
             progress(modality, min(pos + batch, len(todo)), len(todo))
     if stats["embedded"] or stats["already"]:
         project.meta_set(f"model.{modality}", encoder.model_id)
     stats["seconds"] = round(time.perf_counter() - start, 3)
     return stats
+
+
+def store_vectors(project: Any, encoder: Encoder, line_ids: list[int], vecs: object) -> int:
+    """Check an encoder's output for these lines and store it; returns how many were stored.
+
+    NaN/inf or a wrong shape refuses the batch (one line naming the encoder). An all-zero
+    vector (e.g. a blank frame once its background is suppressed) says nothing about the
+    speaker: that line is left without one, like a line with empty input.
+    """
+    v = _checked_output(encoder, vecs, len(line_ids))
+    keep = (v != 0).any(axis=1)
+    if keep.any():
+        kept = [i for i, k in zip(line_ids, keep.tolist(), strict=True) if k]
+        project.put_embeddings(encoder.modality, encoder.model_id, kept, v[keep])
+    return int(keep.sum())
+
+
+def _checked_output(encoder: Encoder, vecs: object, n: int) -> np.ndarray:
+    """The encoder's vectors as a real (n × dim) array; one line naming the encoder otherwise."""
+    v = np.asarray(vecs)
+    where = f"encoder {encoder.model_id} on {encoder.device}"
+    if v.dtype.kind not in "biuf" or v.ndim != 2 or v.shape[0] != n or v.shape[1] == 0:
+        raise SgtuiError(f"{where} returned {v.dtype} vectors of shape {v.shape} for {n} inputs; "
+                         "check its weights (--model-path) or choose another encoder")
+    v = v.astype(np.float64, copy=False)
+    if not np.isfinite(v).all():
+        raise SgtuiError(f"{where} returned NaN or infinite vectors; nothing of this batch was "
+                         "stored — try --device cpu or check its weights")
+    return v
 
 
 def embed_project(

@@ -137,7 +137,7 @@ class ActionsMixin:
             yield rec
             if not rec.rows:
                 return
-            action_id = conn.execute("SELECT COALESCE(MAX(action_id), 0) + 1 FROM ops").fetchone()[0]
+            action_id = self._next_action_id(conn)
             ts = _now()
             payload = json.dumps(rec.payload(), ensure_ascii=False, separators=(",", ":"))
             conn.executemany(

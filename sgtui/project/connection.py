@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from functools import cache
 from pathlib import Path
 from urllib.parse import quote
 
@@ -49,9 +48,18 @@ def journal_mode_for(path: Path) -> str:
     return "DELETE" if filesystem_type(path) in NETWORK_FILESYSTEMS else "WAL"
 
 
-def connect(path: Path, mode: str) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit) with safe pragmas."""
-    uri = f"file:{quote(str(path.resolve()))}?mode={mode}"
+def writable(path: Path) -> bool:
+    """Whether this process may change `path` (the file and its folder, where the journal goes)."""
+    return os.access(path, os.W_OK) and os.access(path.resolve().parent, os.W_OK | os.X_OK)
+
+
+def connect(path: Path, mode: str, immutable: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit) with safe pragmas.
+
+    `immutable` reads the main file alone, creating nothing beside it: for a file nobody
+    here may write and with no WAL to read.
+    """
+    uri = f"file:{quote(str(path.resolve()))}?mode={mode}" + ("&immutable=1" if immutable else "")
     conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
     conn.execute("PRAGMA trusted_schema=OFF")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -59,20 +67,13 @@ def connect(path: Path, mode: str) -> sqlite3.Connection:
     return conn
 
 
-@cache
-def _expected_columns(version: int) -> dict[str, list[str]]:
-    mem = sqlite3.connect(":memory:")
-    schema.run_script(mem, schema.DDL_V1)
-    for v in range(1, version):
-        schema.MIGRATIONS[v](mem)
-    names = [r[0] for r in mem.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-    cols = {n: [c[1] for c in mem.execute(f'PRAGMA table_info("{n}")')] for n in names}
-    mem.close()
-    return cols
-
-
 def verify(conn: sqlite3.Connection, path: Path) -> int:
-    """Check a file is an sgproj this sgtui can use; return its schema version."""
+    """Check a file is an sgproj this sgtui can use; return its schema version.
+
+    Every schema object's SQL must be exactly what this sgtui creates for the file's version
+    (a hidden cascade or generated column is as dangerous as a trigger), the op log must be
+    the JSON sgtui wrote, and the AUTOINCREMENT counters must not point below used ids.
+    """
     try:
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         if app_id != schema.APPLICATION_ID:
@@ -81,40 +82,195 @@ def verify(conn: sqlite3.Connection, path: Path) -> int:
                                  "create one with 'sgtui ingest' or 'sgtui import-features'")
             raise SgtuiError(f"{path} is not an sgproj project file; "
                              "create one with 'sgtui ingest' or 'sgtui import-features'")
-        # Before reading any table: refuse anything that could run code (triggers, views).
-        all_known = {**schema.EXPECTED_V1, **schema.EXPECTED_OBJECTS}
         objects = conn.execute("SELECT type, name FROM sqlite_master").fetchall()
-        bad = [f"{t} '{n}'" for t, n in objects
-               if not n.startswith("sqlite_autoindex_") and all_known.get(n) != t]
-        if bad:
-            raise SgtuiError(f"{path} holds schema objects sgtui did not create ({', '.join(bad)}); "
-                             "refusing to open it — ask its author for a clean export")
-        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        row = None
+        if ("table", "meta") in objects:  # a plain table: reading it runs nothing
+            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None or not str(row[0]).isdigit():
             raise SgtuiError(f"{path} has no schema version; it is damaged or not an sgproj file")
         version = int(row[0])
         if version > schema.SCHEMA_VERSION:
             raise SgtuiError(f"{path} was written by a newer sgtui (schema {version}, this sgtui "
                              f"reads up to {schema.SCHEMA_VERSION}); upgrade sgtui to open it")
+        # Before reading any other table: refuse anything that could run code (triggers, views).
+        known = {n for v in range(1, schema.SCHEMA_VERSION + 1) for _, n in schema.expected_schema(v)}
+        bad = [f"{t} '{n}'" for t, n in objects
+               if t not in ("table", "index") or (n not in known and not n.startswith("sqlite_"))]
+        if bad:
+            raise SgtuiError(f"{path} holds schema objects sgtui did not create ({', '.join(bad)}); "
+                             "refusing to open it — ask its author for a clean export")
         if version < 1:
             raise SgtuiError(f"{path} has an invalid schema version {version}; it is damaged")
-        leftover = schema.foreign_objects(conn, version)
-        if leftover:
-            raise SgtuiError(f"{path} does not match schema {version} ({', '.join(leftover)}); "
-                             "it is damaged or was edited by hand")
-        expected = _expected_columns(version)
-        for table, cols in expected.items():
-            actual = [c[1] for c in conn.execute(f'PRAGMA table_info("{table}")')]
-            if actual != cols:
-                raise SgtuiError(f"{path}: table {table} has columns {actual}, expected {cols}; "
-                                 "the file is damaged or was edited by hand")
+        diff = schema.schema_differences(conn, version)
+        if diff:
+            raise SgtuiError(f"{path} does not match schema {version} ({'; '.join(diff[:3])}); "
+                             "it was edited by hand or damaged — refusing to open it")
+        _check_sequences(conn, path)
+        bad_op = conn.execute(
+            "SELECT action_id FROM ops WHERE payload IS NOT NULL AND (NOT json_valid(payload) "
+            "OR json_type(payload) != 'object') ORDER BY id LIMIT 1").fetchone()
+        if bad_op:
+            raise SgtuiError(f"{path}: the op log is damaged at action {bad_op[0]} (its payload is "
+                             "not the JSON object sgtui wrote); restore the file from a backup copy")
         check = conn.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
             raise SgtuiError(f"{path} is damaged ({check}); restore it from a backup copy")
         return version
     except sqlite3.DatabaseError as exc:
-        raise SgtuiError(f"{path} is not a readable sgproj file ({exc}); "
-                         "check the path or restore the file from a backup") from None
+        raise unreadable(path, exc) from None
+
+
+def unreadable(path: Path, exc: sqlite3.DatabaseError) -> SgtuiError:
+    """The one-line error for a file SQLite could not read: permissions, or real damage."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and any(
+            k in text for k in ("unable to open", "readonly", "read-only", "disk I/O", "locking")):
+        return SgtuiError(f"cannot read {path} ({text}); check that you may read it and its folder")
+    return SgtuiError(f"{path} is not a readable sgproj file ({text}); "
+                      "check the path or restore the file from a backup")
+
+
+def _check_sequences(conn: sqlite3.Connection, path: Path) -> None:
+    """sqlite_sequence may only count AUTOINCREMENT tables, never below an id in use."""
+    has_seq = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='sqlite_sequence'").fetchone()
+    if not has_seq:
+        return
+    for name, seq in conn.execute("SELECT name, seq FROM sqlite_sequence").fetchall():
+        if name not in schema.AUTOINCREMENT_TABLES or not isinstance(seq, int):
+            raise SgtuiError(f"{path}: sqlite_sequence holds {name!r} = {seq!r}, which sgtui never "
+                             "writes; the file was edited by hand — refusing to open it")
+        top = conn.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{name}"').fetchone()[0]
+        if seq < top:
+            raise SgtuiError(f"{path}: the id counter of {name} ({seq}) is below an id in use "
+                             f"({top}); the file was edited by hand — refusing to open it")
+
+
+WAL_MAGIC = (0x377F0682, 0x377F0683)
+WAL_HEADER = 32
+WAL_FRAME_HEADER = 24
+SHM_DMS_BYTE = 128  # every connection using the WAL holds a shared lock on this byte of -shm
+
+
+_OPEN_HERE: dict[str, int] = {}  # resolved path -> connections this process holds on it
+
+
+def opened(path: Path) -> None:
+    """Note that this process holds a connection on `path` (its -wal is live, not left over)."""
+    key = str(path.resolve())
+    _OPEN_HERE[key] = _OPEN_HERE.get(key, 0) + 1
+
+
+def closed(path: Path) -> None:
+    key = str(path.resolve())
+    if _OPEN_HERE.get(key, 0) > 1:
+        _OPEN_HERE[key] -= 1
+    else:
+        _OPEN_HERE.pop(key, None)
+
+
+def wal_in_use(path: Path) -> bool:
+    """Whether a live connection uses the file's -wal: one of this process, or another
+    process holding SQLite's lock on the -shm."""
+    import fcntl
+    import struct
+
+    if str(path.resolve()) in _OPEN_HERE:
+        # never open -shm ourselves then: closing any descriptor of a file drops every POSIX
+        # lock this process holds on it, SQLite's included
+        return True
+    shm = Path(f"{path}-shm")
+    if not shm.exists():
+        return False
+    try:
+        with open(shm, "rb") as fh:
+            probe = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, SHM_DMS_BYTE, 1, 0)
+            got = fcntl.fcntl(fh.fileno(), fcntl.F_GETLK, probe)
+        return struct.unpack("hhqqi4x", got)[0] != fcntl.F_UNLCK
+    except OSError:
+        return False
+
+
+def check_hot_wal(path: Path) -> None:
+    """Refuse a -wal left by a crashed writer that does not belong to the file as it is now.
+
+    SQLite replays any valid -wal into the file beside it, even when the file was replaced by
+    another copy since the crash: pages of one file land in another. So before SQLite sees a
+    left-over -wal, it is replayed into a private copy, which must pass a full integrity check
+    and keep every op-log row of the file alone (the log is append-only: a -wal of this file
+    only adds to it). Nothing beside the file is changed here.
+    """
+    import shutil
+    import struct
+    import tempfile
+
+    wal = Path(f"{path}-wal")
+    try:
+        size = wal.stat().st_size
+    except FileNotFoundError:
+        return
+    if size < WAL_HEADER + WAL_FRAME_HEADER or wal_in_use(path):
+        return  # no frame to replay, or a live session's log
+    advice = (f"move {wal.name} (and {path.name}-shm) out of the folder, keeping it if that session's "
+              "last work matters, then run again")
+    try:
+        with open(wal, "rb") as fh:
+            magic, _, wal_page = struct.unpack(">III", fh.read(12))
+        with open(path, "rb") as fh:
+            head = fh.read(100)
+    except OSError as exc:
+        raise SgtuiError(f"cannot read {path} or its -wal ({exc.strerror}); check that you may "
+                         "read both") from None
+    db_page = struct.unpack(">H", head[16:18])[0] if len(head) >= 18 else 0
+    db_page = 65536 if db_page == 1 else db_page
+    if magic not in WAL_MAGIC or wal_page != db_page:
+        raise SgtuiError(f"{wal} beside {path} is not a log of this file (page size {wal_page}, "
+                         f"the file's {db_page}); sgtui will not replay it — {advice}")
+    try:
+        with tempfile.TemporaryDirectory(prefix="sgtui-wal-") as tmp:
+            alone, replayed = Path(tmp) / "alone.sgproj", Path(tmp) / "replayed.sgproj"
+            shutil.copyfile(path, alone)
+            shutil.copyfile(path, replayed)
+            shutil.copyfile(wal, f"{replayed}-wal")
+            problem = _replay_problem(alone, replayed)
+    except OSError as exc:
+        raise SgtuiError(f"{wal} was left by a writer that stopped without closing and could not "
+                         f"be checked ({exc.strerror} in the temporary folder); free space there "
+                         "(or set TMPDIR) and run again") from None
+    if problem:
+        raise SgtuiError(f"{wal} was left by a writer that stopped without closing and does not "
+                         f"belong to {path} as it is now ({problem}; was the file replaced?); "
+                         f"sgtui will not replay it — {advice}")
+
+
+OPS_COLUMNS = "id, action_id, ts, annotator, kind, line_id, src_cluster, dst_cluster, payload, undoes"
+
+
+def _replay_problem(alone: Path, replayed: Path) -> str | None:
+    """Why the replayed private copy cannot be the file plus its own log, or None."""
+    try:
+        conn = sqlite3.connect(replayed, isolation_level=None)
+        try:
+            conn.execute("PRAGMA trusted_schema=OFF")
+            errors = [r[0] for r in conn.execute("PRAGMA integrity_check(5)")]
+            if errors != ["ok"]:
+                return f"replaying it breaks the file: {errors[0]}"
+            after = conn.execute(f"SELECT {OPS_COLUMNS} FROM ops ORDER BY id").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return f"replaying it leaves an unreadable file: {exc}"
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(alone))}?mode=ro&immutable=1", uri=True)
+        try:
+            before = conn.execute(f"SELECT {OPS_COLUMNS} FROM ops ORDER BY id").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return None  # the file alone is mid-checkpoint; the integrity check above decides
+    if after[: len(before)] != before:
+        return f"the op log would go from {len(before)} rows to {len(after)} without keeping them"
+    return None
 
 
 def backup_copy(conn: sqlite3.Connection, path: Path, version: int) -> Path:
@@ -133,17 +289,29 @@ def backup_copy(conn: sqlite3.Connection, path: Path, version: int) -> Path:
 
 def migrate(conn: sqlite3.Connection, version: int) -> None:
     """Bring a verified file forward to the current schema, in one transaction."""
+    # Table rebuilds drop and recreate tables: with foreign keys on, dropping `clusters`
+    # would cascade into `suggestions`. Off for the migration, checked before committing.
+    conn.execute("PRAGMA foreign_keys=OFF")
     conn.execute("BEGIN IMMEDIATE")
     try:
         for v in range(version, schema.SCHEMA_VERSION):
             schema.MIGRATIONS[v](conn)
+        if conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+            raise SgtuiError("the file's rows do not match each other (foreign keys); "
+                             "restore it from a backup copy")
         conn.execute("UPDATE meta SET value=? WHERE key='schema_version'",
                      (str(schema.SCHEMA_VERSION),))
         conn.execute(f"PRAGMA user_version={schema.SCHEMA_VERSION}")
         conn.execute("COMMIT")
-    except BaseException:
+    except schema.OpLogDamaged as exc:
         conn.execute("ROLLBACK")
+        raise SgtuiError(f"{exc}; restore the file from a backup copy") from None
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
+    finally:
+        conn.execute("PRAGMA foreign_keys=ON")
 
 
 def copy_to_memory(conn: sqlite3.Connection) -> sqlite3.Connection:
@@ -165,7 +333,10 @@ def create_file(path: Path, force: bool) -> None:
                 p.unlink()
     if not path.parent.exists():
         raise SgtuiError(f"folder {path.parent} does not exist; create it first")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise SgtuiError(f"cannot write in folder {path.parent} (read-only); "
+                         "choose an output in a folder you can write")
 
 
-__all__ = ["connect", "verify", "migrate", "backup_copy", "copy_to_memory", "create_file",
+__all__ = ["connect", "writable", "unreadable", "verify", "migrate", "backup_copy", "copy_to_memory", "create_file",
            "journal_mode_for"]

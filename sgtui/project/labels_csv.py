@@ -44,8 +44,18 @@ class MatchResult:
     dropped_unlabelled: int = 0
 
 
+MAX_TIME_MS = 1000 * 3_600_000  # 1000 hours: longer than any episode, far inside SQLite's range
+
+
 def parse_time(value: str) -> int:
     """A time in H:MM:SS.cc, HH:MM:SS,mmm, HH:MM:SS.mmm, HH:MM:SS:mmm, H:MM:SS or seconds → ms."""
+    ms = _parse_time(value)
+    if ms > MAX_TIME_MS:
+        raise SgtuiError(f"time {value.strip()[:40]!r} is beyond 1000 hours; fix the file")
+    return ms
+
+
+def _parse_time(value: str) -> int:
     s = value.strip()
     m = _TIME.match(s)
     if m:
@@ -98,6 +108,14 @@ def read_label_csv(path: str | Path) -> tuple[str, list[LabelRow]]:
     if not path.is_file():
         raise SgtuiError(f"{path} does not exist or is not a file; check the path")
     reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
+    try:
+        return _read_rows(path, reader)
+    except csv.Error as exc:  # e.g. a field over the csv module's 131,072-character limit
+        raise SgtuiError(f"{path}, line {reader.line_num + 1}: not valid CSV ({exc}); "
+                         "fix the file") from None
+
+
+def _read_rows(path: Path, reader: csv.DictReader) -> tuple[str, list[LabelRow]]:
     header = [h.strip() for h in (reader.fieldnames or [])]
     reader.fieldnames = header
     if all(h in header for h in (CHAT_HARUHI[0], CHAT_HARUHI[2], CHAT_HARUHI[3])):
@@ -138,7 +156,13 @@ def write_label_csv(path: str | Path, rows: Sequence[LabelRow], layout: str = "c
         data = buf.getvalue()
     else:
         raise SgtuiError(f"unknown layout {layout!r}; use chat-haruhi or generic")
-    Path(path).write_text(data, encoding="utf-8", newline="")
+    out = Path(path)
+    tmp = out.with_name(out.name + ".part")  # whole or not at all (a full disk, an interrupt)
+    try:
+        tmp.write_text(data, encoding="utf-8", newline="")
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def iou(a0: int, a1: int, b0: int, b1: int) -> float:

@@ -1,14 +1,18 @@
 """The .sgproj schema: DDL per version, forward migrations, and the check run before any write.
 
 A file is ours when its SQLite `application_id` is APPLICATION_ID; its version lives in
-`meta.schema_version` (mirrored in `PRAGMA user_version`). The schema check refuses any
-object we did not create (a trigger or view could run code on our writes).
+`meta.schema_version` (mirrored in `PRAGMA user_version`). The schema check compares every
+object's SQL with what this version creates (a trigger, a view, a hidden cascade or generated
+column could run code on our writes or erase the op log), so anything else is refused.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
 from collections.abc import Callable
+from functools import cache
 
 APPLICATION_ID = 0x53475052  # "SGPR"
 SCHEMA_VERSION = 3
@@ -97,7 +101,8 @@ CREATE TABLE suggestions(
 CREATE INDEX ops_undoes ON ops(undoes);
 """
 
-# Version 3: line flags (overlap, noise/music, not speech, wrong subtitle), set by the annotator.
+# Version 3: cluster ids are never reused (AUTOINCREMENT, so an old op row can never come to
+# mean a new cluster), and lines can carry flags (overlap, noise, ...).
 DDL_LINE_FLAGS = """
 CREATE TABLE line_flags(
   line_id INTEGER NOT NULL REFERENCES lines(id) ON DELETE CASCADE,
@@ -105,7 +110,22 @@ CREATE TABLE line_flags(
   PRIMARY KEY (line_id, flag)
 );
 """
-DDL_V2_TO_V3 = DDL_LINE_FLAGS
+
+# SQLite cannot add AUTOINCREMENT to a table: build the new one, copy, swap. Foreign keys must
+# be off meanwhile (dropping `clusters` would otherwise cascade into `suggestions`).
+DDL_V2_TO_V3_CLUSTERS = """
+CREATE TABLE clusters_v3(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT UNIQUE,
+  locked INTEGER NOT NULL DEFAULT 0,
+  created_by TEXT NOT NULL DEFAULT 'auto',
+  confirmed INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO clusters_v3(id, name, locked, created_by, confirmed)
+  SELECT id, name, locked, created_by, confirmed FROM clusters;
+DROP TABLE clusters;
+ALTER TABLE clusters_v3 RENAME TO clusters;
+"""
 
 
 def run_script(conn: sqlite3.Connection, ddl: str) -> None:
@@ -115,45 +135,97 @@ def run_script(conn: sqlite3.Connection, ddl: str) -> None:
             conn.execute(stmt)
 
 
+class OpLogDamaged(ValueError):
+    """An op-log payload that is not the JSON sgtui wrote (the file was edited or damaged)."""
+
+    def __init__(self, action_id: int) -> None:
+        super().__init__(f"the op log is damaged at action {action_id} (its payload is not JSON)")
+        self.action_id = action_id
+
+
+def cluster_ids_in_ops(conn: sqlite3.Connection) -> int:
+    """The largest cluster id the op log ever mentions (src/dst columns and payloads), else 0."""
+    top = conn.execute(
+        "SELECT MAX(COALESCE(MAX(src_cluster), 0), COALESCE(MAX(dst_cluster), 0)) FROM ops"
+    ).fetchone()[0] or 0
+    for action_id, payload in conn.execute(
+        "SELECT action_id, payload FROM ops WHERE payload IS NOT NULL ORDER BY id"
+    ):
+        try:
+            data = json.loads(payload)
+            ids = [int(k) for k in data.get("clusters", {})]
+            for before_after in data.get("lines", {}).values():
+                ids.extend(int(st[0]) for st in before_after if st)
+        except (ValueError, TypeError, AttributeError, IndexError):
+            raise OpLogDamaged(action_id) from None
+        top = max([top, *ids])
+    return int(top)
+
+
+def migrate_v2_to_v3(conn: sqlite3.Connection) -> None:
+    """Rebuild `clusters` with AUTOINCREMENT, seeded above every id ever used; add line_flags."""
+    seed = max(cluster_ids_in_ops(conn),
+               conn.execute("SELECT COALESCE(MAX(id), 0) FROM clusters").fetchone()[0])
+    run_script(conn, DDL_V2_TO_V3_CLUSTERS)
+    conn.execute("DELETE FROM sqlite_sequence WHERE name='clusters'")
+    conn.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('clusters', ?)", (seed,))
+    run_script(conn, DDL_LINE_FLAGS)
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: lambda conn: run_script(conn, DDL_V1_TO_V2),
-    2: lambda conn: run_script(conn, DDL_V2_TO_V3),
+    2: migrate_v2_to_v3,
 }
 
-# name -> type of every schema object a current file may hold (autoindexes are SQLite's own).
-EXPECTED_OBJECTS = {
-    "meta": "table",
-    "lines": "table",
-    "clips": "table",
-    "keyframes": "table",
-    "embeddings": "table",
-    "confidence": "table",
-    "clusters": "table",
-    "assignments": "table",
-    "ops": "table",
-    "annotators": "table",
-    "suggestions": "table",
-    "line_flags": "table",
-    "assignments_cluster": "index",
-    "ops_action": "index",
-    "ops_undoes": "index",
-}
-EXPECTED_V2 = {k: v for k, v in EXPECTED_OBJECTS.items() if k != "line_flags"}
-EXPECTED_V1 = {k: v for k, v in EXPECTED_V2.items() if k not in ("suggestions", "ops_undoes")}
+# Tables a current file holds (for counting rows by name).
+TABLES = ("meta", "lines", "clips", "keyframes", "embeddings", "confidence", "clusters",
+          "assignments", "ops", "annotators", "suggestions", "line_flags")
+AUTOINCREMENT_TABLES = ("clusters",)
 
 
-def expected_objects(version: int) -> dict[str, str]:
-    return {1: EXPECTED_V1, 2: EXPECTED_V2}.get(version, EXPECTED_OBJECTS)
+def build(conn: sqlite3.Connection, version: int = SCHEMA_VERSION) -> None:
+    """Create the schema of `version` the one way every file gets it: v1, then each migration.
+
+    A fresh file and a migrated one so hold byte-identical schema SQL, which is what the
+    schema check compares.
+    """
+    run_script(conn, DDL_V1)
+    for v in range(1, version):
+        MIGRATIONS[v](conn)
 
 
-def foreign_objects(conn: sqlite3.Connection, version: int) -> list[str]:
-    """Schema objects a file of `version` should not have: triggers, views, unknown tables."""
-    expected = expected_objects(version)
-    found = conn.execute("SELECT type, name FROM sqlite_master").fetchall()
-    bad = []
-    for kind, name in found:
-        if name.startswith("sqlite_autoindex_") or name == "sqlite_sequence":
-            continue
-        if expected.get(name) != kind:
-            bad.append(f"{kind} {name}")
-    return bad
+_QUOTED_TABLE = re.compile(r'^CREATE TABLE "(\w+)"')
+
+
+def normalise_sql(sql: str | None) -> str | None:
+    """Schema SQL with runs of whitespace collapsed and a renamed table's quotes dropped
+    (formatting is not meaning, and ALTER TABLE RENAME quotes the new name)."""
+    if sql is None:
+        return None
+    return _QUOTED_TABLE.sub(r"CREATE TABLE \1", " ".join(sql.split()))
+
+
+@cache
+def expected_schema(version: int) -> dict[tuple[str, str], tuple[str, str | None]]:
+    """(type, name) -> (table, normalised SQL) of every object a file of `version` holds."""
+    mem = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        build(mem, version)
+        return schema_of(mem)
+    finally:
+        mem.close()
+
+
+def schema_of(conn: sqlite3.Connection) -> dict[tuple[str, str], tuple[str, str | None]]:
+    rows = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()
+    return {(t, n): (tb, normalise_sql(s)) for t, n, tb, s in rows}
+
+
+def schema_differences(conn: sqlite3.Connection, version: int) -> list[str]:
+    """What differs between a file's schema and the one `version` creates (empty: identical)."""
+    want = expected_schema(version)
+    have = schema_of(conn)
+    out = [f"{t} {n!r} differs from what sgtui creates" if (t, n) in want else f"unexpected {t} {n!r}"
+           for (t, n), v in sorted(have.items()) if want.get((t, n)) != v]
+    out += [f"missing {t} {n!r}" for (t, n) in sorted(want) if (t, n) not in have]
+    return out

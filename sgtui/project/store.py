@@ -12,7 +12,6 @@ import contextlib
 import getpass
 import hashlib
 import json
-import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -51,15 +50,48 @@ def default_annotator() -> str:
         return "annotator"
 
 
-def l2_normalise(vecs: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero), as float32."""
-    v = np.asarray(vecs, dtype=np.float32)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_vectors(vecs: object, what: str = "embeddings") -> np.ndarray:
+    """Vectors as a float64 (lines × dim) array, or one line saying what is wrong with them.
+
+    Refused: non-numeric or complex dtypes, shapes other than (n ≥ 1, dim ≥ 1), NaN or
+    infinite values, values float32 cannot hold, and all-zero rows (no direction to compare).
+    """
+    v = np.asarray(vecs)
+    if v.dtype.names is not None or v.dtype.kind not in "biuf":
+        kind = "complex numbers" if v.dtype.kind == "c" else f"dtype {v.dtype}"
+        raise SgtuiError(f"{what} hold {kind}; give real numbers (float32), one row per line")
     if v.ndim != 2:
-        raise SgtuiError(f"embeddings must be a 2-D array (lines × dim), got shape {v.shape}")
-    if not np.isfinite(v).all():
-        raise SgtuiError("embeddings contain NaN or infinite values; re-run the encoder")
-    norms = np.linalg.norm(v, axis=1, keepdims=True)
-    return np.where(norms > 0, v / np.maximum(norms, 1e-12), 0).astype(np.float32)
+        raise SgtuiError(f"{what} must be a 2-D array (lines × dim), got shape {v.shape}")
+    if v.shape[0] == 0 or v.shape[1] == 0:
+        raise SgtuiError(f"{what} are empty (shape {v.shape}); give one non-empty row per line")
+    v = v.astype(np.float64, copy=False)
+    finite = np.isfinite(v).all(axis=1)
+    if not finite.all():
+        raise SgtuiError(f"{what} contain NaN or infinite values (row {int(np.argmin(finite))}); "
+                         "re-run the encoder")
+    big = (np.abs(v) > FLOAT32_MAX).any(axis=1)
+    if big.any():
+        raise SgtuiError(f"{what} hold values too large for float32 (row {int(np.argmax(big))}); "
+                         "re-run the encoder or rescale them")
+    zero = ~(v != 0).any(axis=1)
+    if zero.any():
+        raise SgtuiError(f"{what} have all-zero rows (row {int(np.argmax(zero))} and "
+                         f"{int(zero.sum()) - 1} more); a zero vector cannot be compared")
+    return v
+
+
+def l2_normalise(vecs: object, what: str = "embeddings") -> np.ndarray:
+    """Checked rows scaled to unit length, as float32 (norms taken in float64: no overflow)."""
+    v = check_vectors(vecs, what)
+    scale = np.abs(v).max(axis=1, keepdims=True)  # 1e38-sized values square without overflow
+    v = v / scale
+    out = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+    if not np.isfinite(out).all() or not (out != 0).any(axis=1).all():
+        raise SgtuiError(f"{what} do not normalise to finite unit vectors; re-run the encoder")
+    return out
 
 
 class Project(ActionsMixin, FlagsMixin):
@@ -70,6 +102,8 @@ class Project(ActionsMixin, FlagsMixin):
         self.path = path
         self.readonly = readonly
         self._tx_depth = 0
+        self._closed = False
+        connection.opened(path)
 
     # ---- opening -------------------------------------------------------------------------
     @classmethod
@@ -80,9 +114,7 @@ class Project(ActionsMixin, FlagsMixin):
         conn = connection.connect(path, "rwc")
         conn.execute(f"PRAGMA journal_mode={connection.journal_mode_for(path)}")
         conn.execute("BEGIN IMMEDIATE")
-        schema.run_script(conn, schema.DDL_V1)
-        for v in range(1, schema.SCHEMA_VERSION):
-            schema.MIGRATIONS[v](conn)
+        schema.build(conn)
         meta = {
             "schema_version": str(schema.SCHEMA_VERSION),
             "sgtui_version": __version__,
@@ -103,17 +135,26 @@ class Project(ActionsMixin, FlagsMixin):
             raise SgtuiError(f"{path} does not exist; check the path")
         if path.is_dir():
             raise SgtuiError(f"{path} is a folder, not an sgproj file")
+        can_write = connection.writable(path)
+        if not readonly and not can_write:
+            raise SgtuiError(f"{path} is read-only here (no write permission on the file or its "
+                             "folder); copy it somewhere you can write, or make it writable "
+                             "(chmod u+w), and run again — or open it to view only")
         # A read-only look at a WAL file opened with mode=ro leaves -wal/-shm files beside
         # it (only a writer may remove them), clutter next to a file annotators share. So a
         # writable file is opened read-write with query_only on: nothing can be written, and
-        # closing the last connection tidies up as usual.
-        mode = "rw" if not readonly or os.access(path, os.W_OK) else "ro"
+        # closing the last connection tidies up as usual. A file we may not write, with no
+        # WAL beside it, is read as immutable: nothing is created next to it.
+        connection.check_hot_wal(path)
+        wal = Path(f"{path}-wal")
+        hot_wal = wal.exists() and wal.stat().st_size > 0
+        mode = "rw" if can_write else "ro"
         try:
-            conn = connection.connect(path, mode)
+            conn = connection.connect(path, mode, immutable=not can_write and not hot_wal)
             if readonly:
                 conn.execute("PRAGMA query_only=ON")
-        except sqlite3.OperationalError as exc:
-            raise SgtuiError(f"cannot open {path} ({exc}); check its permissions") from None
+        except sqlite3.DatabaseError as exc:
+            raise connection.unreadable(path, exc) from None
         try:
             version = connection.verify(conn, path)
             if version < schema.SCHEMA_VERSION:
@@ -138,6 +179,9 @@ class Project(ActionsMixin, FlagsMixin):
 
     def close(self) -> None:
         self.conn.close()
+        if not self._closed:
+            self._closed = True
+            connection.closed(self.path)
 
     def __enter__(self) -> Project:
         return self
@@ -163,10 +207,24 @@ class Project(ActionsMixin, FlagsMixin):
             yield self.conn
             self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:  # SQLite already rolled back after a full disk or I/O error
+                self.conn.execute("ROLLBACK")
             raise
         finally:
             self._tx_depth = 0
+
+    def _next_action_id(self, conn: sqlite3.Connection) -> int:
+        """A new action id above every one ever used, even if op rows vanished since.
+
+        meta `action_seq` remembers the highest id handed out; call inside the action's
+        transaction so the id and its op rows commit together.
+        """
+        top = conn.execute("SELECT COALESCE(MAX(action_id), 0) FROM ops").fetchone()[0]
+        row = conn.execute("SELECT value FROM meta WHERE key='action_seq'").fetchone()
+        seen = int(row[0]) if row and str(row[0]).isdigit() else 0
+        action_id = max(int(top), seen) + 1
+        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('action_seq', ?)", (str(action_id),))
+        return action_id
 
     def data_version(self) -> int:
         """Changes when another connection commits (PRAGMA data_version): poll to see them."""
@@ -241,7 +299,7 @@ class Project(ActionsMixin, FlagsMixin):
         return Line(*r) if r else None
 
     def count(self, table: str) -> int:
-        if table not in schema.EXPECTED_OBJECTS:
+        if table not in schema.TABLES:
             raise ValueError(table)
         return self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
@@ -287,7 +345,7 @@ class Project(ActionsMixin, FlagsMixin):
     def put_embeddings(self, modality: str, model: str, line_ids: Sequence[int], vecs: np.ndarray) -> None:
         """Store L2-normalised float32 vectors for (modality, model); replaces earlier ones."""
         _check_modality(modality)
-        v = l2_normalise(vecs)
+        v = l2_normalise(vecs, f"{modality} vectors ({model})")
         if len(line_ids) != len(v):
             raise SgtuiError(f"{len(line_ids)} line ids but {len(v)} vectors")
         dim = int(v.shape[1])
@@ -341,8 +399,20 @@ class Project(ActionsMixin, FlagsMixin):
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         dim = rows[0][1]
+        for line_id, d, vec in rows:
+            if not isinstance(d, int) or d < 1 or d != dim or not isinstance(vec, bytes) \
+                    or len(vec) != 4 * d:
+                size = len(vec) if isinstance(vec, bytes) else type(vec).__name__
+                raise SgtuiError(f"{self.path}: the {modality} vector of line {line_id} ({model}) is "
+                                 f"damaged ({size} bytes for dim {d}); re-run 'sgtui embed' or "
+                                 "re-import the features")
         ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
         mat = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+        bad = ~np.isfinite(mat).all(axis=1)
+        if bad.any():
+            raise SgtuiError(f"{self.path}: {int(bad.sum())} {modality} vectors ({model}) hold NaN "
+                             f"or infinite values (line {int(ids[np.argmax(bad)])}); re-run "
+                             "'sgtui embed' or re-import the features")
         return ids, mat.copy()
 
     def put_confidence(self, modality: str, model: str, line_ids: Sequence[int], values: Sequence[float]) -> None:
