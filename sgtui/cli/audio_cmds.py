@@ -42,7 +42,7 @@ def cmd_clip(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix.lower() != ".wav":
         raise SgtuiError(f"{out} does not end in .wav; sgtui clip writes WAV files")
-    check_output(out, args.force)
+    check_output(out, args.force, inputs=[args.project])
     with Project.open(check_input(args.project, "project"), readonly=True) as project:
         clips = []
         for lid in ids:

@@ -88,10 +88,10 @@ def _inputs(args: argparse.Namespace) -> list[Path]:
 
 
 def _not_an_input(out: Path, inputs: list[Path], sources: list[Path]) -> None:
-    r = out.resolve()
-    for p in inputs + sources:
-        if p.exists() and r == p.resolve():
-            raise SgtuiError(f"the output {out} is one of the inputs; choose another path")
+    """Never write over an input (a project or a source video), hard links included."""
+    from sgtui.paths import refuse_input_as_output
+
+    refuse_input_as_output(out, [*inputs, *sources])
 
 
 def _out_file(out: Path, force: bool) -> None:
