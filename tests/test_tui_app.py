@@ -394,7 +394,7 @@ async def test_recluster_with_the_engine_keeps_a_human_move(make_app, sp):
         assert app.state.assign[wrong].cluster_id == sp.clusters[1]
         assert app.state.assign[wrong].origin == "human"
         assert app.project.op_counts()["net"] == before
-        assert app.project.ops()[-1].kind == "cluster"
+        assert app.project.ops()[-1].kind == "recluster"
 
 
 async def test_the_keyframe_follows_the_cursor_after_a_short_delay(make_app, sp):
