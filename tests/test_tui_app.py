@@ -14,7 +14,7 @@ from sgtui.tui.app import AnnotatorApp
 from sgtui.tui.config import Config
 from sgtui.tui.help_screen import HelpScreen
 from sgtui.tui.main_screen import MainScreen
-from sgtui.tui.modals import ClusterPicker, TextPrompt
+from sgtui.tui.modals import ClusterPicker, ConfirmPrompt, TextPrompt
 from sgtui.tui.player import NullPlayer
 from sgtui.tui.widgets import KeyframePanel, RowList, StatusBar
 
@@ -390,6 +390,8 @@ async def test_recluster_with_the_engine_keeps_a_human_move(make_app, sp):
         await keys(pilot, "R")
         await app.workers.wait_for_complete()
         await pilot.pause()
+        if isinstance(app.screen, ConfirmPrompt):  # it moves lines: asked first
+            await keys(pilot, "y")
         assert "re-clustered" in status(app), status(app)
         assert app.state.assign[wrong].cluster_id == sp.clusters[1]
         assert app.state.assign[wrong].origin == "human"

@@ -70,7 +70,8 @@ def run_annotator(path: Path, args: argparse.Namespace) -> int:
         app.run()
     finally:
         project.close()
-    return 0
+    # Textual restores the terminal before it reports a crash; the shell must see it too
+    return app.return_code or 0
 
 
 def cmd_open(args: argparse.Namespace) -> int:

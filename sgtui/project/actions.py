@@ -137,6 +137,22 @@ def _matches(conn: sqlite3.Connection, payload: dict, side: int) -> bool:
     return all(_cluster_state(conn, int(k)) == v[side] for k, v in payload["clusters"].items())
 
 
+def _check_expected(conn: sqlite3.Connection, lid: int, expect: dict[int, int | None] | None) -> None:
+    """Refuse when a line is not where the screen (or the open prompt) showed it."""
+    if expect is None or lid not in expect:
+        return
+    cur = _line_state(conn, lid)
+    now = cur[0] if cur else None
+    if now == expect[lid]:
+        return
+    if expect[lid] is None:
+        raise ConflictError(f"line {lid} was put into cluster #{now} since the screen was drawn; "
+                            "nothing was changed — look and try again")
+    where = f"moved to cluster #{now}" if now is not None else "was taken out of its cluster"
+    raise ConflictError(f"line {lid} {where} since the screen was drawn; nothing was changed — "
+                        "refresh and try again")
+
+
 class ActionsMixin:
     """User actions on a Project; every public method here is one transaction."""
 
@@ -184,11 +200,26 @@ class ActionsMixin:
         rec.clusters[cid] = None  # did not exist before
         return cid
 
-    def _require_cluster(self: Project, cluster_id: int) -> tuple[str | None, bool]:
+    def _require_cluster(self: Project, cluster_id: int, what: str = "") -> tuple[str | None, bool]:
         r = self.conn.execute("SELECT name, confirmed FROM clusters WHERE id=?", (cluster_id,)).fetchone()
         if r is None:
-            raise ConflictError(f"cluster #{cluster_id} no longer exists; refresh and choose again")
+            gone = self._who_ended(cluster_id)
+            raise ConflictError(f"cluster #{cluster_id} no longer exists{gone}; nothing was changed — "
+                                "choose again")
         return r[0], bool(r[1])
+
+    def _who_ended(self: Project, cluster_id: int) -> str:
+        """' (NAME merged it into #N)' from the op log, or '' when the log does not say."""
+        r = self.conn.execute(
+            "SELECT annotator, dst_cluster FROM ops WHERE kind='merge' AND src_cluster=? "
+            "ORDER BY id DESC LIMIT 1", (cluster_id,)).fetchone()
+        return f" ({r[0]} merged it into #{r[1]})" if r else ""
+
+    def _last_renamer(self: Project, cluster_id: int) -> str:
+        r = self.conn.execute(
+            "SELECT annotator FROM ops WHERE kind IN ('rename', 'merge') AND dst_cluster=? "
+            "ORDER BY id DESC LIMIT 1", (cluster_id,)).fetchone()
+        return r[0] if r else "someone"
 
     def _check_name_free(self: Project, name: str, except_id: int | None) -> None:
         r = self.conn.execute("SELECT id FROM clusters WHERE name=?", (name,)).fetchone()
@@ -233,11 +264,12 @@ class ActionsMixin:
         return self.last_action_id
 
     def remove(self: Project, line_ids: Sequence[int], annotator: str,
-               *, expect: dict[int, int] | None = None) -> int:
+               *, expect: dict[int, int | None] | None = None) -> int:
         """Take lines out of their clusters; `expect` (line -> cluster) refuses stale screens."""
         with self._action(annotator) as rec:
             emptied = set()
             for lid in line_ids:
+                _check_expected(rec.conn, lid, expect)
                 src = self._take_out(rec, lid, (expect or {}).get(lid))
                 emptied.add(src)
             for cid in emptied:
@@ -258,9 +290,14 @@ class ActionsMixin:
         return cur[0]
 
     def move(self: Project, line_ids: Sequence[int], dst: int | None, annotator: str,
-             *, expect: dict[int, int] | None = None, name: str | None = None) -> int:
-        """Move lines to another cluster (None: a new one): remove + add rows, one action."""
+             *, expect: dict[int, int | None] | None = None, name: str | None = None) -> int:
+        """Move lines to another cluster (None: a new one): remove + add rows, one action.
+
+        `expect` (line -> the cluster the screen showed it in, None: unassigned) refuses
+        the whole action when any of those lines is elsewhere now."""
         with self._action(annotator) as rec:
+            for lid in line_ids:
+                _check_expected(rec.conn, lid, expect)
             if dst is None:
                 dst = self._new_cluster(rec, annotator, name)
             else:
@@ -288,7 +325,7 @@ class ActionsMixin:
         if src == dst:
             raise SgtuiError("cannot merge a cluster into itself; choose another target")
         with self._action(annotator) as rec:
-            src_name, _ = self._require_cluster(src)
+            src_name, _ = self._require_cluster(src, "merge it")
             dst_name, _ = self._require_cluster(dst)
             if src_name and dst_name and src_name != dst_name:
                 raise SgtuiError(f"clusters {src_name!r} and {dst_name!r} have different names; "
@@ -313,11 +350,20 @@ class ActionsMixin:
         return self.last_action_id
 
     # ---- logged, not counted -------------------------------------------------------------
-    def rename(self: Project, cluster_id: int, name: str | None, annotator: str) -> int:
-        """Name a cluster (None or '' clears the name); names are unique in a project."""
+    def rename(self: Project, cluster_id: int, name: str | None, annotator: str,
+               *, expect_name: str | None | bool = False) -> int:
+        """Name a cluster (None or '' clears the name); names are unique in a project.
+
+        `expect_name` (the name the prompt showed, None: unnamed) refuses when someone
+        renamed the cluster since; False skips the check."""
         name = (name or "").strip() or None
         with self._action(annotator) as rec:
-            self._require_cluster(cluster_id)
+            current, _ = self._require_cluster(cluster_id)
+            if expect_name is not False and current != expect_name:
+                was = repr(expect_name) if expect_name else "unnamed"
+                raise ConflictError(f"{self._last_renamer(cluster_id)} renamed cluster #{cluster_id} "
+                                    f"({was}) to {current!r} since you opened the prompt; "
+                                    "nothing was changed — look and name it again")
             if name is not None:
                 self._check_name_free(name, cluster_id)
             rec.touch_cluster(cluster_id)

@@ -373,6 +373,7 @@ class StatusBar(TextPane):
         net = state.counters.net
         # (text, style, drop rank): 0 never goes; higher ranks go first when space is short.
         parts: list[tuple[str, str, int]] = [
+            *([(" VIEW ONLY ", "bold white on red", 0)] if state.view_only else []),
             (f" {state.annotator} ", "bold reverse", 0),
             (f" {done}/{total} named ({pct}%) ", "", 0),
             (f"add {net['add']} · remove {net['remove']} · merge {net['merge']} ", "", 0),
