@@ -198,7 +198,7 @@ class Project(ActionsMixin):
         """Refuse to write into a file that was deleted or replaced since it was opened:
         the writes would go to a file nobody can see any more."""
         if self._identity is not None and _file_identity(self.path) != self._identity:
-            raise WriteFailed(f"{self.path} was deleted or replaced while open; nothing was saved "
+            raise WriteFailed(f"{self.path.name} was deleted or replaced while open; nothing was saved "
                               "— quit and open the file again (or restore it)")
 
     def _write_failed(self, exc: sqlite3.OperationalError) -> WriteFailed:
