@@ -154,3 +154,18 @@ def test_undo_of_a_recluster_is_refused_when_someone_changed_its_lines(demo):
 
         with pytest.raises(ConflictError):
             p.undo("alice")
+
+
+def test_a_merged_away_cluster_id_never_comes_back(demo):
+    """An old merge row must never come to mean a new cluster (it would redirect removals)."""
+    with Project.open(demo) as p:
+        top = max(c.id for c in p.clusters())
+        line = p.cluster_lines(top)[0]
+        p.remove([line], "bob")
+        other = min(c.id for c in p.clusters())
+        p.merge(top, other, "bob")
+        p.move([line], None, "alice")  # a new cluster
+        new = p.assignments()[line].cluster_id
+        assert new > top
+        assert (line, other) in p.constraints().cannot_link
+        assert (line, new) not in p.constraints().cannot_link

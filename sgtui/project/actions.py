@@ -40,6 +40,7 @@ class _Recorder:
         self.rows: list[dict[str, Any]] = []
         self.extra: dict[str, Any] = {}
         self.undoes: int | None = None
+        self.next_cluster: int | None = None
 
     def touch_line(self, line_id: int) -> None:
         if line_id not in self.lines:
@@ -59,6 +60,16 @@ class _Recorder:
             "lines": {str(k): [v, _line_state(self.conn, k)] for k, v in self.lines.items()},
             "clusters": {str(k): [v, _cluster_state(self.conn, k)] for k, v in self.clusters.items()},
         }
+
+
+def _highest_cluster_id(conn: sqlite3.Connection) -> int:
+    """The highest cluster id ever used, by a cluster or by an op row: a new cluster must
+    never take the id of one merged away or dropped, or old op rows would come to mean it."""
+    return conn.execute(
+        "SELECT MAX(COALESCE((SELECT MAX(id) FROM clusters), 0), "
+        "COALESCE((SELECT MAX(src_cluster) FROM ops), 0), "
+        "COALESCE((SELECT MAX(dst_cluster) FROM ops), 0))"
+    ).fetchone()[0]
 
 
 def _line_state(conn: sqlite3.Connection, line_id: int) -> list | None:
@@ -193,10 +204,13 @@ class ActionsMixin:
     def _new_cluster(self: Project, rec: _Recorder, created_by: str, name: str | None = None) -> int:
         if name is not None:
             self._check_name_free(name, None)
-        cur = rec.conn.execute(
-            "INSERT INTO clusters(name, created_by) VALUES (?, ?)", (name, created_by)
+        if rec.next_cluster is None:
+            rec.next_cluster = _highest_cluster_id(rec.conn) + 1
+        cid = rec.next_cluster
+        rec.next_cluster += 1
+        rec.conn.execute(
+            "INSERT INTO clusters(id, name, created_by) VALUES (?, ?, ?)", (cid, name, created_by)
         )
-        cid = int(cur.lastrowid)
         rec.clusters[cid] = None  # did not exist before
         return cid
 
