@@ -122,7 +122,7 @@ def cluster_project(path: Path) -> None:
 
     with Project.open(path) as project:
         if not project.clusters() and project.encoders():
-            recluster(project)
+            recluster(project, annotator="sgtui")  # the starting point, not anyone's undo
 
 
 def prepare_demo(reset: bool = False) -> Path:

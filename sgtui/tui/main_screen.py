@@ -61,7 +61,7 @@ HELP = {
     "timeline": "show the whole episode in order, with speakers",
     "search": "search lines by text",
     "doubt": "sort clusters and lines by doubt (most doubtful first) / back to normal",
-    "recluster": "re-cluster in the background (your work is kept)",
+    "recluster": "re-cluster in the background, then confirm (named and reviewed clusters stay)",
     "help": "this list of keys",
     "quit": "quit (everything is already saved)",
     "cursor_up": "up in the focused list",
