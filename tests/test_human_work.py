@@ -169,3 +169,14 @@ def test_a_merged_away_cluster_id_never_comes_back(demo):
         assert new > top
         assert (line, other) in p.constraints().cannot_link
         assert (line, new) not in p.constraints().cannot_link
+
+
+def test_a_removed_line_is_not_suggested_back_to_its_cluster(demo):
+    with Project.open(demo) as p:
+        a, b = (c.id for c in p.clusters()[:2])
+        line = p.cluster_lines(a)[0]
+        p.remove([line], "bob")
+        rest_a = [lid for lid in p.cluster_lines(a)]
+        p.apply_clustering([(a, rest_a), (b, p.cluster_lines(b))], {line: [(0, 0.9), (1, 0.5)]},
+                           annotator="alice")
+        assert [s.cluster_id for s in p.suggestions()[line]] == [b]

@@ -214,7 +214,7 @@ class ActionsMixin:
         rec.clusters[cid] = None  # did not exist before
         return cid
 
-    def _require_cluster(self: Project, cluster_id: int, what: str = "") -> tuple[str | None, bool]:
+    def _require_cluster(self: Project, cluster_id: int) -> tuple[str | None, bool]:
         r = self.conn.execute("SELECT name, confirmed FROM clusters WHERE id=?", (cluster_id,)).fetchone()
         if r is None:
             gone = self._who_ended(cluster_id)
@@ -339,7 +339,7 @@ class ActionsMixin:
         if src == dst:
             raise SgtuiError("cannot merge a cluster into itself; choose another target")
         with self._action(annotator) as rec:
-            src_name, _ = self._require_cluster(src, "merge it")
+            src_name, _ = self._require_cluster(src)
             dst_name, _ = self._require_cluster(dst)
             if src_name and dst_name and src_name != dst_name:
                 raise SgtuiError(f"clusters {src_name!r} and {dst_name!r} have different names; "
@@ -541,7 +541,7 @@ class ActionsMixin:
                 if int(lid) in new_place or not free(int(lid)):
                     continue  # suggestions are for lines the engine left unassigned
                 for rank, (gi, score) in enumerate(ranked):
-                    if final[gi] is not None:
+                    if final[gi] is not None and (int(lid), final[gi]) not in cannot:
                         sugg.append((int(lid), rank, final[gi], float(score)))
             conn.executemany(
                 "INSERT OR IGNORE INTO suggestions(line_id, rank, cluster_id, score) VALUES (?,?,?,?)",
