@@ -176,7 +176,7 @@ def test_a_removed_line_is_not_suggested_back_to_its_cluster(demo):
         a, b = (c.id for c in p.clusters()[:2])
         line = p.cluster_lines(a)[0]
         p.remove([line], "bob")
-        rest_a = [lid for lid in p.cluster_lines(a)]
+        rest_a = p.cluster_lines(a)
         p.apply_clustering([(a, rest_a), (b, p.cluster_lines(b))], {line: [(0, 0.9), (1, 0.5)]},
                            annotator="alice")
         assert [s.cluster_id for s in p.suggestions()[line]] == [b]
