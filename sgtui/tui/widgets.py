@@ -390,8 +390,9 @@ class StatusBar(TextPane):
         if width > 0:
             parts = _fit(parts, message, width)
         out = Text(no_wrap=True)
+        first = 2 if state.view_only else 1  # the banner, the name and progress go unseparated
         for i, (text, style, _) in enumerate(parts):
-            if i > 1:
+            if i > first:
                 out.append("│ ", style="dim")
             out.append(text, style=style)
         if message:
