@@ -13,7 +13,7 @@ mkdir -p sample_projects
 for name in sample01 sample02; do
   "$SGTUI" ingest "$work/$name.mp4" --subs "$work/$name.srt" --embed --device cpu \
     -o "sample_projects/$name.sgproj" --force
-  "$SGTUI" cluster "sample_projects/$name.sgproj"
+  "$SGTUI" cluster "sample_projects/$name.sgproj" --as sgtui  # the starting point: no annotator undoes it
   cp "$work/$name.truth.csv" sample_projects/
   "$SGTUI" eval "sample_projects/$name.sgproj" --truth "sample_projects/$name.truth.csv"
 done

@@ -11,3 +11,9 @@ class SgtuiError(Exception):
 
 class ConflictError(SgtuiError):
     """An action was refused because the project changed since the screen was drawn."""
+
+
+class WriteFailed(SgtuiError):
+    """Saving failed for a reason outside sgtui (disk full, file made read-only or deleted).
+
+    Nothing of the failed action was written; the message says what to do."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from sgtui.engine.methods import METHODS, cluster
 from sgtui.engine.model import EngineModel
 from sgtui.engine.training import Episode, fit_engine_model
 from sgtui.errors import SgtuiError
-from sgtui.project import Project
+from sgtui.project import Project, default_annotator
 
 _GRAPHS: dict[str, tuple[KnnGraph, float]] = {}  # vectors' hash -> (graph, estimated threshold)
 
@@ -135,12 +136,14 @@ def _cached(x: np.ndarray, k: int = 10) -> tuple[KnnGraph, float]:
 
 
 def _constraints(project: Project, ids: np.ndarray) -> Constraints:
-    """Human work (and imported guesses, which the store keeps anyway) in index space."""
+    """Human work (and imported guesses and endorsed clusters, which the store keeps anyway)."""
     pos = {int(i): r for r, i in enumerate(ids.tolist())}
     hc = project.constraints()
     fixed = {pos[lid]: cid for lid, cid in hc.fixed.items() if lid in pos}
+    endorsed = {c.id for c in project.clusters() if c.name or c.confirmed}
     for lid, a in project.assignments().items():
-        if a.origin == "suggested" and lid in pos:
+        # imported guesses, and every line of a cluster a human named or reviewed, stay
+        if (a.origin == "suggested" or a.cluster_id in endorsed) and lid in pos:
             fixed.setdefault(pos[lid], a.cluster_id)
     return Constraints(
         fixed=fixed,
@@ -150,15 +153,25 @@ def _constraints(project: Project, ids: np.ndarray) -> Constraints:
     )
 
 
-def recluster(
-    project: Project, method: str = "gated", model: str | Path | EngineModel | ConfidenceModel | None = None
-) -> dict:
-    """Run the engine on the project's embeddings and write its auto clusters.
+@dataclass
+class ReclusterPlan:
+    """The engine's result for a project, not yet written (the app asks before writing)."""
 
-    Human work is never changed (the engine takes it as hard constraints, the store keeps
-    it); the confidence used is stored per line for the annotator to see. Returns a
-    summary: method, lines, clusters, assigned, unassigned, seconds (and the threshold).
-    """
+    method: str
+    lines: int
+    ids: list[int]
+    voice_model: str
+    groups: list[tuple[int | None, list[int]]]
+    suggestions: dict[int, list[tuple[int, float]]]
+    confidence: list[float] | None
+    threshold: float | None
+    started: float
+
+
+def plan_recluster(
+    project: Project, method: str = "gated", model: str | Path | EngineModel | ConfidenceModel | None = None
+) -> ReclusterPlan:
+    """Run the engine on the project's embeddings; nothing is written."""
     if method not in METHODS:
         raise SgtuiError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     t0 = time.perf_counter()
@@ -178,24 +191,48 @@ def recluster(
     except ValueError as exc:
         raise SgtuiError(f"{exc}") from None
     groups = [(key, [int(ids[i]) for i in members]) for key, members in result.groups]
-    sugg = {int(ids[i]): ranked for i, ranked in result.suggestions.items()}
-    _check_result(result, ids.size)
+    sugg = {int(ids[i]): list(ranked) for i, ranked in result.suggestions.items()}
+    _check_result(result, ids.size)  # an invalid result (NaN) is refused before anything is written
+    return ReclusterPlan(
+        method=method, lines=len(lines), ids=[int(i) for i in ids.tolist()], voice_model=voice_model,
+        groups=groups, suggestions=sugg,
+        confidence=None if result.confidence is None else result.confidence.tolist(),
+        threshold=float(result.info["threshold"]) if "threshold" in result.info else None,
+        started=t0,
+    )
+
+
+def preview_recluster(project: Project, plan: ReclusterPlan) -> dict:
+    """How many lines writing `plan` now would move ({moved, into_reviewed, kept})."""
+    return project.preview_clustering(plan.groups)
+
+
+def apply_recluster(project: Project, plan: ReclusterPlan, annotator: str | None = None) -> dict:
+    """Write a plan as one `recluster` action of `annotator` (human work re-read and kept).
+
+    Returns a summary: method, lines, clusters, assigned, unassigned, seconds (and the
+    threshold), and the action id (undo it like any other action).
+    """
+    annotator = annotator or default_annotator()
     with project.transaction():  # the clusters and their confidences commit together, or not
-        project.apply_clustering(groups, sugg, method)
-        if result.confidence is not None:
-            project.put_confidence("voice", voice_model, ids.tolist(), result.confidence.tolist())
+        action = project.apply_clustering(plan.groups, plan.suggestions, plan.method,
+                                          annotator=annotator)
+        if plan.confidence is not None:
+            project.put_confidence("voice", plan.voice_model, plan.ids, plan.confidence)
     assigned = project.assignments()
     summary = {
-        "method": method,
-        "lines": len(lines),
-        "embedded": int(ids.size),
+        "method": plan.method,
+        "lines": plan.lines,
+        "embedded": len(plan.ids),
         "clusters": len(project.clusters()),
         "assigned": len(assigned),
-        "unassigned": len(lines) - len(assigned),
-        "seconds": round(time.perf_counter() - t0, 3),
+        "unassigned": plan.lines - len(assigned),
+        "seconds": round(time.perf_counter() - plan.started, 3),
+        "action": action,
+        "annotator": annotator,
     }
-    if "threshold" in result.info:
-        summary["threshold"] = round(float(result.info["threshold"]), 4)
+    if plan.threshold is not None:
+        summary["threshold"] = round(plan.threshold, 4)
     return summary
 
 
@@ -209,6 +246,19 @@ def _check_result(result, n: int) -> None:
     if scores and not np.isfinite(np.asarray(scores, float)).all():
         raise SgtuiError("the engine produced invalid suggestion scores (NaN) — the model or the "
                          "vectors are damaged; nothing was changed")
+
+
+def recluster(
+    project: Project, method: str = "gated", model: str | Path | EngineModel | ConfidenceModel | None = None,
+    annotator: str | None = None,
+) -> dict:
+    """Run the engine and write its auto clusters as one action of `annotator`.
+
+    Human work is never changed: lines a human placed and every line of a named or reviewed
+    cluster stay, removals stay cannot-links (the engine takes them as hard constraints,
+    the store re-checks them when writing). See `apply_recluster` for the summary.
+    """
+    return apply_recluster(project, plan_recluster(project, method, model), annotator)
 
 
 def project_labels(project: Project, ids: np.ndarray) -> np.ndarray:

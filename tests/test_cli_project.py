@@ -181,7 +181,8 @@ def test_ops_json_has_the_contract_shape(cli, h3_project):
         p.undo("ann")
     ops = json.loads(cli("ops", h3_project, "--json").stdout)
     assert set(ops) == {"raw", "net", "by_annotator", "actions"}
-    assert set(ops["raw"]) == {"add", "remove", "merge", "rename", "confirm", "undo", "redo", "flag"}
+    assert set(ops["raw"]) == {"add", "remove", "merge", "rename", "confirm", "undo", "redo",
+                               "recluster", "flag"}
     assert ops["raw"]["add"] == 2 and ops["net"] == {"add": 0, "remove": 0, "merge": 0}
     assert ops["by_annotator"]["ann"]["raw"]["undo"] == 1
 

@@ -165,7 +165,7 @@ def test_net_counts_leave_out_undone_actions(proj):
     proj.undo("ann")  # the move
     counts = proj.op_counts()
     assert counts["raw"] == {"add": 4, "remove": 1, "merge": 1, "rename": 1, "confirm": 0,
-                             "undo": 2, "redo": 0, "flag": 0}
+                             "undo": 2, "redo": 0, "recluster": 0, "flag": 0}
     assert counts["net"] == {"add": 3, "remove": 0, "merge": 1}
     assert counts["by_annotator"]["ann"]["net"] == counts["net"]
     assert counts["actions"] == 7

@@ -14,7 +14,7 @@ from sgtui.tui.app import AnnotatorApp
 from sgtui.tui.config import Config
 from sgtui.tui.help_screen import HelpScreen
 from sgtui.tui.main_screen import MainScreen
-from sgtui.tui.modals import ClusterPicker, TextPrompt
+from sgtui.tui.modals import ClusterPicker, ConfirmPrompt, TextPrompt
 from sgtui.tui.player import NullPlayer
 from sgtui.tui.widgets import KeyframePanel, RowList, StatusBar
 
@@ -390,11 +390,13 @@ async def test_recluster_with_the_engine_keeps_a_human_move(make_app, sp):
         await keys(pilot, "R")
         await app.workers.wait_for_complete()
         await pilot.pause()
+        if isinstance(app.screen, ConfirmPrompt):  # it moves lines: asked first
+            await keys(pilot, "y")
         assert "re-clustered" in status(app), status(app)
         assert app.state.assign[wrong].cluster_id == sp.clusters[1]
         assert app.state.assign[wrong].origin == "human"
         assert app.project.op_counts()["net"] == before
-        assert app.project.ops()[-1].kind == "cluster"
+        assert app.project.ops()[-1].kind == "recluster"
 
 
 async def test_the_keyframe_follows_the_cursor_after_a_short_delay(make_app, sp):

@@ -260,3 +260,46 @@ def test_context_and_montage_material(state, sp):
 def test_an_empty_annotator_name_is_refused(sp):
     with Project.open(sp.path) as p, pytest.raises(SgtuiError, match="annotator"):
         AnnotatorState(p, "  ")
+
+
+def test_a_bound_move_acts_on_the_lines_it_was_opened_for_or_not_at_all(state, sp):
+    first, second = state.rows()[0], state.rows()[1]
+    bound = state.bind_lines()  # the prompt opens on the first line
+    assert bound.lines == (first,) and bound.expect == {first: sp.clusters[0]}
+    with Project.open(sp.path) as other:
+        other.move([first], sp.clusters[1], "bob")
+    state.poll()
+    assert state.current_line() == second  # the cursor row now holds another line
+    with pytest.raises(ConflictError, match=f"line {first} moved to cluster #{sp.clusters[1]}"):
+        state.place(sp.clusters[2], None, bound)
+    assert state.assign[second].cluster_id == sp.clusters[0]
+    assert state.project.op_counts()["by_annotator"].get("ann") is None
+
+
+def test_a_bound_rename_is_refused_after_someone_renamed_the_cluster(state, sp):
+    bound = state.bind_cluster()
+    with Project.open(sp.path) as other:
+        other.rename(bound.cluster_id, "Haruhi", "bob")
+    with pytest.raises(ConflictError, match="bob renamed cluster"):
+        state.rename("Kyon", bound)
+    assert state.by_id[bound.cluster_id].name == "Haruhi"  # the screen shows the truth now
+
+
+def test_a_bound_merge_is_refused_after_its_cluster_was_merged_away(state, sp):
+    src = sp.clusters[3]
+    with Project.open(sp.path) as other:
+        other.merge(src, sp.clusters[2], "bob")
+    with pytest.raises(ConflictError, match=f"cluster #{src} no longer exists \\(bob merged it"):
+        state.merge_into(sp.clusters[0], src)
+    assert state.project.op_counts()["raw"]["merge"] == 1
+
+
+def test_view_only_refuses_every_action_before_the_store(sp):
+    with Project.open(sp.path, readonly=True) as p:
+        s = AnnotatorState(p, "ann")
+        assert s.view_only
+        for act in (s.remove, s.undo, s.toggle_confirm, lambda: s.rename("X"),
+                    lambda: s.move_to(sp.clusters[1]), lambda: s.merge_into(sp.clusters[1])):
+            with pytest.raises(SgtuiError, match="view only"):
+                act()
+        assert len(p.ops()) == 1

@@ -14,14 +14,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "cluster", help="group lines by speaker (auto clusters; human work is kept)",
         description="Cluster the project's lines by voice (and image, when embedded) and write the "
-        "result as auto clusters. Lines a human placed stay; removals, merges and names are "
-        "constraints. Unassigned lines get ranked suggestions.",
+        "result as auto clusters, as one undoable action. Lines a human placed and every line of a "
+        "named or reviewed cluster stay; removals, merges and names are constraints. Unassigned "
+        "lines get ranked suggestions.",
     )
     p.add_argument("project", metavar="EP.sgproj")
     p.add_argument("--method", choices=METHOD_CHOICES, default="gated",
                    help="gated (default), ahc (average linkage, similarity 0.3), hdbscan, spectral, "
                    "knn (3-NN from the lines a human labelled)")
     p.add_argument("--model", metavar="MODEL", help="confidence model from `sgtui train`")
+    p.add_argument("--as", dest="annotator", metavar="NAME",
+                   help="who asks for the re-cluster: it is one action of NAME in the op log, "
+                   "undoable by NAME (default: config 'annotator', else login name)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=cmd_cluster)
 
@@ -70,11 +74,23 @@ def parse_weights(text: str) -> tuple[float, float, float]:
     return w  # type: ignore[return-value]
 
 
+def annotator_name(given: str | None) -> str:
+    """--as NAME, else config 'annotator', else the login name (as `sgtui open` does)."""
+    from sgtui.project import default_annotator
+    from sgtui.tui.config import load_config
+
+    name = (given or load_config().annotator or default_annotator()).strip()
+    if not name:
+        raise SgtuiError("the annotator name is empty; pass --as NAME")
+    return name
+
+
 def cmd_cluster(args: argparse.Namespace) -> int:
     from sgtui.workflows import recluster
 
+    annotator = annotator_name(getattr(args, "annotator", None))
     with _open(args.project, readonly=False) as project:
-        summary = recluster(project, method=args.method, model=args.model)
+        summary = recluster(project, method=args.method, model=args.model, annotator=annotator)
     if args.json:
         print_json(summary)
     else:

@@ -102,7 +102,8 @@ def run_annotator(path: Path, args: argparse.Namespace) -> int:
                 close()
     finally:
         project.close()
-    return 0
+    # Textual restores the terminal before it reports a crash; the shell must see it too
+    return app.return_code or 0
 
 
 def cmd_open(args: argparse.Namespace) -> int:
@@ -153,7 +154,7 @@ def cluster_project(path: Path) -> None:
 
     with Project.open(path) as project:
         if not project.clusters() and project.encoders():
-            recluster(project)
+            recluster(project, annotator="sgtui")  # the starting point, not anyone's undo
 
 
 def prepare_demo(reset: bool = False) -> Path:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from sgtui.project.store import Project
 
 COUNTED = ("add", "remove", "merge")
-RAW_KINDS = ("add", "remove", "merge", "rename", "confirm", "undo", "redo", "flag")
+RAW_KINDS = ("add", "remove", "merge", "rename", "confirm", "undo", "redo", "recluster", "flag")
 
 
 def _now() -> str:
@@ -41,6 +41,7 @@ class _Recorder:
         self.rows: list[dict[str, Any]] = []
         self.extra: dict[str, Any] = {}
         self.undoes: int | None = None
+        self.next_cluster: int | None = None
 
     def touch_line(self, line_id: int) -> None:
         if line_id not in self.lines:
@@ -55,11 +56,21 @@ class _Recorder:
         self.rows.append({"kind": kind, "line_id": line_id, "src": src, "dst": dst})
 
     def payload(self) -> dict[str, Any]:
-        return {
+        return {  # extras first: they must never clobber the state undo restores
+            **self.extra,
             "lines": {str(k): [v, _line_state(self.conn, k)] for k, v in self.lines.items()},
             "clusters": {str(k): [v, _cluster_state(self.conn, k)] for k, v in self.clusters.items()},
-            **self.extra,
         }
+
+
+def _highest_cluster_id(conn: sqlite3.Connection) -> int:
+    """The highest cluster id ever used, by a cluster or by an op row: a new cluster must
+    never take the id of one merged away or dropped, or old op rows would come to mean it."""
+    return conn.execute(
+        "SELECT MAX(COALESCE((SELECT MAX(id) FROM clusters), 0), "
+        "COALESCE((SELECT MAX(src_cluster) FROM ops), 0), "
+        "COALESCE((SELECT MAX(dst_cluster) FROM ops), 0))"
+    ).fetchone()[0]
 
 
 def _line_state(conn: sqlite3.Connection, line_id: int) -> list | None:
@@ -74,6 +85,19 @@ def _cluster_state(conn: sqlite3.Connection, cluster_id: int) -> list | None:
         "SELECT name, locked, created_by, confirmed FROM clusters WHERE id=?", (cluster_id,)
     ).fetchone()
     return list(r) if r else None
+
+
+class _DryRun(Exception):  # noqa: N818 - control flow, never seen by users
+    """Rolls a preview's transaction back, carrying what it would have done."""
+
+    def __init__(self, plan: dict) -> None:
+        super().__init__("dry run")
+        self.plan = plan
+
+
+def _suggestion_rows(conn: sqlite3.Connection) -> list[list]:
+    return [list(r) for r in conn.execute(
+        "SELECT line_id, rank, cluster_id, score FROM suggestions ORDER BY line_id, rank")]
 
 
 def _restore(conn: sqlite3.Connection, payload: dict, side: int) -> None:
@@ -104,8 +128,16 @@ def _restore(conn: sqlite3.Connection, payload: dict, side: int) -> None:
                 )
         for cid, st in clusters.items():
             if st is None:
+                conn.execute("DELETE FROM suggestions WHERE cluster_id=?", (cid,))
                 conn.execute("DELETE FROM clusters WHERE id=?", (cid,))
         restore_flags(conn, payload, side)
+        if "suggestions" in payload:  # a re-cluster rewrote them all
+            conn.execute("DELETE FROM suggestions")
+            conn.executemany(
+                "INSERT OR IGNORE INTO suggestions(line_id, rank, cluster_id, score) "
+                "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM clusters WHERE id=?)",
+                [(*row, row[2]) for row in payload["suggestions"][side]],
+            )
     except sqlite3.IntegrityError as exc:
         raise ConflictError(f"cannot restore: the clusters changed since ({exc}); "
                             "review the current state and act again") from None
@@ -118,6 +150,22 @@ def _matches(conn: sqlite3.Connection, payload: dict, side: int) -> bool:
         if _line_state(conn, int(k)) != v[side]:
             return False
     return all(_cluster_state(conn, int(k)) == v[side] for k, v in payload["clusters"].items())
+
+
+def _check_expected(conn: sqlite3.Connection, lid: int, expect: dict[int, int | None] | None) -> None:
+    """Refuse when a line is not where the screen (or the open prompt) showed it."""
+    if expect is None or lid not in expect:
+        return
+    cur = _line_state(conn, lid)
+    now = cur[0] if cur else None
+    if now == expect[lid]:
+        return
+    if expect[lid] is None:
+        raise ConflictError(f"line {lid} was put into cluster #{now} since the screen was drawn; "
+                            "nothing was changed — look and try again")
+    where = f"moved to cluster #{now}" if now is not None else "was taken out of its cluster"
+    raise ConflictError(f"line {lid} {where} since the screen was drawn; nothing was changed — "
+                        "refresh and try again")
 
 
 class ActionsMixin:
@@ -160,18 +208,36 @@ class ActionsMixin:
     def _new_cluster(self: Project, rec: _Recorder, created_by: str, name: str | None = None) -> int:
         if name is not None:
             self._check_name_free(name, None)
-        cur = rec.conn.execute(
-            "INSERT INTO clusters(name, created_by) VALUES (?, ?)", (name, created_by)
+        if rec.next_cluster is None:
+            rec.next_cluster = _highest_cluster_id(rec.conn) + 1
+        cid = rec.next_cluster
+        rec.next_cluster += 1
+        rec.conn.execute(
+            "INSERT INTO clusters(id, name, created_by) VALUES (?, ?, ?)", (cid, name, created_by)
         )
-        cid = int(cur.lastrowid)
         rec.clusters[cid] = None  # did not exist before
         return cid
 
     def _require_cluster(self: Project, cluster_id: int) -> tuple[str | None, bool]:
         r = self.conn.execute("SELECT name, confirmed FROM clusters WHERE id=?", (cluster_id,)).fetchone()
         if r is None:
-            raise ConflictError(f"cluster #{cluster_id} no longer exists; refresh and choose again")
+            gone = self._who_ended(cluster_id)
+            raise ConflictError(f"cluster #{cluster_id} no longer exists{gone}; nothing was changed — "
+                                "choose again")
         return r[0], bool(r[1])
+
+    def _who_ended(self: Project, cluster_id: int) -> str:
+        """' (NAME merged it into #N)' from the op log, or '' when the log does not say."""
+        r = self.conn.execute(
+            "SELECT annotator, dst_cluster FROM ops WHERE kind='merge' AND src_cluster=? "
+            "ORDER BY id DESC LIMIT 1", (cluster_id,)).fetchone()
+        return f" ({r[0]} merged it into #{r[1]})" if r else ""
+
+    def _last_renamer(self: Project, cluster_id: int) -> str:
+        r = self.conn.execute(
+            "SELECT annotator FROM ops WHERE kind IN ('rename', 'merge') AND dst_cluster=? "
+            "ORDER BY id DESC LIMIT 1", (cluster_id,)).fetchone()
+        return r[0] if r else "someone"
 
     def _check_name_free(self: Project, name: str, except_id: int | None) -> None:
         r = self.conn.execute("SELECT id FROM clusters WHERE name=?", (name,)).fetchone()
@@ -216,11 +282,12 @@ class ActionsMixin:
         return self.last_action_id
 
     def remove(self: Project, line_ids: Sequence[int], annotator: str,
-               *, expect: dict[int, int] | None = None) -> int:
+               *, expect: dict[int, int | None] | None = None) -> int:
         """Take lines out of their clusters; `expect` (line -> cluster) refuses stale screens."""
         with self._action(annotator) as rec:
             emptied = set()
             for lid in line_ids:
+                _check_expected(rec.conn, lid, expect)
                 src = self._take_out(rec, lid, (expect or {}).get(lid))
                 emptied.add(src)
             for cid in emptied:
@@ -241,9 +308,14 @@ class ActionsMixin:
         return cur[0]
 
     def move(self: Project, line_ids: Sequence[int], dst: int | None, annotator: str,
-             *, expect: dict[int, int] | None = None, name: str | None = None) -> int:
-        """Move lines to another cluster (None: a new one): remove + add rows, one action."""
+             *, expect: dict[int, int | None] | None = None, name: str | None = None) -> int:
+        """Move lines to another cluster (None: a new one): remove + add rows, one action.
+
+        `expect` (line -> the cluster the screen showed it in, None: unassigned) refuses
+        the whole action when any of those lines is elsewhere now."""
         with self._action(annotator) as rec:
+            for lid in line_ids:
+                _check_expected(rec.conn, lid, expect)
             if dst is None:
                 dst = self._new_cluster(rec, annotator, name)
             else:
@@ -296,11 +368,20 @@ class ActionsMixin:
         return self.last_action_id
 
     # ---- logged, not counted -------------------------------------------------------------
-    def rename(self: Project, cluster_id: int, name: str | None, annotator: str) -> int:
-        """Name a cluster (None or '' clears the name); names are unique in a project."""
+    def rename(self: Project, cluster_id: int, name: str | None, annotator: str,
+               *, expect_name: str | None | bool = False) -> int:
+        """Name a cluster (None or '' clears the name); names are unique in a project.
+
+        `expect_name` (the name the prompt showed, None: unnamed) refuses when someone
+        renamed the cluster since; False skips the check."""
         name = (name or "").strip() or None
         with self._action(annotator) as rec:
-            self._require_cluster(cluster_id)
+            current, _ = self._require_cluster(cluster_id)
+            if expect_name is not False and current != expect_name:
+                was = repr(expect_name) if expect_name else "unnamed"
+                raise ConflictError(f"{self._last_renamer(cluster_id)} renamed cluster #{cluster_id} "
+                                    f"({was}) to {current!r} since you opened the prompt; "
+                                    "nothing was changed — look and name it again")
             if name is not None:
                 self._check_name_free(name, cluster_id)
             rec.touch_cluster(cluster_id)
@@ -353,70 +434,125 @@ class ActionsMixin:
                 changed += 1
             for cid in emptied:
                 self._drop_if_empty(rec, cid)
-            rec.extra.update(source=source, origin=origin, lines=changed)
+            rec.extra.update(source=source, origin=origin, changed=changed)
             rec.log("import")
         return self.last_action_id
 
     def apply_clustering(self: Project, groups: Sequence[tuple[int | None, Sequence[int]]],
                          suggestions: dict[int, Sequence[tuple[int, float]]] | None = None,
                          method: str = "gated", annotator: str = "sgtui") -> int:
-        """Write the engine's groups as `auto` assignments; human and suggested ones stay.
+        """Write the engine's groups as ONE `recluster` action of `annotator` (undoable).
 
-        A group with an existing cluster id keeps that id; a new group reuses the auto
-        cluster it overlaps most (so ids stay stable across re-runs) or gets a new one.
+        Human work is re-read inside the write transaction and never overridden, so a
+        result computed before someone's action cannot undo it: lines a human placed,
+        imported guesses and every line of a named or reviewed cluster stay where they are;
+        a line is never put back into a cluster a human removed it from. A group with an
+        existing cluster id keeps it; the others take the identity of the old unnamed,
+        unreviewed cluster they overlap most, so ids and names do not jump.
         Suggestions map line -> [(group index, score)], best first.
         """
         with self._action(annotator) as rec:
-            conn = rec.conn
-            old = {lid: (cid, origin) for lid, cid, origin in
-                   conn.execute("SELECT line_id, cluster_id, origin FROM assignments")}
-            human_clusters = {cid for cid, origin in old.values() if origin != "auto"}
-            named = {r[0] for r in conn.execute("SELECT id FROM clusters WHERE name IS NOT NULL")}
-            existing = {r[0] for r in conn.execute("SELECT id FROM clusters")}
-            for lid, (cid, origin) in old.items():
-                if origin == "auto":
-                    rec.touch_line(lid)
-                    rec.touch_cluster(cid)
-            conn.execute("DELETE FROM assignments WHERE origin='auto'")
-            used: set[int] = set()
-            final: list[int] = []
-            for keep, line_ids in groups:
-                free = [lid for lid in line_ids if old.get(lid, (None, "auto"))[1] == "auto"]
-                if keep is not None and keep in existing:
-                    cid = keep
-                else:
-                    overlap: dict[int, int] = defaultdict(int)
-                    for lid in free:
-                        c = old.get(lid, (None, None))[0]
-                        if c is not None and c not in human_clusters and c not in named and c not in used:
-                            overlap[c] += 1
-                    cid = max(overlap, key=lambda c: (overlap[c], -c)) if overlap else None
-                    if cid is None:
-                        cid = self._new_cluster(rec, "auto")
-                used.add(cid)
-                final.append(cid)
-                rec.touch_cluster(cid)
-                for lid in free:
-                    rec.touch_line(lid)
-                conn.executemany(
-                    "INSERT INTO assignments(line_id, cluster_id, origin) VALUES (?, ?, 'auto')",
-                    [(lid, cid) for lid in free],
-                )
-            for cid in list(rec.clusters):
-                if cid not in used:
-                    self._drop_if_empty(rec, cid)
+            plan = self._write_clustering(rec, groups, suggestions)
+            rec.extra["method"] = method
+            rec.extra["lines_moved"] = plan["moved"]
+            rec.log("recluster")
+        return self.last_action_id
+
+    def preview_clustering(self: Project, groups: Sequence[tuple[int | None, Sequence[int]]]) -> dict:
+        """What `apply_clustering` would do now, without doing it: {moved, into_reviewed, kept}."""
+        try:
+            with self.transaction() as conn:
+                plan = self._write_clustering(_Recorder(conn), groups, None)
+                raise _DryRun(plan)
+        except _DryRun as dry:
+            return dry.plan
+
+    def _write_clustering(self: Project, rec: _Recorder, groups: Sequence[tuple[int | None, Sequence[int]]],
+                          suggestions: dict[int, Sequence[tuple[int, float]]] | None) -> dict:
+        conn = rec.conn
+        old = {lid: (cid, origin) for lid, cid, origin in
+               conn.execute("SELECT line_id, cluster_id, origin FROM assignments")}
+        endorsed = {r[0] for r in conn.execute(
+            "SELECT id FROM clusters WHERE name IS NOT NULL OR confirmed=1")}
+        reviewed = {r[0] for r in conn.execute("SELECT id FROM clusters WHERE confirmed=1")}
+        existing = {r[0] for r in conn.execute("SELECT id FROM clusters")}
+        cannot = self._cannot_links()
+        # a line is the engine's to place when it is unassigned or an auto line of a
+        # cluster nobody named or reviewed
+        def free(lid: int) -> bool:
+            cur = old.get(lid)
+            return cur is None or (cur[1] == "auto" and cur[0] not in endorsed)
+
+        released = {lid: cid for lid, (cid, origin) in old.items() if free(lid)}
+        for lid, cid in released.items():
+            rec.touch_line(lid)
+            rec.touch_cluster(cid)
+        conn.executemany("DELETE FROM assignments WHERE line_id=?", [(lid,) for lid in released])
+        keyed: list[int | None] = [k if k is not None and k in existing else None for k, _ in groups]
+        members = [[int(lid) for lid in ids if free(int(lid))] for _, ids in groups]
+        # identity by overlap: greedy on overlap counts, largest first
+        candidates = {cid for cid in released.values() if cid not in endorsed} - set(keyed)
+        pairs = []
+        for gi, ids in enumerate(members):
+            if keyed[gi] is not None:
+                continue
+            counts: dict[int, int] = defaultdict(int)
+            for lid in ids:
+                c = released.get(lid)
+                if c in candidates:
+                    counts[c] += 1
+            pairs.extend((-n, c, gi) for c, n in counts.items())
+        taken: set[int] = set()
+        for _, c, gi in sorted(pairs):
+            if keyed[gi] is None and c not in taken:
+                keyed[gi] = c
+                taken.add(c)
+        final: list[int | None] = []
+        rows = []
+        for gi, ids in enumerate(members):
+            ids = [lid for lid in ids if keyed[gi] is None or (lid, keyed[gi]) not in cannot]
+            if not ids and keyed[gi] is None:
+                final.append(None)
+                continue
+            cid = keyed[gi]
+            if cid is None:
+                cid = self._new_cluster(rec, "auto")
+            rec.touch_cluster(cid)
+            final.append(cid)
+            for lid in ids:
+                rec.touch_line(lid)
+                rows.append((lid, cid))
+        conn.executemany(
+            "INSERT INTO assignments(line_id, cluster_id, origin) VALUES (?, ?, 'auto') "
+            "ON CONFLICT(line_id) DO NOTHING", rows)
+        used = {c for c in final if c is not None}
+        for cid in list(rec.clusters):
+            if cid not in used and cid not in endorsed:
+                self._drop_if_empty(rec, cid)
+        new_place = dict(rows)
+        moved = sum(1 for lid in set(released) | set(new_place)
+                    if released.get(lid) != new_place.get(lid))
+        plan = {
+            "moved": moved,
+            "into_reviewed": sum(1 for lid, c in rows if c in reviewed and released.get(lid) != c),
+            "kept": sum(1 for cid, origin in old.values() if cid in endorsed),
+        }
+        if suggestions is not None:
+            before = _suggestion_rows(conn)
             conn.execute("DELETE FROM suggestions")
-            rows = []
-            for lid, ranked in (suggestions or {}).items():
+            sugg = []
+            for lid, ranked in suggestions.items():
+                if int(lid) in new_place or not free(int(lid)):
+                    continue  # suggestions are for lines the engine left unassigned
                 for rank, (gi, score) in enumerate(ranked):
-                    rows.append((int(lid), rank, final[gi], float(score)))
+                    if final[gi] is not None and (int(lid), final[gi]) not in cannot:
+                        sugg.append((int(lid), rank, final[gi], float(score)))
             conn.executemany(
                 "INSERT OR IGNORE INTO suggestions(line_id, rank, cluster_id, score) VALUES (?,?,?,?)",
-                rows,
+                sugg,
             )
-            rec.extra["method"] = method
-            rec.log("cluster")
-        return self.last_action_id
+            rec.extra["suggestions"] = [before, _suggestion_rows(conn)]
+        return plan
 
     # ---- undo and redo -------------------------------------------------------------------
     def _history(self: Project, annotator: str) -> tuple[list[int], list[int]]:
@@ -465,6 +601,9 @@ class ActionsMixin:
                 return None
             target = stack[-1]
             payload = self._payload(target)
+            if not isinstance(payload.get("lines"), dict) or not isinstance(payload.get("clusters"), dict):
+                raise SgtuiError(f"cannot {kind} action {target}: it was logged without the state "
+                                 "to restore (an older sgtui); change the lines by hand instead")
             side_now, side_to = (1, 0) if kind == "undo" else (0, 1)
             if not _matches(rec.conn, payload, side_now):
                 raise ConflictError(f"cannot {kind}: the lines or clusters of that action changed "
@@ -517,30 +656,48 @@ class ActionsMixin:
         return {"raw": total["raw"], "net": total["net"], "by_annotator": per, "actions": len(actions)}
 
     def constraints(self: Project) -> HumanConstraints:
-        """Human work as hard constraints for the engine (DESIGN.md §4.2)."""
-        undone = self.undone_actions()
+        """Human work as hard constraints for the engine (DESIGN.md §4.2).
+
+        Cannot-links come from the op log, not from the current state: a human removal
+        holds until that removal is undone, whatever happened to the line since.
+        """
         fixed = {lid: cid for lid, cid in self.conn.execute(
             "SELECT line_id, cluster_id FROM assignments WHERE origin='human'")}
-        current = {lid: cid for lid, cid in self.conn.execute(
-            "SELECT line_id, cluster_id FROM assignments")}
-        existing = {r[0] for r in self.conn.execute("SELECT id FROM clusters")}
-        merged_into: dict[int, int] = {}
         must: list[tuple[int, int]] = []
-        removes: list[tuple[int, int]] = []
-        for action_id, kind, line_id, src, dst, payload in self.conn.execute(
-            "SELECT action_id, kind, line_id, src_cluster, dst_cluster, payload FROM ops "
-            "WHERE kind IN ('merge', 'remove') ORDER BY id"
+        undone = self.undone_actions()
+        for action_id, payload in self.conn.execute(
+            "SELECT action_id, payload FROM ops WHERE kind='merge' AND payload IS NOT NULL ORDER BY id"
+        ):
+            if action_id in undone:
+                continue
+            p = json.loads(payload)
+            anchor = p.get("anchor")
+            if anchor is not None:
+                must.extend((lid, anchor) for lid in p.get("moved", []))
+        names = {cid: name for cid, name in self.conn.execute(
+            "SELECT id, name FROM clusters WHERE name IS NOT NULL")}
+        return HumanConstraints(fixed=fixed, cannot_link=self._cannot_links(), must_link=must, names=names)
+
+    def _cannot_links(self: Project) -> set[tuple[int, int]]:
+        """(line, cluster) pairs a human separated and nobody has put back by hand.
+
+        Each removal not undone counts, followed through later merges of its cluster; only
+        a later human add of the line into that same cluster (or the line being there now
+        by a human's hand) lifts it. A re-cluster never does.
+        """
+        undone = self.undone_actions()
+        merged_into: dict[int, int] = {}
+        events: list[tuple[str, int, int]] = []
+        for action_id, kind, line_id, src, dst in self.conn.execute(
+            "SELECT action_id, kind, line_id, src_cluster, dst_cluster FROM ops "
+            "WHERE kind IN ('merge', 'remove', 'add') ORDER BY id"
         ):
             if action_id in undone:
                 continue
             if kind == "merge":
                 merged_into[src] = dst
-                p = json.loads(payload) if payload else {}
-                anchor = p.get("anchor")
-                if anchor is not None:
-                    must.extend((lid, anchor) for lid in p.get("moved", []))
-            else:
-                removes.append((line_id, src))
+            elif line_id is not None:
+                events.append((kind, line_id, src if kind == "remove" else dst))
 
         def resolve(cid: int) -> int:
             seen = set()
@@ -549,12 +706,16 @@ class ActionsMixin:
                 cid = merged_into[cid]
             return cid
 
-        cannot = set()
-        for lid, src in removes:
-            c = resolve(src)
-            if c in existing and current.get(lid) != c:
-                cannot.add((lid, c))
-        names = {cid: name for cid, name in self.conn.execute(
-            "SELECT id, name FROM clusters WHERE name IS NOT NULL")}
-        return HumanConstraints(fixed=fixed, cannot_link=cannot, must_link=must, names=names)
-
+        cannot: set[tuple[int, int]] = set()
+        for kind, lid, cid in events:
+            if cid is None:
+                continue
+            pair = (lid, resolve(cid))
+            if kind == "remove":
+                cannot.add(pair)
+            else:
+                cannot.discard(pair)
+        existing = {r[0] for r in self.conn.execute("SELECT id FROM clusters")}
+        human = {(lid, cid) for lid, cid in self.conn.execute(
+            "SELECT line_id, cluster_id FROM assignments WHERE origin='human'")}
+        return {pair for pair in cannot if pair[1] in existing and pair not in human}

@@ -12,6 +12,7 @@ import contextlib
 import getpass
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from sgtui import __version__
-from sgtui.errors import SgtuiError
+from sgtui.errors import SgtuiError, WriteFailed
 from sgtui.project import connection, schema
 from sgtui.project.actions import ActionsMixin
 from sgtui.project.flags import FlagsMixin
@@ -48,6 +49,24 @@ def default_annotator() -> str:
         return getpass.getuser()
     except Exception:  # no login name in some containers
         return "annotator"
+
+
+_WRITE_FAILURES = ("readonly", "read-only", "disk is full", "disk i/o error", "database is locked",
+                   "unable to open database file")
+
+
+def _is_write_failure(exc: sqlite3.OperationalError) -> bool:
+    """An error from the disk or the file's permissions, not from sgtui's own SQL."""
+    text = str(exc).lower()
+    return any(w in text for w in _WRITE_FAILURES)
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -104,6 +123,7 @@ class Project(ActionsMixin, FlagsMixin):
         self._tx_depth = 0
         self._closed = False
         connection.opened(path)
+        self._identity = _file_identity(path)
 
     # ---- opening -------------------------------------------------------------------------
     @classmethod
@@ -201,14 +221,21 @@ class Project(ActionsMixin, FlagsMixin):
             finally:
                 self._tx_depth -= 1
             return
-        self.conn.execute("BEGIN IMMEDIATE")
+        self._check_still_there()
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise self._write_failed(exc) from None
         self._tx_depth = 1
         try:
             yield self.conn
             self.conn.execute("COMMIT")
-        except BaseException:
-            if self.conn.in_transaction:  # SQLite already rolled back after a full disk or I/O error
-                self.conn.execute("ROLLBACK")
+        except BaseException as exc:
+            if self.conn.in_transaction:  # SQLite may already have rolled back (disk full)
+                with contextlib.suppress(sqlite3.Error):
+                    self.conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError) and _is_write_failure(exc):
+                raise self._write_failed(exc) from None
             raise
         finally:
             self._tx_depth = 0
@@ -225,6 +252,25 @@ class Project(ActionsMixin, FlagsMixin):
         action_id = max(int(top), seen) + 1
         conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('action_seq', ?)", (str(action_id),))
         return action_id
+
+    def _check_still_there(self) -> None:
+        """Refuse to write into a file that was deleted or replaced since it was opened:
+        the writes would go to a file nobody can see any more."""
+        if self._identity is not None and _file_identity(self.path) != self._identity:
+            raise WriteFailed(f"{self.path.name} was deleted or replaced while open; nothing was saved "
+                              "— quit and open the file again (or restore it)")
+
+    def _write_failed(self, exc: sqlite3.OperationalError) -> WriteFailed:
+        text = str(exc).lower()
+        if "readonly" in text or "read-only" in text:
+            why = "the file has become read-only; make it writable (chmod u+w) or ask its owner"
+        elif "full" in text:
+            why = "the disk is full; free some space and try again"
+        elif "locked" in text or "busy" in text:
+            why = "another program holds the file; try again in a moment"
+        else:
+            why = f"the disk reported an error ({exc}); check the disk and try again"
+        return WriteFailed(f"could not save to {self.path.name}: {why}; nothing of that action was written")
 
     def data_version(self) -> int:
         """Changes when another connection commits (PRAGMA data_version): poll to see them."""

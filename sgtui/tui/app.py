@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,31 +24,43 @@ from sgtui.errors import SgtuiError
 from sgtui.project import Project
 from sgtui.tui.config import Config
 from sgtui.tui.main_screen import HELP, MainScreen
+from sgtui.tui.modals import ClusterPicker, ConfirmPrompt, TextPrompt
 from sgtui.tui.player import LineInfo, LinePlayer, NullPlayer, Player, join_clips
 from sgtui.tui.state import AnnotatorState
 
 POLL_SECONDS = 0.5
 KEYFRAME_DELAY = 0.04  # a burst of cursor moves draws only its last keyframe
 
-Reclusterer = Callable[[Path], dict]
+# path -> a PlannedRecluster (asked about, then written by the app), or a dict summary when
+# the reclusterer wrote its result itself
+Reclusterer = Callable[[Path], Any]
 
 
-def default_recluster(path: Path) -> dict:
-    """Re-cluster the file with the engine (its own connection: this runs in a thread)."""
-    from sgtui.workflows import recluster
+@dataclass(frozen=True)
+class PlannedRecluster:
+    """The engine's result, computed in a worker, and what writing it now would change."""
+
+    plan: Any  # workflows.ReclusterPlan
+    preview: dict  # {moved, into_reviewed, kept}
+
+
+def default_recluster(path: Path) -> PlannedRecluster:
+    """Run the engine on the file (its own connection: this runs in a thread); write nothing."""
+    from sgtui.workflows import plan_recluster, preview_recluster
 
     with Project.open(path) as project:
-        return dict(recluster(project) or {})
+        plan = plan_recluster(project)
+        return PlannedRecluster(plan, preview_recluster(project, plan))
 
 
 def binding_ids() -> set[str]:
     """Every binding id a user may remap in config.toml [keys]."""
     from sgtui.tui.audio_notice import AudioPageNotice
     from sgtui.tui.help_screen import HelpScreen
-    from sgtui.tui.modals import ClusterPicker, TextPrompt
     from sgtui.tui.widgets import RowList
 
-    owners = (MainScreen, RowList, ClusterPicker, TextPrompt, HelpScreen, AudioPageNotice)
+    owners = (MainScreen, RowList, ClusterPicker, TextPrompt, ConfirmPrompt, HelpScreen,
+              AudioPageNotice)
     return {b.id for cls in owners for b in cls.BINDINGS if isinstance(b, Binding) and b.id}
 
 
@@ -90,7 +103,7 @@ class AnnotatorApp(App):
         self.keyframe_delay = keyframe_delay
         self.busy = ""
         self._noticed = False
-        self.sub_title = f"{project.path.name} — {annotator}"
+        self.sub_title = f"{project.path.name} — {annotator}" + (" — view only" if project.readonly else "")
         if self.config.keys:
             check_keymap(self.config)
             self.set_keymap(dict(self.config.keys))
@@ -259,16 +272,43 @@ class AnnotatorApp(App):
         except Exception as exc:  # a bug in the engine must not take the annotator down
             self.call_from_thread(self._reclustered, None, f"re-clustering failed: {type(exc).__name__}: {exc}")
 
-    def _reclustered(self, result: dict | None, error: str | None) -> None:
+    def _reclustered(self, result: Any, error: str | None) -> None:
         self.busy = ""
         self.state.refresh(full=True)
         if error:
             self.notify(error, severity="error", timeout=6)
             self.state.message = error
+        elif isinstance(result, PlannedRecluster):
+            self.state.message = "re-clustering done"
+            self.main.redraw()
+            self._ask_recluster(result)
+            return
         else:
             n = (result or {}).get("clusters", len(self.state.clusters))
             self.state.message = f"re-clustered: {n} clusters, {self.state.unassigned_count()} unassigned"
         self.main.redraw()
+
+    def _ask_recluster(self, planned: PlannedRecluster) -> None:
+        """Say how many lines the result moves and ask; nothing moves without a yes."""
+        p = planned.preview
+        if not p["moved"]:
+            self._write_recluster(planned, True)
+            return
+        detail = (f"{p['kept']} lines of named or reviewed clusters stay where they are."
+                  if p["kept"] else "No cluster is named or reviewed yet.")
+        if p["into_reviewed"]:
+            detail += f" {p['into_reviewed']} lines would join clusters someone reviewed."
+        self.push_screen(ConfirmPrompt(f"Re-cluster: move {p['moved']} line{'s' if p['moved'] != 1 else ''}?",
+                                       detail), partial(self._write_recluster, planned))
+
+    def _write_recluster(self, planned: PlannedRecluster, yes: bool | None) -> None:
+        if not yes:
+            self.say("re-cluster cancelled; nothing changed")
+            return
+        from sgtui.workflows import apply_recluster
+
+        self.main.do(lambda: self.state.write_recluster(
+            lambda: apply_recluster(self.project, planned.plan, self.state.annotator)))
 
     # ---- messages ------------------------------------------------------------------------
     def say(self, message: str) -> None:

@@ -18,7 +18,7 @@ from textual.widgets import Footer, Label
 from sgtui.errors import SgtuiError
 from sgtui.tui.help_screen import HelpScreen
 from sgtui.tui.modals import ClusterPicker, Pick, TextPrompt
-from sgtui.tui.state import CLUSTER, POOL, TIMELINE, AnnotatorState
+from sgtui.tui.state import CLUSTER, POOL, TIMELINE, AnnotatorState, LineBinding
 from sgtui.tui.widgets import (
     KeyframePanel,
     LineDetails,
@@ -63,7 +63,7 @@ HELP = {
     "timeline": "show the whole episode in order, with speakers",
     "search": "search lines by text",
     "doubt": "sort clusters and lines by doubt (most doubtful first) / back to normal",
-    "recluster": "re-cluster in the background (your work is kept)",
+    "recluster": "re-cluster in the background, then confirm (named and reviewed clusters stay)",
     "flag": "flag the line(s): overlap, noise/music, not speech, wrong subtitle (toggles)",
     "help": "this list of keys",
     "quit": "quit (everything is already saved)",
@@ -193,6 +193,7 @@ class MainScreen(Screen):
 
     def _cluster_or_refuse(self) -> int | None:
         try:
+            self.state.check_writable()
             return self.state.current_cluster()
         except SgtuiError as exc:
             self.refuse(exc)
@@ -212,9 +213,12 @@ class MainScreen(Screen):
     def action_add(self) -> None:
         if not self.do(self._check_unassigned):
             return
-        self.app.push_screen(ClusterPicker(self.state, f"Add {self._count()} to…"), self._placed)
+        bound = self.state.bind_lines()
+        self.app.push_screen(ClusterPicker(self.state, f"Add {self._count()} to…"),
+                             lambda pick: self._placed(pick, bound))
 
     def _check_unassigned(self) -> None:
+        self.state.check_writable()
         t = self.state.targets()
         if not t:
             raise SgtuiError("no line selected; move to a line first")
@@ -223,19 +227,26 @@ class MainScreen(Screen):
             raise SgtuiError(f"line {placed[0]} is already in {self.state.speaker_of(placed[0])}; "
                              "press the move key to put it elsewhere")
 
-    def _placed(self, pick: Pick | None) -> None:
+    def _placed(self, pick: Pick | None, bound: LineBinding) -> None:
+        """The picker closed: act on the lines it was opened for, never on the cursor's now."""
         if pick is not None:
-            self.do(lambda: self.state.place(pick.cluster_id, pick.name))
+            self.do(lambda: self.state.place(pick.cluster_id, pick.name, bound))
+
+    def _bound_lines(self) -> LineBinding | None:
+        try:
+            self.state.check_writable()
+            return self.state.bind_lines()
+        except SgtuiError as exc:
+            self.refuse(exc)
+            return None
 
     def action_move(self) -> None:
-        t = self.state.targets()
-        if not t:
-            self.refuse(SgtuiError("no line selected; move to a line first"))
+        bound = self._bound_lines()
+        if bound is None:
             return
-        here = self.state.assign.get(t[0])
-        self.app.push_screen(
-            ClusterPicker(self.state, f"Move {self._count()} to…",
-                          exclude=here.cluster_id if here else None), self._placed)
+        here = bound.expect.get(bound.lines[0])
+        self.app.push_screen(ClusterPicker(self.state, f"Move {self._count()} to…", exclude=here),
+                             lambda pick: self._placed(pick, bound))
 
     def action_remove(self) -> None:
         self.do(self.state.remove)
@@ -260,16 +271,16 @@ class MainScreen(Screen):
         self.app.push_screen(
             ClusterPicker(self.state, f"Merge {self.state.cluster_label(src)} into…",
                           exclude=src, allow_new=False),
-            lambda pick: pick and self.do(lambda: self.state.merge_into(pick.cluster_id)))
+            lambda pick: pick and self.do(lambda: self.state.merge_into(pick.cluster_id, src)))
 
     def action_rename(self) -> None:
-        cid = self._cluster_or_refuse()
-        if cid is None:
+        if self._cluster_or_refuse() is None:
             return
-        current = self.state.by_id[cid].name or ""
+        bound = self.state.bind_cluster()
         self.app.push_screen(
-            TextPrompt(f"Name for {self.state.cluster_label(cid)}", current, self.state.name_choices()),
-            lambda name: name is not None and self.do(lambda: self.state.rename(name)))
+            TextPrompt(f"Name for {self.state.cluster_label(bound.cluster_id)}", bound.name or "",
+                       self.state.name_choices()),
+            lambda name: name is not None and self.do(lambda: self.state.rename(name, bound)))
 
     def action_confirm(self) -> None:
         self.do(self.state.toggle_confirm)
@@ -281,7 +292,8 @@ class MainScreen(Screen):
         self.do(self.state.redo)
 
     def action_recluster(self) -> None:
-        self.annotator_app.start_recluster()
+        if self.do(self.state.check_writable):
+            self.annotator_app.start_recluster()
 
     def action_flag(self) -> None:
         from sgtui.tui.flags import FlagPicker, current_flags, toggle_flag

@@ -26,14 +26,14 @@ class Pick:
 
 
 MODAL_CSS = """
-ClusterPicker, TextPrompt { align: center middle; }
-ClusterPicker > Vertical, TextPrompt > Vertical {
+ClusterPicker, TextPrompt, ConfirmPrompt { align: center middle; }
+ClusterPicker > Vertical, TextPrompt > Vertical, ConfirmPrompt > Vertical {
     width: 64; height: auto; max-height: 80%; border: round $accent; background: $surface;
     padding: 0 1;
 }
 ClusterPicker OptionList { height: auto; max-height: 16; }
-ClusterPicker .title, TextPrompt .title { text-style: bold; }
-ClusterPicker .hint, TextPrompt .hint { color: $text-muted; }
+ClusterPicker .title, TextPrompt .title, ConfirmPrompt .title { text-style: bold; }
+ClusterPicker .hint, TextPrompt .hint, ConfirmPrompt .hint { color: $text-muted; }
 """
 
 
@@ -149,3 +149,29 @@ class TextPrompt(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ConfirmPrompt(ModalScreen[bool]):
+    """A yes/no question (y or Enter: yes; n or Esc: no)."""
+
+    DEFAULT_CSS = MODAL_CSS
+    SCOPED_CSS = False
+    BINDINGS = [
+        Binding("y,enter", "answer(True)", "yes", id="confirm_yes"),
+        Binding("n,escape", "answer(False)", "no", id="confirm_no"),
+    ]
+
+    def __init__(self, title: str, detail: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.detail = detail
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text, classes="title")
+            if self.detail:
+                yield Label(self.detail)
+            yield Label("y / Enter: yes · n / Esc: no", classes="hint")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from sgtui.engine.doubt import line_doubt as engine_doubt
-from sgtui.errors import ConflictError, SgtuiError
+from sgtui.errors import SgtuiError
 from sgtui.project import Assignment, Cluster, Line, Project, Suggestion
 
 POOL = "pool"
@@ -82,6 +82,22 @@ def fuzzy_score(query: str, text: str) -> float | None:
             gaps += 1
         pos = nxt
     return 100.0 - 5 * gaps - (first or 0) - 0.1 * len(t)
+
+
+@dataclass(frozen=True)
+class LineBinding:
+    """What a prompt was opened for: lines, and the cluster each was in (None: unassigned)."""
+
+    lines: tuple[int, ...]
+    expect: dict[int, int | None]
+
+
+@dataclass(frozen=True)
+class ClusterBinding:
+    """The cluster a prompt was opened for, and its name then (None: unnamed)."""
+
+    cluster_id: int
+    name: str | None
 
 
 class AnnotatorState:
@@ -389,13 +405,35 @@ class AnnotatorState:
         self.message = "sorted by doubt (most doubtful first)" if self.sort_doubt else "sorted by size and time"
 
     # ---- actions (each one transaction in the op log) ------------------------------------
-    def _expect(self, line_ids: Sequence[int]) -> dict[int, int]:
-        return {lid: self.assign[lid].cluster_id for lid in line_ids if lid in self.assign}
+    @property
+    def view_only(self) -> bool:
+        return self.project.readonly
+
+    def check_writable(self) -> None:
+        """Refuse any change to a project opened view-only (before a prompt even opens)."""
+        if self.project.readonly:
+            raise SgtuiError(f"view only: {self.project.path.name} is read-only for you, nothing can be "
+                             "changed here; ask its owner for write access or work on a copy")
+
+    def _expect(self, line_ids: Sequence[int]) -> dict[int, int | None]:
+        """Where the screen shows each line now (None: unassigned), for the store to check."""
+        return {lid: (self.assign[lid].cluster_id if lid in self.assign else None) for lid in line_ids}
+
+    def bind_lines(self) -> LineBinding:
+        """The lines a prompt acts on and where they were when it opened (`expect=`)."""
+        t = self._need_targets()
+        return LineBinding(tuple(t), self._expect(t))
+
+    def bind_cluster(self) -> ClusterBinding:
+        """The cluster a prompt acts on, with its name when it opened."""
+        cid = self.current_cluster()
+        return ClusterBinding(cid, self.by_id[cid].name)
 
     def _run(self, fn: Callable[[], Any], done: str) -> str:
+        self.check_writable()
         try:
             fn()
-        except ConflictError:
+        except SgtuiError:  # a conflict or a failed write: show what the file holds now
             self.refresh(full=True)
             raise
         self.marked.clear()
@@ -409,10 +447,16 @@ class AnnotatorState:
             raise SgtuiError("no line selected; move to a line first")
         return t
 
-    def add_to(self, cluster_id: int | None, name: str | None = None) -> str:
-        """Add unassigned lines to a cluster (None: start a new one)."""
+    def _lines(self, bound: LineBinding | None) -> tuple[list[int], dict[int, int | None]]:
+        if bound is not None:
+            return list(bound.lines), dict(bound.expect)
         t = self._need_targets()
-        placed = [lid for lid in t if lid in self.assign]
+        return t, self._expect(t)
+
+    def add_to(self, cluster_id: int | None, name: str | None = None, bound: LineBinding | None = None) -> str:
+        """Add unassigned lines to a cluster (None: start a new one)."""
+        t, expect = self._lines(bound)
+        placed = [lid for lid in t if expect.get(lid) is not None]
         if placed:
             raise SgtuiError(f"line {placed[0]} is already in {self.speaker_of(placed[0])}; "
                              "use move to put it elsewhere")
@@ -430,24 +474,24 @@ class AnnotatorState:
         return self._run(lambda: self.project.remove(t, self.annotator, expect=self._expect(t)),
                          f"removed {_n(t)} (now unassigned)")
 
-    def move_to(self, cluster_id: int | None, name: str | None = None) -> str:
+    def move_to(self, cluster_id: int | None, name: str | None = None, bound: LineBinding | None = None) -> str:
         """Move lines to another cluster (None: a new one); one action, remove + add rows."""
-        t = self._need_targets()
-        self._run(lambda: self.project.move(t, cluster_id, self.annotator,
-                                            expect=self._expect(t), name=name), "")
+        t, expect = self._lines(bound)
+        self._run(lambda: self.project.move(t, cluster_id, self.annotator, expect=expect, name=name), "")
         self.message = f"moved {_n(t)} to {self.cluster_label(self.assign[t[0]].cluster_id)}"
         return self.message
 
-    def place(self, cluster_id: int | None, name: str | None = None) -> str:
-        """Add when every target is unassigned, else move."""
-        t = self._need_targets()
-        if all(lid not in self.assign for lid in t):
-            return self.add_to(cluster_id, name)
-        return self.move_to(cluster_id, name)
+    def place(self, cluster_id: int | None, name: str | None = None, bound: LineBinding | None = None) -> str:
+        """Add when every target is unassigned (when the prompt opened), else move."""
+        t, expect = self._lines(bound)
+        if all(expect.get(lid) is None for lid in t):
+            # the store refuses a line someone placed since the prompt opened
+            return self.add_to(cluster_id, name, LineBinding(tuple(t), expect))
+        return self.move_to(cluster_id, name, LineBinding(tuple(t), expect))
 
-    def merge_into(self, dst: int) -> str:
-        """Fold the current cluster into `dst`; the view follows to `dst`."""
-        src = self.current_cluster()
+    def merge_into(self, dst: int, src: int | None = None) -> str:
+        """Fold the current cluster (or the bound `src`) into `dst`; the view follows to `dst`."""
+        src = self.current_cluster() if src is None else src
         label_src, label_dst = self.cluster_label(src), self.cluster_label(dst)
         self._run(lambda: self.project.merge(src, dst, self.annotator), "")
         self.select_cluster(dst)
@@ -462,10 +506,13 @@ class AnnotatorState:
             return self.assign[cur].cluster_id
         raise SgtuiError("no cluster selected; choose one in the cluster list first")
 
-    def rename(self, name: str) -> str:
-        cid = self.current_cluster()
-        old = self.cluster_label(cid)
-        self._run(lambda: self.project.rename(cid, name, self.annotator), "")
+    def rename(self, name: str, bound: ClusterBinding | None = None) -> str:
+        """Name the current cluster (or the bound one, refused if renamed meanwhile)."""
+        if bound is None:
+            bound = self.bind_cluster()
+        cid = bound.cluster_id
+        old = bound.name or f"#{cid}"
+        self._run(lambda: self.project.rename(cid, name, self.annotator, expect_name=bound.name), "")
         self.message = f"renamed {old} to {self.cluster_label(cid)}"
         return self.message
 
@@ -487,6 +534,14 @@ class AnnotatorState:
             raise SgtuiError(f"this line has {len(sug)} suggestion(s); no suggestion {rank}")
         self.marked.clear()
         return self.add_to(sug[rank - 1].cluster_id)
+
+    def write_recluster(self, apply: Callable[[], dict]) -> str:
+        """Write an engine result computed in the background (one undoable action of mine)."""
+        summary: dict = {}
+        self._run(lambda: summary.update(apply() or {}), "")
+        n = summary.get("clusters", len(self.clusters))
+        self.message = f"re-clustered: {n} clusters, {self.unassigned_count()} unassigned (u undoes it)"
+        return self.message
 
     def undo(self) -> str:
         done: list[int | None] = []

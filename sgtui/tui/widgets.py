@@ -376,6 +376,7 @@ class StatusBar(TextPane):
         net = state.counters.net
         # (text, style, drop rank): 0 never goes; higher ranks go first when space is short.
         parts: list[tuple[str, str, int]] = [
+            *([(" VIEW ONLY ", "bold white on red", 0)] if state.view_only else []),
             (f" {state.annotator} ", "bold reverse", 0),
             (f" {done}/{total} named ({pct}%) ", "", 0),
             (f"add {net['add']} · remove {net['remove']} · merge {net['merge']} ", "", 0),
@@ -392,8 +393,9 @@ class StatusBar(TextPane):
         if width > 0:
             parts = _fit(parts, message, width)
         out = Text(no_wrap=True)
+        first = 2 if state.view_only else 1  # the banner, the name and progress go unseparated
         for i, (text, style, _) in enumerate(parts):
-            if i > 1:
+            if i > first:
                 out.append("│ ", style="dim")
             out.append(text, style=style)
         if message:
