@@ -33,6 +33,8 @@ from sgtui.media.subtitles import Cue, StyleInfo
 ProgressFactory = Callable[[int | None, str], AbstractContextManager[Callable[[int], None]]]
 BATCH = 32
 MIN_CLIP_MS = 100  # a line starting closer than this to the media's end has no usable clip
+# the progress description that makes the terminal bar show the real-time factor
+ASR_PROGRESS = "speech recognition (s of audio)"
 
 
 @contextlib.contextmanager
@@ -47,6 +49,7 @@ class IngestOptions:
     lang: str | None = None
     asr: bool = False
     asr_model: str | None = None
+    device: str = "auto"
     vad: bool = False
     styles: tuple[str, ...] = ()
     exclude_styles: tuple[str, ...] = ()
@@ -89,8 +92,9 @@ def _glob_escape(s: str) -> str:
 
 def gather_cues(video: Path, opts: IngestOptions, info: decode.MediaInfo,
                 audio: Callable[[], decode.Audio], progress: ProgressFactory = _silent
-                ) -> tuple[list[Cue], str, list[StyleInfo], list[str]]:
-    """The lines to ingest, where they came from, the style report and notes for the user."""
+                ) -> tuple[list[Cue], str, list[StyleInfo], list[str], dict[str, str]]:
+    """The lines to ingest, where they came from, the style report, notes for the user and
+    facts to keep in the project's meta (the language speech recognition heard)."""
     notes: list[str] = []
     chosen = sum(x for x in (opts.subs is not None, opts.track is not None, opts.asr, opts.vad))
     if chosen > 1:
@@ -100,10 +104,13 @@ def gather_cues(video: Path, opts: IngestOptions, info: decode.MediaInfo,
 
         if opts.asr:
             sound = audio()
-            with progress(int(len(sound.samples) / sound.rate), "speech recognition (s)") as adv:
-                cues = asr.transcribe(sound, opts.asr_model, opts.lang, progress=adv)
-            return cues, "asr", [], notes
-        return asr.vad_cues(audio()), "vad", [], notes
+            with progress(int(len(sound.samples) / sound.rate), ASR_PROGRESS) as adv:
+                cues, lang = asr.transcribe(sound, opts.asr_model, opts.lang, opts.device,
+                                            progress=adv)
+            notes.append(f"speech recognition: language {lang}, {len(cues)} lines")
+            return cues, "asr", [], notes, {"language": lang,
+                                            "asr_model": opts.asr_model or asr.DEFAULT_MODEL}
+        return asr.vad_cues(audio()), "vad", [], notes, {}
     from sgtui.media import embedded
 
     if opts.subs is not None:
@@ -125,7 +132,7 @@ def gather_cues(video: Path, opts: IngestOptions, info: decode.MediaInfo,
             raise SgtuiError(f"no subtitles for {video.name}: no {video.stem}.ass/.srt/.vtt "
                              "beside it and no text track inside; give --subs FILE, --asr or --vad")
     cues, styles, more = _select(doc, opts)
-    return cues, source, styles, notes + more
+    return cues, source, styles, notes + more, {}
 
 
 def _select(doc: subtitles.SubtitleDoc, opts: IngestOptions
@@ -190,7 +197,7 @@ def ingest(video: str | Path, output: str | Path, opts: IngestOptions, force: bo
             audio_cache.append(decode.decode_audio(video, track=opts.audio_track))
         return audio_cache[0]
 
-    cues, source, styles, notes = gather_cues(video, opts, info, audio, progress)
+    cues, source, styles, notes, facts = gather_cues(video, opts, info, audio, progress)
     index = decode.index_video(video, opts.audio_track)
     # a line needs both sound and picture: the media ends where the shorter stream ends
     audio_end = audio_cache[0].end_ms if audio_cache else index.audio_end_ms
@@ -218,6 +225,8 @@ def ingest(video: str | Path, output: str | Path, opts: IngestOptions, force: bo
                     new.meta_set("lines_source", source)
                     new.meta_set("clip_codec", "opus")
                     new.meta_set("keyframe_mime", "image/webp")
+                    for key, value in facts.items():
+                        new.meta_set(key, value)
                 new.add_lines([LineIn(c.start_ms, c.end_ms, c.text, source, c.style, c.actor)
                                for c in cues])
                 new.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -32,16 +32,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--track", metavar="N", type=int,
                      help="read embedded text subtitle track N (counted from 0 among subtitle tracks)")
     src.add_argument("--asr", action="store_true",
-                     help="no subtitles: transcribe with faster-whisper; the offline default "
-                     "model is Whisper tiny.en (English only)")
+                     help="no subtitles: recognise speech offline with faster-whisper (Whisper "
+                     "base, multilingual; the language is detected per episode unless --lang "
+                     "gives it); lines follow the pauses between turns")
     src.add_argument("--vad", action="store_true",
                      help="no subtitles: cut lines by voice activity alone (empty text)")
-    p.add_argument("--lang", metavar="CODE", help="preferred subtitle track language / ASR language")
+    p.add_argument("--lang", metavar="CODE",
+                   help="preferred subtitle track language; with --asr the spoken language "
+                   "(ja, zh, ko, en, ...), which skips detection")
     p.add_argument("--audio-track", metavar="N", type=int, default=0,
                    help="audio track to cut clips from, counted from 0 (default 0)")
-    p.add_argument("--asr-model", metavar="PATH|NAME",
-                   help="a CTranslate2 Whisper model (directory) for --asr, e.g. a multilingual "
-                   "one for non-English episodes")
+    p.add_argument("--asr-model", metavar="base|tiny.en|PATH",
+                   help="model for --asr: base (default; Whisper base, multilingual), tiny.en "
+                   "(smaller, English only) or a CTranslate2 Whisper model folder")
     p.add_argument("--style", metavar="S", nargs="+", action="extend", default=[],
                    help="keep only these ASS styles; replaces the default rule, which leaves "
                    "out OP/ED songs, signs, karaoke and notes (see --list-styles)")
@@ -57,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--voice", metavar="ENCODER", help="voice encoder for --embed")
     p.add_argument("--image", metavar="ENCODER", help="image encoder for --embed")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
-                   help="device for --embed")
+                   help="device for --asr (CUDA in float16, else CPU in int8) and --embed")
     p.add_argument("--batch", type=int, default=None, help="batch size for --embed")
     p.add_argument("--jobs", type=int, default=None,
                    help="season folder: episodes ingested at once (default: CPU cores)")
@@ -93,12 +96,18 @@ def _options(args: argparse.Namespace):
 
     if args.asr_model and not args.asr:
         raise SgtuiError("--asr-model needs --asr")
+    if args.asr and args.lang and (args.asr_model or "").endswith(".en"):
+        from sgtui.media.asr import language_code
+
+        if language_code(args.lang) != "en":
+            raise SgtuiError(f"--asr-model {args.asr_model} is English only but --lang is "
+                             f"{args.lang}; pass --asr-model base for other languages")
     if args.subs is not None and not args.subs.exists():
         raise SgtuiError(f"subtitles {args.subs} do not exist; check the path")
     return IngestOptions(subs=args.subs, track=args.track, lang=args.lang, asr=args.asr,
                          asr_model=args.asr_model, vad=args.vad, styles=tuple(args.style),
                          exclude_styles=tuple(args.exclude_style), encoding=args.encoding,
-                         audio_track=args.audio_track)
+                         audio_track=args.audio_track, device=args.device)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -138,7 +147,7 @@ def _list_styles(video: Path, opts) -> int:
 
     if video.is_dir():
         raise SgtuiError("--list-styles takes one video")
-    _, source, styles, notes = gather_cues(video, opts, decode.probe(video),
+    _, source, styles, notes, _ = gather_cues(video, opts, decode.probe(video),
                                            lambda: decode.decode_audio(video, track=opts.audio_track))
     if not styles:
         print(f"{source}: no styles")

@@ -124,6 +124,7 @@ def project_info(proj) -> dict:
         "annotators": proj.annotators(),
         "schema_version": int(proj.meta_get("schema_version")),
         "ingest_state": proj.meta_get("ingest_state", "complete"),
+        "language": proj.meta_get("language"),
     }
 
 
