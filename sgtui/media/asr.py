@@ -28,6 +28,11 @@ WINDOW_S = 30.0         # Whisper hears 30 s at a time
 DETECT_WINDOWS = 5      # language votes per episode
 LINE_VAD = {"min_silence_duration_ms": 300, "speech_pad_ms": 100,
             "min_speech_duration_ms": 200}
+# the 30 languages with the most hours in Whisper's training data (Radford et al. 2022,
+# appendix E): what detection may answer
+DETECTABLE = frozenset({"en", "zh", "de", "es", "ru", "fr", "pt", "ko", "ja", "tr", "pl", "it",
+                        "sv", "nl", "ca", "fi", "id", "ar", "uk", "vi", "he", "el", "da", "ms",
+                        "hu", "ro", "no", "th", "cs", "ta"})
 # scripts written without spaces between words
 UNSPACED = {"zh", "ja", "yue", "th", "lo", "my", "km", "bo"}
 # three-letter (ISO 639-2) and regional codes people pass as --lang
@@ -101,15 +106,18 @@ def speech_spans(pcm: np.ndarray, **vad: int) -> list[tuple[float, float]]:
 
 def detect_language(wm: Any, pcm: np.ndarray, spans: list[tuple[float, float]] | None = None,
                     windows: int = DETECT_WINDOWS) -> tuple[str, float]:
-    """The episode's language: a vote over up to ``windows`` 30-s windows of pure speech.
+    """The episode's language: a vote over up to ``windows`` 30-s windows of speech.
 
-    The speech stretches are laid end to end, cut into 30-s windows and the windows spread
-    over the episode are asked; the language with the most votes wins (ties: summed
-    probability). Returns the code and the winner's mean probability.
+    The speech stretches (with their surroundings, long silences left out) are laid end to
+    end, cut into 30-s windows, and windows spread over the episode are asked; the language
+    with the most votes wins (ties: summed probability). Only languages Whisper saw plenty
+    of in training are candidates (`DETECTABLE`): on a few seconds of accented speech base
+    otherwise drifts to Welsh or Nynorsk; ``--lang`` reaches every other language.
+    Returns the code and the winner's mean probability.
     """
     if spans is None:
         spans = speech_spans(pcm)
-    speech = np.concatenate([pcm[int(a * RATE):int(b * RATE)] for a, b in spans]) \
+    speech = np.concatenate([pcm[int(a * RATE):int(b * RATE)] for a, b in _widen(spans)]) \
         if spans else pcm
     if not len(speech):
         speech = pcm
@@ -122,11 +130,26 @@ def detect_language(wm: Any, pcm: np.ndarray, spans: list[tuple[float, float]] |
         chunk = speech[k * step:(k + 1) * step]
         if k and len(chunk) < RATE * 2:  # a last scrap says little
             continue
-        lang, p, _ = wm.detect_language(audio=chunk)
+        _, _, ranked = wm.detect_language(audio=chunk)
+        lang, p = max(((c, q) for c, q in ranked if c in DETECTABLE),
+                      key=lambda cq: cq[1], default=ranked[0])
         votes[lang] += 1
         prob[lang] = prob.get(lang, 0.0) + p
     best = max(votes, key=lambda lang: (votes[lang], prob[lang]))
     return best, prob[best] / votes[best]
+
+
+def _widen(spans: list[tuple[float, float]], pad: float = 0.4, gap: float = 1.0
+           ) -> list[tuple[float, float]]:
+    """Speech stretches padded and joined across short pauses: words keep their edges."""
+    out: list[tuple[float, float]] = []
+    for a, b in spans:
+        a, b = max(0.0, a - pad), b + pad
+        if out and a - out[-1][1] < gap:
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
 
 
 def transcribe(audio: Audio, model: str | None = None, language: str | None = None,

@@ -57,7 +57,7 @@ def make_lines(words: list[Word], speech: list[tuple[float, float]]) -> list[Lin
     lines = list(extra)
     for (a, b), ws in zip(speech, buckets, strict=True):
         if ws:
-            lines += _split(Line(min(a, ws[0].start), max(b, ws[-1].end), tuple(ws)))
+            lines += _split(Line(a, b, tuple(ws)))  # Whisper's word edges drift; VAD's do not
     lines.sort(key=lambda ln: ln.start)
     return _merge_fragments(_join_touching(lines))
 
