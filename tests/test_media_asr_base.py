@@ -189,15 +189,37 @@ def zh_episode(shared_data: Path, tmp_path_factory) -> SpeechEpisode:
 
 
 @pytest.fixture(scope="session")
-def zh_ingested(zh_episode: SpeechEpisode, model_cache: Path, tmp_path_factory):
-    out = tmp_path_factory.mktemp("zh-project") / "ep.sgproj"
-    r = _cli("ingest", zh_episode.video, "--asr", "-o", out, env=_env(model_cache))
+def en_episode(shared_data: Path, tmp_path_factory) -> SpeechEpisode:
+    """Two VCTK utterances of each of four speakers, shuffled, 0.6-1.2 s apart."""
+    rng = random.Random(16)
+    us = [u for u in manifest(shared_data) if u.source == "vctk"]
+    picked = [u for spk in sorted({u.speaker for u in us})
+              for u in rng.sample([u for u in us if u.speaker == spk], 2)]
+    rng.shuffle(picked)
+    return make_speech_episode(tmp_path_factory.mktemp("en-episode"), picked, seed=16,
+                               pause_s=(0.6, 1.2))
+
+
+def _ingest(episode: SpeechEpisode, cache: Path, folder: Path):
+    """`sgtui ingest --asr` then `sgtui info --json`, as a user runs them."""
+    out = folder / "ep.sgproj"
+    r = _cli("ingest", episode.video, "--asr", "-o", out, env=_env(cache))
     assert r.returncode == 0, r.stderr
-    info = _cli("info", out, "--json", env=_env(model_cache))
+    info = _cli("info", out, "--json", env=_env(cache))
     assert info.returncode == 0, info.stderr
     with Project.open(out, readonly=True) as p:
         lines = [(ln.start_ms, ln.end_ms, ln.text, ln.source) for ln in p.lines()]
     return json.loads(info.stdout), lines
+
+
+@pytest.fixture(scope="session")
+def zh_ingested(zh_episode: SpeechEpisode, model_cache: Path, tmp_path_factory):
+    return _ingest(zh_episode, model_cache, tmp_path_factory.mktemp("zh-project"))
+
+
+@pytest.fixture(scope="session")
+def en_ingested(en_episode: SpeechEpisode, model_cache: Path, tmp_path_factory):
+    return _ingest(en_episode, model_cache, tmp_path_factory.mktemp("en-project"))
 
 
 def test_mandarin_episode_is_recognised_as_chinese(zh_ingested) -> None:
@@ -209,10 +231,18 @@ def test_mandarin_episode_is_recognised_as_chinese(zh_ingested) -> None:
     assert sum(bool(CJK.search(t)) for t in texts) >= 0.9 * len(texts), texts
 
 
-def test_lines_follow_the_true_utterance_boundaries(zh_episode: SpeechEpisode,
-                                                    zh_ingested) -> None:
-    _, lines = zh_ingested
-    turns = zh_episode.turns
+def test_english_episode_is_recognised_as_english(en_ingested) -> None:
+    info, lines = en_ingested
+    assert info["language"] == "en"
+    words = " ".join(t for _, _, t, _ in lines).lower()
+    assert "rainbow" in words and not CJK.search(words)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_lines_follow_the_true_utterance_boundaries(lang: str, request) -> None:
+    episode: SpeechEpisode = request.getfixturevalue(f"{lang}_episode")
+    _, lines = request.getfixturevalue(f"{lang}_ingested")
+    turns = episode.turns
     hit = 0
     for a, b, _ in turns:
         starts = any(abs(s - a) <= 300 for s, _, _, _ in lines)

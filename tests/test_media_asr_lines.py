@@ -56,3 +56,11 @@ def test_a_word_voice_activity_missed_still_makes_a_line() -> None:
 def test_unspaced_scripts_join_words_without_spaces() -> None:
     lines = make_lines(_words((0.0, 0.3, "日本"), (0.3, 0.6, "統計")), [(0.0, 0.7)])
     assert lines[0].text(False) == "日本統計"
+
+
+def test_a_segments_first_word_goes_where_its_second_half_is() -> None:
+    # Whisper stretches a segment's first word back over the silence before it
+    words = [Word(1.0, 2.9, " brother Bob."), Word(2.9, 3.7, " The", lead=True),
+             Word(3.7, 4.5, " rainbow.")]
+    lines = make_lines(words, [(1.0, 3.1), (3.5, 4.6)])
+    assert _spans(lines) == [(1.0, 3.1, "brother Bob."), (3.5, 4.6, "The rainbow.")]

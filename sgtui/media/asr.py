@@ -182,9 +182,9 @@ def transcribe(audio: Audio, model: str | None = None, language: str | None = No
         if progress is not None and int(s.end) > told:
             progress(int(s.end) - told)
             told = int(s.end)
-        for w in s.words or []:
+        for k, w in enumerate(s.words or []):
             if w.end > w.start and w.word.strip():
-                words.append(Word(w.start, w.end, w.word))
+                words.append(Word(w.start, w.end, w.word, lead=k == 0))
     if progress is not None and int(len(pcm) / RATE) > told:
         progress(int(len(pcm) / RATE) - told)
     return to_cues(make_lines(words, spans), audio.start_ms, lang not in UNSPACED), lang

@@ -28,6 +28,7 @@ class Word:
     start: float
     end: float
     text: str
+    lead: bool = False  # first word of a Whisper segment: its start takes in the silence before
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,12 @@ def make_lines(words: list[Word], speech: list[tuple[float, float]]) -> list[Lin
 
 
 def _stretch_of(w: Word, speech: list[tuple[float, float]]) -> int | None:
+    """The stretch the word lies in most (a segment's first word: its second half)."""
+    start = (w.start + w.end) / 2 if w.lead else w.start
     best, best_key = None, None
     for i, (a, b) in enumerate(speech):
-        overlap = min(b, w.end) - max(a, w.start)
-        distance = max(a - w.end, w.start - b, 0.0)
+        overlap = min(b, w.end) - max(a, start)
+        distance = max(a - w.end, start - b, 0.0)
         key = (overlap if overlap > 0 else -distance)
         if (overlap > 0 or distance <= WORD_REACH_S) and (best_key is None or key > best_key):
             best, best_key = i, key
