@@ -34,7 +34,7 @@ ProgressFactory = Callable[[int | None, str], AbstractContextManager[Callable[[i
 BATCH = 32
 MIN_CLIP_MS = 100  # a line starting closer than this to the media's end has no usable clip
 # the progress description that makes the terminal bar show the real-time factor
-ASR_PROGRESS = "speech recognition (s of audio)"
+ASR_PROGRESS = "ASR (s of audio)"
 
 
 @contextlib.contextmanager

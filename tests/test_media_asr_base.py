@@ -207,6 +207,7 @@ def _ingest(episode: SpeechEpisode, cache: Path, folder: Path):
     assert r.returncode == 0, r.stderr
     info = _cli("info", out, "--json", env=_env(cache))
     assert info.returncode == 0, info.stderr
+    assert "real time" not in r.stderr  # no progress bar in a pipe
     with Project.open(out, readonly=True) as p:
         lines = [(ln.start_ms, ln.end_ms, ln.text, ln.source) for ln in p.lines()]
     return json.loads(info.stdout), lines
@@ -252,3 +253,31 @@ def test_lines_follow_the_true_utterance_boundaries(lang: str, request) -> None:
     for s, e, text, _ in lines:
         touched = [t for t in turns if min(e, t[1]) - max(s, t[0]) > 50]
         assert len(touched) <= 1, (s, e, text, touched)
+
+
+def test_progress_on_a_terminal_shows_the_real_time_factor(zh_episode: SpeechEpisode,
+                                                           model_cache: Path,
+                                                           tmp_path: Path) -> None:
+    import pty
+    import subprocess
+    import sys
+
+    main, sub = pty.openpty()
+    env = {**os.environ, **_env(model_cache), "COLUMNS": "100", "TERM": "xterm"}
+    proc = subprocess.Popen([sys.executable, "-m", "sgtui", "ingest", str(zh_episode.video),
+                             "--asr", "--lang", "zh", "-o", str(tmp_path / "ep.sgproj")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sub,
+                            env=env)
+    os.close(sub)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # the terminal closed: the command ended
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(main)
+    assert proc.wait(timeout=300) == 0, seen[-500:]
+    assert re.search(rb"ASR \(s of audio\).*\d+\.\d\xc3\x97 real time", seen), seen[-500:]

@@ -72,7 +72,15 @@ def load_model(name: str | None = None, device: str = "auto", threads: int | Non
     dev, compute = pick_device(device)
     threads = threads or min(4, os.cpu_count() or 1)
     try:
-        wm = fw.WhisperModel(model.ref, device=dev, compute_type=compute, cpu_threads=threads)
+        try:
+            wm = fw.WhisperModel(model.ref, device=dev, compute_type=compute,
+                                 cpu_threads=threads)
+        except Exception:
+            if device != "auto" or dev == "cpu":
+                raise
+            # a GPU without its CUDA libraries: auto means "the GPU if it works"
+            wm = fw.WhisperModel(model.ref, device="cpu", compute_type="int8",
+                                 cpu_threads=threads)
     except Exception as exc:  # damaged files, wrong format, out of GPU memory
         raise SgtuiError(f"cannot load ASR model {model.ref!r} ({type(exc).__name__}: "
                          f"{str(exc)[:120]}); pass --asr-model base or a CTranslate2 folder"
