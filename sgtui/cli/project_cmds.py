@@ -141,7 +141,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     if info["ingest_state"] != "complete":
         print(f"  INCOMPLETE: ingest state is {info['ingest_state']!r}; re-run 'sgtui ingest' to finish")
     print(f"  lines {info['lines']}  clips {info['clips']}  keyframes {info['keyframes']}  "
-          f"speaker names in subtitles {info['actors']}")
+          f"speaker names in subtitles {info['actors']}"
+          + (f"  language {info['language']}" if info["language"] else ""))
     print(f"  clusters {info['clusters']} ({info['named']} named, {info['confirmed']} reviewed)  "
           f"assigned {info['assigned']}  unassigned {info['unassigned']}")
     for e in info["encoders"]:
