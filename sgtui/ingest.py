@@ -107,6 +107,9 @@ def gather_cues(video: Path, opts: IngestOptions, info: decode.MediaInfo,
             with progress(int(len(sound.samples) / sound.rate), ASR_PROGRESS) as adv:
                 cues, lang = asr.transcribe(sound, opts.asr_model, opts.lang, opts.device,
                                             progress=adv)
+            if not cues:
+                raise SgtuiError(f"speech recognition heard no speech in {video.name}; check "
+                                 "--audio-track, or give subtitles with --subs")
             notes.append(f"speech recognition: language {lang}, {len(cues)} lines")
             return cues, "asr", [], notes, {"language": lang,
                                             "asr_model": opts.asr_model or asr.DEFAULT_MODEL}

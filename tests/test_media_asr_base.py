@@ -283,3 +283,13 @@ def test_progress_on_a_terminal_shows_the_real_time_factor(zh_episode: SpeechEpi
     os.close(main)
     assert proc.wait(timeout=300) == 0, seen[-500:]
     assert re.search(rb"ASR \(s of audio\).*\d+\.\d\xc3\x97 real time", seen), seen[-500:]
+
+
+def test_an_episode_without_speech_is_refused_in_one_line(model_cache: Path,
+                                                          tmp_path: Path) -> None:
+    silent = make_speech_episode(tmp_path / "silent", [], seed=1, lead_s=3.0)
+    out = tmp_path / "ep.sgproj"
+    r = _cli("ingest", silent.video, "--asr", "-o", out, env=_env(model_cache))
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "heard no speech" in r.stderr
+    assert not out.exists()
