@@ -64,3 +64,12 @@ def test_a_segments_first_word_goes_where_its_second_half_is() -> None:
              Word(3.7, 4.5, " rainbow.")]
     lines = make_lines(words, [(1.0, 3.1), (3.5, 4.6)])
     assert _spans(lines) == [(1.0, 3.1, "brother Bob."), (3.5, 4.6, "The rainbow.")]
+
+
+def test_a_new_recogniser_segment_starts_a_new_line_even_without_a_pause() -> None:
+    # two speakers 0.2 s apart: voice activity hears one stretch, Whisper two sentences
+    words = [Word(1.0, 1.5, " Are"), Word(1.5, 2.9, " you coming?"),
+             Word(2.9, 3.6, " No,", lead=True), Word(3.6, 4.4, " later.")]
+    lines = make_lines(words, [(1.0, 4.5)])
+    assert [ln.text(True) for ln in lines] == ["Are you coming?", "No, later."]
+    assert 2.9 <= lines[0].end == lines[1].start <= 3.25

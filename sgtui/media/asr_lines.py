@@ -4,9 +4,10 @@ A line should hold one speaker's turn. Whisper's own segments run across pauses 
 changes and its word times drift by a few hundred milliseconds, while voice activity (Silero)
 finds where sound starts and stops precisely but knows no words. So: every stretch of
 speech voice activity found becomes a line carrying the words recognised inside it; a
-stretch is split again where the words leave a long pause (or it grows too long), stretches
-without any recognised word are dropped (breath, music, noise), and a fragment under
-``MIN_LINE_S`` is merged into the nearer neighbour when that one is close.
+stretch is split again where the recogniser began a new segment (it starts one at sentence
+ends, where turns often change hands), where the words pause or where it grows too long;
+stretches without any recognised word are dropped (breath, music, noise), and a fragment
+under ``MIN_LINE_S`` is merged into the nearer neighbour when that one is close.
 
 Plain functions over seconds; no model, no file.
 """
@@ -77,19 +78,23 @@ def _stretch_of(w: Word, speech: list[tuple[float, float]]) -> int | None:
 
 
 def _split(line: Line) -> list[Line]:
+    """Cut a stretch where the recogniser started a new segment or the words pause."""
     ws = line.words
     gaps = [(ws[k + 1].start - ws[k].end, k) for k in range(len(ws) - 1)]
-    cut = [k for g, k in gaps if g >= PAUSE_S]
+    cut = [k for g, k in gaps if g >= PAUSE_S or ws[k + 1].lead]
     if not cut and line.end - line.start > MAX_LINE_S and gaps:
         cut = [max(gaps)[1]]
     if not cut:
         return [line]
     out, first, start = [], 0, line.start
     for k in cut:
-        end = min(ws[k].end + EDGE_PAD_S, (ws[k].end + ws[k + 1].start) / 2)
+        nxt = ws[k + 1]
+        # a segment's first word starts too early: trust only its second half
+        nxt_start = (nxt.start + nxt.end) / 2 if nxt.lead else nxt.start
+        end = min(ws[k].end + EDGE_PAD_S, (ws[k].end + nxt_start) / 2)
         out.append(Line(start, end, ws[first:k + 1]))
         first = k + 1
-        start = max(ws[k + 1].start - EDGE_PAD_S, end)
+        start = end if nxt.lead else max(nxt.start - EDGE_PAD_S, end)
     out.append(Line(start, line.end, ws[first:]))
     return [p for q in out for p in _split(q)] if len(out) > 1 else out
 
