@@ -20,6 +20,7 @@ import pytest
 from conftest import REPO, run_cli
 from devspeech_helpers import RATE, SpeechEpisode, load, make_speech_episode, manifest
 
+from sgtui.errors import SgtuiError
 from sgtui.media import asr, asr_models
 from sgtui.project import Project
 
@@ -125,7 +126,8 @@ def test_a_damaged_part_is_one_line_naming_the_package(zh_episode: SpeechEpisode
     assert not out.exists()
     folder = cache / "sgtui" / "models" / f"whisper-base-{asr_models.MODEL_SHA256[:8]}"
     assert not (folder / "model.bin").exists()
-    assert not list(folder.glob("*.tmp")) if folder.exists() else True
+    left = [p.name for p in folder.iterdir()] if folder.exists() else []
+    assert not [n for n in left if n.endswith(".tmp")], left  # no half-written join
 
 
 # ---------------------------------------------------------------- language detection
@@ -297,3 +299,11 @@ def test_an_episode_without_speech_is_refused_in_one_line(model_cache: Path,
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "heard no speech" in r.stderr
     assert not out.exists()
+
+
+def test_lang_accepts_the_codes_people_write(base_model) -> None:
+    assert [asr.normalise_language(c, base_model) for c in ("ja", "jpn", "zh-CN", "en_US",
+                                                            "KOR", "deu")] == \
+        ["ja", "ja", "zh", "en", "ko", "de"]
+    with pytest.raises(SgtuiError, match="no such language"):
+        asr.normalise_language("tlh", base_model)
