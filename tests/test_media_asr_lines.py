@@ -73,3 +73,12 @@ def test_a_new_recogniser_segment_starts_a_new_line_even_without_a_pause() -> No
     lines = make_lines(words, [(1.0, 4.5)])
     assert [ln.text(True) for ln in lines] == ["Are you coming?", "No, later."]
     assert 2.9 <= lines[0].end == lines[1].start <= 3.25
+
+
+def test_a_sentence_end_inside_a_segment_starts_a_new_line() -> None:
+    # Whisper ran two speakers' sentences into one segment; the full stop still cuts
+    words = [Word(1.0, 2.0, " Beyond the"), Word(2.0, 2.6, " horizon."),
+             Word(2.8, 3.5, " A difference"), Word(3.5, 4.2, " indeed.")]
+    lines = make_lines(words, [(1.0, 4.3)])
+    assert [ln.text(True) for ln in lines] == ["Beyond the horizon.", "A difference indeed."]
+    assert 2.6 <= lines[0].end <= lines[1].start <= 2.8

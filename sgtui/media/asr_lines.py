@@ -4,8 +4,8 @@ A line should hold one speaker's turn. Whisper's own segments run across pauses 
 changes and its word times drift by a few hundred milliseconds, while voice activity (Silero)
 finds where sound starts and stops precisely but knows no words. So: every stretch of
 speech voice activity found becomes a line carrying the words recognised inside it; a
-stretch is split again where the recogniser began a new segment (it starts one at sentence
-ends, where turns often change hands), where the words pause or where it grows too long;
+stretch is split again where the recogniser began a new segment or a sentence (where turns
+often change hands), where the words pause or where it grows too long;
 stretches without any recognised word are dropped (breath, music, noise), and a fragment
 under ``MIN_LINE_S`` is merged into the nearer neighbour when that one is close.
 
@@ -22,6 +22,7 @@ MIN_LINE_S = 0.5   # shorter lines are fragments...
 MERGE_GAP_S = 0.5  # ...merged into a neighbour at most this far away
 EDGE_PAD_S = 0.1   # a line cut between two words keeps this much margin around them
 WORD_REACH_S = 0.3  # a word outside every stretch joins the nearest one this close
+SENTENCE_END = (".", "?", "!", "。", "？", "！", "…")
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,12 @@ def _stretch_of(w: Word, speech: list[tuple[float, float]]) -> int | None:
 
 
 def _split(line: Line) -> list[Line]:
-    """Cut a stretch where the recogniser started a new segment or the words pause."""
+    """Cut a stretch where the recogniser started a new segment or a sentence, or where the
+    words pause."""
     ws = line.words
     gaps = [(ws[k + 1].start - ws[k].end, k) for k in range(len(ws) - 1)]
-    cut = [k for g, k in gaps if g >= PAUSE_S or ws[k + 1].lead]
+    cut = [k for g, k in gaps
+           if g >= PAUSE_S or ws[k + 1].lead or ws[k].text.rstrip().endswith(SENTENCE_END)]
     if not cut and line.end - line.start > MAX_LINE_S and gaps:
         cut = [max(gaps)[1]]
     if not cut:
