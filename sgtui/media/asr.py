@@ -183,7 +183,8 @@ def transcribe(audio: Audio, model: str | None = None, language: str | None = No
     else:
         lang = "en"
     segments, _ = wm.transcribe(pcm, language=lang, vad_filter=True, beam_size=1,
-                                word_timestamps=True, condition_on_previous_text=False)
+                                word_timestamps=True, condition_on_previous_text=False,
+                                temperature=0.0)
     words: list[Word] = []
     told = 0
     for s in segments:
