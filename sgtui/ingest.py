@@ -50,6 +50,7 @@ class IngestOptions:
     asr: bool = False
     asr_model: str | None = None
     device: str = "auto"
+    asr_threads: int | None = None  # CPU threads for --asr (a season shares the cores)
     vad: bool = False
     styles: tuple[str, ...] = ()
     exclude_styles: tuple[str, ...] = ()
@@ -106,7 +107,7 @@ def gather_cues(video: Path, opts: IngestOptions, info: decode.MediaInfo,
             sound = audio()
             with progress(int(len(sound.samples) / sound.rate), ASR_PROGRESS) as adv:
                 cues, lang = asr.transcribe(sound, opts.asr_model, opts.lang, opts.device,
-                                            progress=adv)
+                                            progress=adv, threads=opts.asr_threads)
             if not cues:
                 raise SgtuiError(f"speech recognition heard no speech in {video.name}; check "
                                  "--audio-track, or give subtitles with --subs")

@@ -276,6 +276,10 @@ def _ingest_season(folder: Path, outdir: Path, opts, force: bool, jobs: int | No
             raise SgtuiError(f"folder {outdir.parent} does not exist; create it first")
         outdir.mkdir()
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(work)))
+    if opts.asr:  # each episode's recogniser gets its share of the cores, not all of them
+        import dataclasses
+
+        opts = dataclasses.replace(opts, asr_threads=max(1, (os.cpu_count() or 1) // jobs))
     failed = 0
     with progress_bar(len(work), "episodes") as advance, ProcessPoolExecutor(
             max_workers=jobs, mp_context=get_context("spawn")) as pool:

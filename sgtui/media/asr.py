@@ -162,13 +162,14 @@ def _widen(spans: list[tuple[float, float]], pad: float = 0.4, gap: float = 1.0
 
 def transcribe(audio: Audio, model: str | None = None, language: str | None = None,
                device: str = "auto", progress: Callable[[int], None] | None = None,
-               loaded: tuple[Any, bool] | None = None) -> tuple[list[Cue], str]:
+               loaded: tuple[Any, bool] | None = None, threads: int | None = None
+               ) -> tuple[list[Cue], str]:
     """Recognised lines as cues (no speaker) and the episode's language code.
 
     ``progress(n)`` is told each whole second of audio transcribed. ``loaded`` re-uses a
     model from `load_model`.
     """
-    wm, english_only = loaded or load_model(model, device)
+    wm, english_only = loaded or load_model(model, device, threads)
     if english_only:
         if language and language_code(language) != "en":
             raise SgtuiError(f"the ASR model {model} is English only but --lang is "
