@@ -307,3 +307,21 @@ def test_lang_accepts_the_codes_people_write(base_model) -> None:
         ["ja", "ja", "zh", "en", "ko", "de"]
     with pytest.raises(SgtuiError, match="no such language"):
         asr.normalise_language("tlh", base_model)
+
+
+def test_each_episode_of_a_season_gets_its_own_language(zh_episode: SpeechEpisode,
+                                                        en_episode: SpeechEpisode,
+                                                        model_cache: Path,
+                                                        tmp_path: Path) -> None:
+    season = tmp_path / "season"
+    season.mkdir()
+    shutil.copy(zh_episode.video, season / "ep01.mp4")
+    shutil.copy(en_episode.video, season / "ep02.mp4")
+    out = tmp_path / "out"
+    r = _cli("ingest", season, "--asr", "--jobs", "2", "-o", out, env=_env(model_cache))
+    assert r.returncode == 0, r.stderr
+    langs = {}
+    for name in ("ep01", "ep02"):
+        info = _cli("info", out / f"{name}.sgproj", "--json", env=_env(model_cache))
+        langs[name] = json.loads(info.stdout)["language"]
+    assert langs == {"ep01": "zh", "ep02": "en"}
