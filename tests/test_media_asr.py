@@ -73,3 +73,18 @@ def test_asr_option_mistakes_are_one_line_errors(ep: EpisodeFiles, tmp_path: Pat
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err
     assert not out.exists()
+
+
+def test_asr_on_cuda_runs_on_a_gpu_or_says_there_is_none(ep: EpisodeFiles, tmp_path: Path,
+                                                         capsys) -> None:
+    import ctranslate2
+
+    out = tmp_path / "a.sgproj"
+    rc = main(["ingest", str(ep.video), "--asr", "--asr-model", "tiny.en", "--device", "cuda",
+               "-o", str(out)])
+    err = capsys.readouterr().err
+    if ctranslate2.get_cuda_device_count():
+        assert rc == 0 and len(_lines(out)) == len(ep.episode.lines), err
+    else:
+        assert rc == 2 and err.count("\n") == 1 and "no CUDA GPU" in err
+        assert not out.exists()
