@@ -325,3 +325,16 @@ def test_each_episode_of_a_season_gets_its_own_language(zh_episode: SpeechEpisod
         info = _cli("info", out / f"{name}.sgproj", "--json", env=_env(model_cache))
         langs[name] = json.loads(info.stdout)["language"]
     assert langs == {"ep01": "zh", "ep02": "en"}
+
+
+def test_a_join_killed_long_ago_leaves_no_litter(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    folder = tmp_path / "sgtui" / "models" / f"whisper-base-{asr_models.MODEL_SHA256[:8]}"
+    folder.mkdir(parents=True)
+    old, fresh = folder / ".model.bin.dead.tmp", folder / ".model.bin.busy.tmp"
+    old.write_bytes(b"x" * 1000)
+    fresh.write_bytes(b"y")
+    os.utime(old, (0, 0))
+    asr_models.base_model_dir()
+    assert not old.exists() and fresh.exists()  # another process may still be writing it
+    assert (folder / "model.bin").stat().st_size == asr_models.MODEL_SIZE

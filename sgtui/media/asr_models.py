@@ -86,6 +86,7 @@ def base_model_dir() -> Path:
     parts = [_part_file(i) for i in range(2)]
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        _remove_stale(folder)
         for name, sha in SIDE_FILES.items():
             src = parts[0].parent / name
             if not src.is_file() or _sha256([src]) != sha:
@@ -108,6 +109,16 @@ def _valid(folder: Path) -> bool:
                 and all((folder / n).is_file() for n in SIDE_FILES))
     except (OSError, ValueError):
         return False
+
+
+def _remove_stale(folder: Path, age_s: float = 3600.0) -> None:
+    """Temporary files a killed join left behind (a running join's file is younger)."""
+    import time
+
+    for p in folder.glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            if time.time() - p.stat().st_mtime > age_s:
+                p.unlink()
 
 
 def _reinstall(i: int, why: str) -> SgtuiError:
