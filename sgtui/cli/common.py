@@ -42,7 +42,11 @@ def print_json(obj: Any) -> None:
 
 @contextmanager
 def progress_bar(total: int | None, description: str) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on a terminal, silent in a pipe; yields advance(n)."""
+    """A rich progress bar on a terminal, silent in a pipe; yields advance(n).
+
+    A bar that counts seconds of audio (its description ends in ``(s of audio)``) also shows
+    the real-time factor: seconds of audio done per second of work.
+    """
     if not sys.stderr.isatty():
         yield lambda n=1: None
         return
@@ -51,15 +55,24 @@ def progress_bar(total: int | None, description: str) -> Iterator[Callable[[int]
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        ProgressColumn,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.text import Text
 
+    class RealTime(ProgressColumn):
+        def render(self, task) -> Text:
+            speed = task.completed / task.elapsed if task.elapsed else 0.0
+            return Text(f"{speed:.1f}× real time" if speed else "")
+
+    extra = [RealTime()] if description.endswith("(s of audio)") else []
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        *extra,
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=Console(stderr=True),

@@ -33,16 +33,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--track", metavar="N", type=int,
                      help="read embedded text subtitle track N (counted from 0 among subtitle tracks)")
     src.add_argument("--asr", action="store_true",
-                     help="no subtitles: transcribe with faster-whisper; the offline default "
-                     "model is Whisper tiny.en (English only)")
+                     help="no subtitles: recognise speech offline with faster-whisper (Whisper "
+                     "base, multilingual; the language is detected per episode unless --lang "
+                     "gives it); lines follow the pauses between turns")
     src.add_argument("--vad", action="store_true",
                      help="no subtitles: cut lines by voice activity alone (empty text)")
-    p.add_argument("--lang", metavar="CODE", help="preferred subtitle track language / ASR language")
+    p.add_argument("--lang", metavar="CODE",
+                   help="preferred subtitle track language; with --asr the spoken language "
+                   "(ja, zh, ko, en, ...), which skips detection")
     p.add_argument("--audio-track", metavar="N", type=int, default=0,
                    help="audio track to cut clips from, counted from 0 (default 0)")
-    p.add_argument("--asr-model", metavar="PATH|NAME",
-                   help="a CTranslate2 Whisper model (directory) for --asr, e.g. a multilingual "
-                   "one for non-English episodes")
+    p.add_argument("--asr-model", metavar="base|tiny.en|PATH",
+                   help="model for --asr: base (default; Whisper base, multilingual), tiny.en "
+                   "(smaller, English only) or a CTranslate2 Whisper model folder")
     p.add_argument("--style", metavar="S", nargs="+", action="extend", default=[],
                    help="keep only these ASS styles; replaces the default rule, which leaves "
                    "out OP/ED songs, signs, karaoke and notes (see --list-styles)")
@@ -58,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--voice", metavar="ENCODER", help="voice encoder for --embed")
     p.add_argument("--image", metavar="ENCODER", help="image encoder for --embed")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
-                   help="device for --embed")
+                   help="device for --asr (CUDA in float16, else CPU in int8) and --embed")
     p.add_argument("--batch", type=int, default=None, help="batch size for --embed")
     p.add_argument("--jobs", type=int, default=None,
                    help="season folder: episodes ingested at once (default: CPU cores)")
@@ -94,12 +97,18 @@ def _options(args: argparse.Namespace):
 
     if args.asr_model and not args.asr:
         raise SgtuiError("--asr-model needs --asr")
+    if args.asr and args.lang and (args.asr_model or "").endswith(".en"):
+        from sgtui.media.asr import language_code
+
+        if language_code(args.lang) != "en":
+            raise SgtuiError(f"--asr-model {args.asr_model} is English only but --lang is "
+                             f"{args.lang}; pass --asr-model base for other languages")
     if args.subs is not None and not args.subs.exists():
         raise SgtuiError(f"subtitles {args.subs} do not exist; check the path")
     return IngestOptions(subs=args.subs, track=args.track, lang=args.lang, asr=args.asr,
                          asr_model=args.asr_model, vad=args.vad, styles=tuple(args.style),
                          exclude_styles=tuple(args.exclude_style), encoding=args.encoding,
-                         audio_track=args.audio_track)
+                         audio_track=args.audio_track, device=args.device)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -139,7 +148,7 @@ def _list_styles(video: Path, opts) -> int:
 
     if video.is_dir():
         raise SgtuiError("--list-styles takes one video")
-    _, source, styles, notes = gather_cues(video, opts, decode.probe(video),
+    _, source, styles, notes, _ = gather_cues(video, opts, decode.probe(video),
                                            lambda: decode.decode_audio(video, track=opts.audio_track))
     if not styles:
         print(f"{source}: no styles")
@@ -272,6 +281,10 @@ def _ingest_season(folder: Path, outdir: Path, opts, force: bool, jobs: int | No
         raise SgtuiError(f"cannot write in folder {outdir} (read-only); choose an output folder "
                          "you can write")
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(work)))
+    if opts.asr:  # each episode's recogniser gets its share of the cores, not all of them
+        import dataclasses
+
+        opts = dataclasses.replace(opts, asr_threads=max(1, (os.cpu_count() or 1) // jobs))
     failed = 0
     with progress_bar(len(work), "episodes") as advance, ProcessPoolExecutor(
             max_workers=jobs, mp_context=get_context("spawn")) as pool:
