@@ -189,21 +189,30 @@ class Built:
     extra: dict = field(default_factory=dict)
 
 
-def paths(r: Recipe) -> tuple[Path, Path]:
-    stem = OUT / f"{r.name}-{r.key()}"
+def paths(r: Recipe, out: Path | None = None) -> tuple[Path, Path]:
+    stem = (out or OUT) / f"{r.name}-{r.key()}"
     return stem.with_suffix(".sgproj"), stem.with_suffix(".truth.csv")
 
 
-def build(r: Recipe, jobs: int = 1) -> Built:
-    """Make the episode's video and subtitles, then `sgtui ingest --subs --embed` them."""
+def build(r: Recipe, out: Path | None = None) -> Built:
+    """Make the episode's video and subtitles, then `sgtui ingest --subs --embed` them
+    (into `out`, default the suite's cache folder)."""
     from scipy.signal import resample_poly
 
-    from sgtui.media.synth import AUDIO_RATE, Episode, ScriptLine, Shot, write_srt, write_truth, write_video
+    from sgtui.media.synth import (
+        AUDIO_RATE,
+        Episode,
+        ScriptLine,
+        Shot,
+        write_srt,
+        write_truth,
+        write_video,
+    )
 
-    sg, truth = paths(r)
+    sg, truth = paths(r, out)
     if sg.exists() and truth.exists():
         return Built(r, sg, truth)
-    OUT.mkdir(parents=True, exist_ok=True)
+    sg.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     rng = random.Random(r.seed)
     names = [s for s, _ in r.cast]
@@ -278,13 +287,13 @@ class DevEpisode:
         return self.keyframes in ("same", "random")
 
 
-def load(r: Recipe) -> DevEpisode:
+def load(r: Recipe, out: Path | None = None) -> DevEpisode:
     """A built episode's stored vectors (voice, image) and truth, lines in time order."""
     from sgtui.project import Project
     from sgtui.project.labels_csv import match_rows, read_label_csv
     from sgtui.workflows import episode_modalities
 
-    sg, truth_csv = paths(r)
+    sg, truth_csv = paths(r, out)
     p = Project.open(sg, readonly=True)
     try:
         ids, voice, image, _ = episode_modalities(p)

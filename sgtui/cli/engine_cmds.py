@@ -22,7 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="gated (default), ahc (average linkage, similarity 0.3), hdbscan, spectral, "
                    "knn (3-NN from the lines a human labelled)")
     p.add_argument("--model", metavar="MODEL", help="confidence model from `sgtui train`")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--threshold", type=float, metavar="T",
+                   help="with --method ahc: the cosine similarity to cut the tree at, between -1 and 1 "
+                   "(default 0.3); gated estimates its own from each episode")
+    p.add_argument("--json", action="store_true",
+                   help="print the summary as JSON, with what the engine decided (threshold, modality "
+                   "weights, speaker-count estimate)")
     p.set_defaults(handler=cmd_cluster)
 
     p = sub.add_parser(
@@ -73,8 +78,15 @@ def parse_weights(text: str) -> tuple[float, float, float]:
 def cmd_cluster(args: argparse.Namespace) -> int:
     from sgtui.workflows import recluster
 
+    if args.threshold is not None:
+        if args.method != "ahc":
+            raise SgtuiError("--threshold applies to --method ahc only (gated estimates its own); "
+                             "drop it or add --method ahc")
+        if not -1.0 <= args.threshold <= 1.0:
+            raise SgtuiError(f"--threshold {args.threshold} must be a cosine similarity between -1 and 1, "
+                             "e.g. 0.6")
     with _open(args.project, readonly=False) as project:
-        summary = recluster(project, method=args.method, model=args.model)
+        summary = recluster(project, method=args.method, model=args.model, threshold=args.threshold)
     if args.json:
         print_json(summary)
     else:
