@@ -89,7 +89,7 @@ class GatedParams:
     refine_mean: bool = False  # score clusters by average similarity, not centroid cosine
     # the temporal step may move a lone line only into a cluster whose average similarity
     # to it clears centre + time_gate_z × spread of unrelated pairs (None = no gate)
-    time_gate_z: float | None = 1.5
+    time_gate_z: float | None = 2.0
 
 
 DEFAULT_PARAMS = GatedParams()
@@ -201,21 +201,25 @@ def merge_connected(
     roots = uf.roots()
     i = np.repeat(np.arange(n), k)
     j = graph.indices.ravel().astype(np.int64)
+    w = np.ones(i.size) if not mutual else np.maximum(graph.sims.ravel().astype(np.float64), 0.0)
     if active is not None:
         m = active[i] & active[j]
-        i, j = i[m], j[m]
+        i, j, w = i[m], j[m], w[m]
     ri, rj = roots[i], roots[j]
     m = ri != rj
-    pair, counts = np.unique(ri[m] * n + rj[m], return_counts=True)
-    out: dict[int, dict[int, int]] = {}  # out[a][b]: edges from lines of a to lines of b
+    pair, inv = np.unique(ri[m] * n + rj[m], return_inverse=True)
+    # mutual: edges weighted by similarity (so that two candidate merges almost never tie,
+    # and the result does not depend on the lines' row order); pooled: counted
+    counts = np.bincount(inv, weights=w[m], minlength=pair.size)
+    out: dict[int, dict[int, float]] = {}  # out[a][b]: edges from lines of a to lines of b
     for p, c in zip(pair.tolist(), counts.tolist(), strict=True):
         a, b = divmod(p, n)
         out.setdefault(a, {})[b] = c
-        out.setdefault(b, {}).setdefault(a, 0)
+        out.setdefault(b, {}).setdefault(a, 0.0)
     size = uf.size
 
     def strength(a: int, b: int) -> float:
-        ab, ba = out[a].get(b, 0), out[b].get(a, 0)
+        ab, ba = out[a].get(b, 0.0), out[b].get(a, 0.0)
         if mutual:
             return min(ab / (k * size[a]), ba / (k * size[b]))
         return (ab + ba) / (k * min(size[a], size[b]))
@@ -236,8 +240,8 @@ def merge_connected(
         for c, cnt in out.pop(gone).items():  # gone's edges, both ways, become r's
             if c == r:
                 continue
-            out[r][c] = out[r].get(c, 0) + cnt
-            out[c][r] = out[c].get(r, 0) + out[c].pop(gone, 0)
+            out[r][c] = out[r].get(c, 0.0) + cnt
+            out[c][r] = out[c].get(r, 0.0) + out[c].pop(gone, 0.0)
         out[r].pop(gone, None)
         for c in out[r]:
             heapq.heappush(heap, (-strength(r, c), min(r, c), max(r, c)))
@@ -271,17 +275,19 @@ def join_low(
 ) -> np.ndarray:
     """Let each low-confidence line join the cluster most of its neighbours are in.
 
-    Most confident first, so a line may join through one that joined before it; a line
-    joins only when that cluster holds ≥ `share` of its (similarity-weighted) neighbours
-    and no cannot-link forbids it. Joining never merges two clusters.
+    Votes come from the lines placed before any join (a line never joins through another
+    low line, so the result does not depend on the lines' row order); a line joins only
+    when that cluster holds ≥ `share` of its (similarity-weighted) neighbours and no
+    cannot-link forbids it. Joining never merges two clusters.
     """
+    base = labels
     labels = labels.copy()
     order = np.flatnonzero(low)
     w = np.maximum(graph.sims.astype(np.float64), 0.0)
     for line in order.tolist():
         if labels[line] >= 0:
             continue  # placed by a human or linked to placed lines
-        nb = labels[graph.indices[line]]
+        nb = base[graph.indices[line]]  # votes of lines placed before any join: order-free
         tot = w[line].sum()
         if tot <= 0:
             continue
@@ -367,7 +373,16 @@ def _gated(x, graph, constraints, params, confidence, mlp, split, order):
     merge_edges(uf, graph, theta, active=core, mlp=mlp, conf=confidence, split=split)
     merge_connected(uf, graph, params.gamma, active=core, mutual=params.connect_mutual)
     labels = _components(uf, params.min_size)
+    # a low-confidence line that took part in no merge first tries to join; if it cannot,
+    # with min_size 1 it stays a cluster of one (it merged nothing, and refinement may still
+    # place it: by centroid or by time, both gated)
+    roots = uf.roots()
+    alone = ~core & (labels >= 0) & (np.asarray(uf.size)[roots] == 1)
+    alone &= np.array([uf.key[r] is None for r in roots.tolist()], dtype=bool)
+    labels[alone] = -1
     labels = join_low(uf, graph, labels, ~core, params.join_share)
+    back = alone & (labels < 0)
+    labels[back] = roots[back]
     if params.refine_iters > 0:
         labels = _refine(x, uf, labels, constraints, fixed, params, order, theta)
     return labels, confidence, theta
