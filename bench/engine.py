@@ -31,7 +31,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sgtui.engine import baselines  # noqa: E402
-from sgtui.engine.gated import DEFAULT_PARAMS, GatedParams, estimate_threshold, gated_cluster  # noqa: E402
+from sgtui.engine.gated import (  # noqa: E402
+    DEFAULT_PARAMS,
+    WAVE1_PARAMS,
+    GatedParams,
+    estimate_threshold,
+    gated_cluster,
+)
 from sgtui.engine.knn import build_knn, normalise  # noqa: E402
 from sgtui.engine.methods import cluster  # noqa: E402
 from sgtui.engine.metrics import evaluate  # noqa: E402
@@ -140,9 +146,7 @@ def quality(name: str, x: np.ndarray, truth: np.ndarray, dur: np.ndarray, models
     graph, _ = timed(build_knn, x)
     rows = []
     starts = np.arange(x.shape[0], dtype=np.float64) if in_order else None
-    wave1 = GatedParams(threshold_z=None, threshold_position=0.65, gamma=0.7, connect_mutual=False, min_size=2,
-                        tau=0.5, refine_alone_gate=False, refine_mean=False)
-    res, t = timed(cluster, "gated", x, graph=graph, durations_ms=dur, starts_ms=starts, params=wave1)
+    res, t = timed(cluster, "gated", x, graph=graph, durations_ms=dur, starts_ms=starts, params=WAVE1_PARAMS)
     rows.append(row("gated, wave-1 defaults (before)", res.labels, truth, t,
                     "10th-neighbour threshold position 0.65, pooled connectivity, min_size 2"))
     res, t = timed(cluster, "gated", x, graph=graph, durations_ms=dur, starts_ms=starts,
@@ -214,7 +218,7 @@ def speed(sizes: list[int], repeats: int) -> None:
             builds.append(sec)
         _, _, peak_graph = peak_of(build_knn, x)  # traced once, untimed (tracing slows it)
         recall = graph_recall(x, graph)
-        theta, sec_cal = timed(estimate_threshold, x, graph)  # once per episode, cached with the graph
+        theta, sec_cal = timed(threshold_for, x, graph, DEFAULT_PARAMS)  # once per episode, cached with the graph
         params = GatedParams(threshold=theta)
         res = None
         plain, off = [], GatedParams(threshold=theta, refine_iters=0)
@@ -349,8 +353,7 @@ def suite_quality(eps: list) -> dict:
     returns the totals the targets are checked on."""
     grid = ahc_grid(eps)
     single = int(np.argmin(grid.sum(axis=0)))
-    old = replace(GatedParams(), threshold_z=None, threshold_position=0.65, gamma=0.7, connect_mutual=False,
-                  min_size=2, tau=0.5, temporal_kappa=2.6, refine_alone_gate=False, refine_mean=False)
+    old = WAVE1_PARAMS
     methods = ["AHC 0.3 (seed)", f"AHC best single {AHC_GRID[single]:.2f}", "AHC hindsight [labels]",
                "spectral", "HDBSCAN", "gated, wave-1 defaults, image 0.3", "gated, voice only", "gated (defaults)"]
     table: dict[str, list[float]] = {m: [] for m in methods}

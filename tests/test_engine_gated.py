@@ -9,6 +9,7 @@ from sgtui.engine.baselines import old_knn, sample_seeds, spectral
 from sgtui.engine.constraints import ConstrainedUnionFind, Constraints
 from sgtui.engine.doubt import line_doubt
 from sgtui.engine.gated import (
+    WAVE1_PARAMS,
     GatedParams,
     estimate_threshold,
     gated_cluster,
@@ -182,7 +183,6 @@ def test_no_cluster_below_min_size_survives_refinement_on_real_vectors(shared_da
     x = normalise(np.load(shared_data / "haruhi03" / "voice_ecapa192.npy")).astype(np.float32)
     graph, order = build_knn(x), np.arange(x.shape[0])
     sizes = lambda labels: np.unique(labels[labels >= 0], return_counts=True)[1]  # noqa: E731
-    for two in (GatedParams(min_size=2), GatedParams(threshold_z=None, threshold_position=0.65, gamma=0.7,
-                                                     connect_mutual=False, min_size=2, tau=0.5)):
+    for two in (GatedParams(min_size=2), WAVE1_PARAMS):
         after, _, _ = gated_cluster(x, graph, params=two, order=order)
         assert sizes(after).min() >= two.min_size

@@ -15,7 +15,13 @@ import sys
 import numpy as np
 import pytest
 
-from sgtui.engine.gated import DEFAULT_PARAMS, estimate_unrelated, gated_cluster, threshold_for
+from sgtui.engine.gated import (
+    DEFAULT_PARAMS,
+    WAVE1_PARAMS,
+    estimate_unrelated,
+    gated_cluster,
+    threshold_for,
+)
 from sgtui.engine.knn import build_knn, fuse, normalise
 from sgtui.engine.methods import cluster
 from sgtui.engine.metrics import evaluate
@@ -86,9 +92,7 @@ def test_long_tail_is_not_glued_into_main_characters(longtail):
     main_clusters = {int(np.bincount(labels[(e.truth == m) & (labels >= 0)]).argmax()) for m in mains}
     glued = minor & np.isin(labels, list(main_clusters))
     assert glued.sum() <= minor.sum() // 3, f"{glued.sum()} of {minor.sum()} minor lines in main clusters"
-    wave1 = DEFAULT_PARAMS.__class__(threshold_z=None, threshold_position=0.65, gamma=0.7, connect_mutual=False,
-                                     min_size=2, tau=0.5, refine_alone_gate=False)
-    old = gated_cluster(x, build_knn(x), params=wave1, order=np.arange(len(e.truth)))[0]
+    old = gated_cluster(x, build_knn(x), params=WAVE1_PARAMS, order=np.arange(len(e.truth)))[0]
     assert evaluate(labels, e.truth).ops.total < evaluate(old, e.truth).ops.total
 
 
