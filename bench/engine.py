@@ -35,7 +35,6 @@ from sgtui.engine.gated import (  # noqa: E402
     DEFAULT_PARAMS,
     WAVE1_PARAMS,
     GatedParams,
-    estimate_threshold,
     gated_cluster,
 )
 from sgtui.engine.knn import build_knn, normalise  # noqa: E402
