@@ -36,6 +36,7 @@ from sgtui.engine.gated import (  # noqa: E402
     WAVE1_PARAMS,
     GatedParams,
     gated_cluster,
+    threshold_for,
 )
 from sgtui.engine.knn import build_knn, normalise  # noqa: E402
 from sgtui.engine.methods import cluster  # noqa: E402
