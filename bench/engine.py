@@ -1,15 +1,18 @@
-"""Benchmark: clustering quality on haruhi03 for every method, and engine speed/memory.
+"""Benchmark: the real-speech development suite, haruhi03 (held out), engine speed/memory.
 
+    .venv/bin/python bench/devsuite.py --build     # once: builds the suite (~5 min here)
     .venv/bin/python bench/engine.py [--sizes 600,10000,100000] [--repeats 3] [--quick] [--defaults]
 
-Quality (one table): every method on haruhi03 with defaults that never saw haruhi03's
-labels (gated also with refinement off: before/after in the same run), plus rows that are declared as using them (hindsight threshold, within-episode
-cross-validation by time blocks, the old workflow's 10% hand labels). Speed (one table):
-k-NN graph build and gated re-cluster on the cached graph at each size of synthetic
-clustered 192-d vectors, against scipy's average linkage in the same run where it fits
-in memory; peak traced memory (numpy allocations) per step. Takes ~3–5 minutes here.
---defaults prints how the defaults were chosen: gamma, threshold position and refinement on
-generated episodes calibrated to haruhi16's unlabelled vectors, LibriSpeech as a guard.
+Development suite (bench/devsuite.py: real speech laid on a timeline, a drawn video, run
+through `sgtui ingest --subs --embed`): per episode, per regime and in total, the seed's
+AHC at similarity 0.3, AHC at the single threshold best over the whole suite, AHC at each
+episode's best threshold in hindsight, spectral, HDBSCAN, gated with the wave-1 defaults,
+gated voice only and gated with its defaults (the product), then the issue's targets with
+PASS/FAIL. haruhi03 (never used to choose anything): every method, before/after rows.
+Speed: k-NN graph build and gated re-cluster on synthetic clustered 192-d vectors at each
+size, against scipy's average linkage where it fits in memory; peak traced memory.
+--defaults prints the declared selection rule, then the grid the defaults were chosen from.
+Takes ~3 minutes here once the suite is built.
 """
 
 from __future__ import annotations

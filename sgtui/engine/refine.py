@@ -19,9 +19,10 @@ Clusters are never merged or created, only emptied when every line leaves. Lines
 placed (or tied with a must-link) never move; a line never enters a cluster it is
 cannot-linked to.
 
-Defaults (GatedParams.refine_*) were chosen on generated episodes calibrated to haruhi16's
-unlabelled vectors, with LibriSpeech-built episodes as a guard (bench/engine.py
---defaults); haruhi03's labels never entered.
+Defaults (GatedParams.refine_*) were chosen in wave 1 on generated episodes calibrated to
+haruhi16's unlabelled vectors; haruhi03's labels never entered. Lone lines (a cluster of
+one, or none) are gated (`join_min`, `join_min_time`): a minor character is not drawn into
+a main character's cluster just because a big centroid is close to every line.
 """
 
 from __future__ import annotations
