@@ -306,7 +306,9 @@ DECLARED_RULE = (
     "setting of the grid runs on every dev-suite episode as `sgtui cluster` runs it (image "
     "weight measured per episode, lines in time order). Chosen: among the settings with no "
     "regime worse than AHC at its best single suite-wide threshold, the lowest suite total "
-    "ops; if none qualifies, the lowest suite total. Ties: the earlier setting in grid order."
+    "ops; if none qualifies, the lowest suite total. Ties: the earlier setting in grid order. "
+    "Stage 1 chooses the clustering settings (image weight measured with the defaults), stage 2 "
+    "the image weighting (maximum weight, margin above chance) with stage 1's choice."
 )
 
 
@@ -347,8 +349,29 @@ def select_suite_defaults(eps: list) -> None:
     pick = min(qualified, key=lambda lb: score[lb][0])
     rows.append([f"AHC, best single threshold {AHC_GRID[single]:.2f}", *(f"{ahc_reg[r]:g}" for r in regs),
                  f"{grid[:, single].sum():g}", "-"])
-    print_table(f"Defaults grid: ops per regime (chosen: {pick})", ["setting", *regs, "total", "no regime worse"],
-                rows)
+    print_table(f"Stage 1, clustering: ops per regime (chosen: {pick})",
+                ["setting", *regs, "total", "no regime worse"], rows)
+    # stage 2: the image weighting, with stage 1's choice, by the same rule
+    params = dict(default_grid())[pick]
+    from sgtui.engine.modality import image_weight
+
+    voice_labels = [gated_cluster(normalise(e.voice), build_knn(normalise(e.voice)), params=params,
+                                  order=np.argsort(e.starts_ms, kind="stable"))[0] for e in eps]
+    rows, score = [], {}
+    for mw in (0.15, 0.3, 0.5):
+        for margin in (0.0, 0.1, 0.2):
+            per = []
+            for e, lv in zip(eps, voice_labels, strict=True):
+                w = image_weight(e.image, lv, max_weight=mw, margin=margin)[0]
+                per.append(evaluate(run_gated(e, params, image_weight=w).labels, e.truth).ops.total)
+            reg = {r: sum(v for v, e in zip(per, eps, strict=True) if e.regime == r) for r in regs}
+            label = f"image max weight {mw}, margin {margin}"
+            score[label] = (sum(per), all(reg[r] <= ahc_reg[r] for r in regs))
+            rows.append([label, *(f"{reg[r]:g}" for r in regs), f"{sum(per):g}", "yes" if score[label][1] else "no"])
+    qualified = [lb for lb in score if score[lb][1]] or list(score)
+    pick = min(qualified, key=lambda lb: score[lb][0])
+    print_table(f"Stage 2, image weighting: ops per regime (chosen: {pick})",
+                ["setting", *regs, "total", "no regime worse"], rows)
 
 
 def suite_quality(eps: list) -> dict:

@@ -15,6 +15,10 @@ import numpy as np
 from sgtui.engine.knn import KnnGraph, build_knn, normalise
 
 MAX_IMAGE_WEIGHT = 0.3  # the weight an image channel that fully agrees with the voices gets
+# Agreement needed above chance before the image gets any weight: a weak agreement comes as
+# easily from shots that favour the main characters as from the speaker being on screen.
+# Both chosen on the dev suite (bench/engine.py --defaults, stage 2).
+AGREEMENT_MARGIN = 0.1
 
 
 def neighbour_agreement(graph: KnnGraph, labels: np.ndarray) -> float:
@@ -40,11 +44,13 @@ def neighbour_agreement(graph: KnnGraph, labels: np.ndarray) -> float:
 
 
 def image_weight(image: np.ndarray | None, voice_labels: np.ndarray,
-                 max_weight: float = MAX_IMAGE_WEIGHT, k: int = 10) -> tuple[float, float]:
+                 max_weight: float = MAX_IMAGE_WEIGHT, k: int = 10,
+                 margin: float = AGREEMENT_MARGIN) -> tuple[float, float]:
     """(weight for the image channel, its agreement with the voice structure).
 
     `voice_labels`: a clustering of the voice vectors alone (-1 = unassigned). Lines
-    without an image (zero rows) are left out of the measure.
+    without an image (zero rows) are left out of the measure. The weight rises from 0 at
+    chance + `margin` to `max_weight` at full agreement.
     """
     if image is None:
         return 0.0, 0.0
@@ -56,7 +62,7 @@ def image_weight(image: np.ndarray | None, voice_labels: np.ndarray,
     graph = build_knn(im[idx], k)
     labels = np.asarray(voice_labels)[idx]
     agree = neighbour_agreement(graph, labels)
-    floor = chance_floor(graph, labels)
+    floor = min(chance_floor(graph, labels) + margin, 0.99)
     if agree <= floor:
         return 0.0, agree
     return max_weight * (agree - floor) / (1.0 - floor), agree
