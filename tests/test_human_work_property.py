@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -120,6 +122,21 @@ def run_step(projects: dict[str, Project], plans: dict, who: str, kind: str, i: 
         plans[who] = plan_recluster(p)
     elif kind == "apply_plan" and who in plans:
         apply_recluster(p, plans.pop(who), who)
+
+
+@pytest.fixture(autouse=True)
+def _no_modules_that_raise_on_getattr():
+    """Hypothesis reads `__file__` of every imported module to collect constants; the lazy
+    module stand-ins speechbrain leaves in sys.modules (when another test imported it) raise
+    ImportError on any attribute. Keep them out of sys.modules during this test only."""
+    hidden = {}
+    for name, module in list(sys.modules.items()):
+        try:
+            getattr(module, "__file__", None)
+        except Exception:  # noqa: BLE001 - whatever the stand-in raises
+            hidden[name] = sys.modules.pop(name)
+    yield
+    sys.modules.update(hidden)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
