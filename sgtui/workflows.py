@@ -24,7 +24,7 @@ from sgtui.engine.methods import METHODS, cluster
 from sgtui.engine.model import EngineModel
 from sgtui.engine.training import Episode, fit_engine_model
 from sgtui.errors import SgtuiError
-from sgtui.project import Project, default_annotator
+from sgtui.project import Project, Suggestion, default_annotator
 
 _GRAPHS: dict[str, tuple[KnnGraph, float]] = {}  # vectors' hash -> (graph, estimated threshold)
 
@@ -343,3 +343,35 @@ def line_doubts(project: Project) -> dict[int, float]:
     labels = np.array([a[int(i)].cluster_id if int(i) in a else -1 for i in ids.tolist()], dtype=np.int64)
     d = line_doubt(x, labels).doubt
     return {int(i): float(v) for i, v in zip(ids.tolist(), d.tolist(), strict=True) if v == v}
+
+
+def live_suggestions(project: Project, ids: np.ndarray, vectors: np.ndarray,
+                     line_ids: list[int], top: int = 3) -> dict[int, list[Suggestion]]:
+    """Suggestions for unassigned `line_ids` from the clusters as they are now (engine.suggest),
+    never a cluster a human removed the line from. Written nowhere: a line removed by hand gets
+    its `1`/`2`/`3` at once, without waiting for a re-cluster."""
+    from sgtui.engine.suggest import suggestions as engine_suggestions
+
+    assign = project.assignments()
+    cids = sorted({a.cluster_id for a in assign.values()})
+    group = {cid: g for g, cid in enumerate(cids)}
+    pos = {int(i): r for r, i in enumerate(ids.tolist())}
+    wanted = [lid for lid in line_ids if lid in pos]
+    if not wanted or not cids:
+        return {}
+    labels = np.array([group[assign[int(i)].cluster_id] if int(i) in assign else -1
+                       for i in ids.tolist()], dtype=np.int64)
+    keep = labels >= 0
+    for lid in wanted:
+        keep[pos[lid]] = True
+    rows = np.flatnonzero(keep)
+    row_of = {int(r): k for k, r in enumerate(rows.tolist())}
+    forbidden = {(row_of[pos[lid]], group[cid]) for lid, cid in project.constraints().cannot_link
+                 if lid in pos and pos[lid] in row_of and cid in group}
+    ranked = engine_suggestions(np.asarray(vectors)[rows], labels[rows], len(cids), top, forbidden)
+    out: dict[int, list[Suggestion]] = {}
+    for lid in wanted:
+        got = ranked.get(row_of[pos[lid]], [])
+        if got:
+            out[lid] = [Suggestion(cids[g], round(score, 4)) for g, score in got]
+    return out

@@ -617,12 +617,17 @@ class ActionsMixin:
         return self.last_action_id
 
     # ---- reading the log -----------------------------------------------------------------
-    def ops(self: Project) -> list[OpRow]:
+    def ops(self: Project, after: int = 0) -> list[OpRow]:
+        """The op log in order; `after`: only ops with a larger id (what happened since)."""
         rows = self.conn.execute(
             "SELECT id, action_id, ts, annotator, kind, line_id, src_cluster, dst_cluster, payload, "
-            "undoes FROM ops ORDER BY id"
+            "undoes FROM ops WHERE id > ? ORDER BY id", (after,)
         )
         return [OpRow(*r) for r in rows]
+
+    def last_op_id(self: Project) -> int:
+        """The newest op's id (0 for an empty log)."""
+        return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM ops").fetchone()[0]
 
     def undone_actions(self: Project) -> set[int]:
         """Actions whose latest undo/redo row is an undo."""
