@@ -106,12 +106,11 @@ class MainScreen(Screen):
         border-left: none; border-top: solid $primary-darken-2;
     }
     MainScreen.-narrow.-short #side { height: 6; }
-    MainScreen.-narrow KeyframePanel { width: 32; height: 100%; max-height: 100%; margin-right: 1; }
+    MainScreen.-narrow KeyframePanel { width: 28; height: 100%; max-height: 100%; margin-right: 1; }
     MainScreen.-narrow LineDetails { width: 1fr; }
     .pane-title { text-style: bold; background: $boost; width: 100%; padding: 0 1; }
-    #clusters-pane:focus-within > .pane-title, #lines-pane:focus-within > .pane-title {
-        background: $accent; color: $text;
-    }
+    #clusters-title { padding: 0; }
+    .-focused > .pane-title { background: $accent; color: $text; }
     RowList:focus { background-tint: $foreground 4%; }
     #search { dock: bottom; height: 1; border: none; padding: 0 1; display: none; }
     #search.-on { display: block; }
@@ -191,6 +190,23 @@ class MainScreen(Screen):
         self.redraw()
 
     # ---- drawing -------------------------------------------------------------------------
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.fit_keyframe)
+
+    def fit_keyframe(self) -> None:
+        """Under the lines (narrow terminals) the strip's height is what limits the picture:
+        the keyframe pane gets the width that shows it whole at that height (a cell is about
+        twice as tall as wide); beside the lines it takes the side pane's width, set in CSS."""
+        panel = self.query_one(KeyframePanel)
+        if not self.has_class("-narrow"):
+            if panel.styles.width is not None and panel.styles.inline.has_rule("width"):
+                panel.styles.clear_rule("width")
+            return
+        rows = self.query_one("#side").size.height
+        width = max(8, round(rows * 2 * panel.aspect()))
+        if panel.styles.width is None or panel.styles.width.value != width:
+            panel.styles.width = width
+
     def redraw(self) -> None:
         """Bring every pane in line with the state (only visible rows are re-rendered)."""
         s = self.state
@@ -228,6 +244,11 @@ class MainScreen(Screen):
         except SgtuiError as exc:
             self.refuse(exc)
             return None
+
+    def on_descendant_focus(self, event) -> None:
+        """The pane holding the focused list gets a coloured title (not only a bold cursor)."""
+        for pane in ("#clusters-pane", "#lines-pane"):
+            self.query_one(pane).set_class(event.widget in self.query_one(pane).query("*"), "-focused")
 
     def on_row_list_moved(self, event: RowList.Moved) -> None:
         if event.rows.id == "clusters":

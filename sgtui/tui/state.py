@@ -143,6 +143,7 @@ class AnnotatorState:
             self.cluster_id = self.clusters[0].id
         elif self.order:
             self.view = POOL
+            self.message = "no clusters yet: press R to cluster this episode (or a, 'new NAME' by hand)"
 
     # ---- loading -------------------------------------------------------------------------
     def refresh(self, full: bool = False) -> None:
@@ -221,19 +222,22 @@ class AnnotatorState:
         ops = self.project.ops(after=op_id)
         if ops:
             self.seen_op = ops[-1].id
-        said: dict[str, dict[tuple[str, int], set[int]]] = {}
+        # annotator -> action -> (the kinds of its rows, the lines it touched)
+        said: dict[str, dict[int, tuple[set[str], set[int]]]] = {}
         for o in ops:
-            per = said.setdefault(o.annotator, {})
-            per.setdefault((o.kind, o.action_id), set()).add(o.line_id if o.line_id is not None
-                                                              else -(o.dst_cluster or o.src_cluster or 0))
+            kinds_, touched = said.setdefault(o.annotator, {}).setdefault(o.action_id, (set(), set()))
+            kinds_.add(o.kind)
+            if o.line_id is not None:
+                touched.add(o.line_id)
         if not said:
             return "screen updated"
         parts = []
         for who, acts in said.items():
             kinds: dict[str, int] = {}
-            for (kind, _), touched in acts.items():
-                kinds[kind] = kinds.get(kind, 0) + max(1, sum(1 for t in touched if t >= 0))
-            what = ", ".join(f"{k} {n} line{'s' if n != 1 else ''}" if k in ("add", "remove")
+            for row_kinds, touched in acts.values():
+                kind = "move" if {"add", "remove"} <= row_kinds else min(row_kinds)
+                kinds[kind] = kinds.get(kind, 0) + max(1, len(touched))
+            what = ", ".join(f"{k} {n} line{'s' if n != 1 else ''}" if k in ("add", "remove", "move")
                              else k if n == 1 else f"{k} ×{n}" for k, n in kinds.items())
             parts.append(f"{who}: {what}")
         return "; ".join(parts)
@@ -571,6 +575,7 @@ class AnnotatorState:
         except SgtuiError:  # a conflict or a failed write: show what the file holds now
             self.refresh(full=True)
             self._keep_cursor_on(here)
+            self.seen_op = self.project.last_op_id()  # the refusal says what changed
             raise
         self.marked.clear()
         self.refresh()

@@ -168,7 +168,7 @@ def cluster_header(state: AnnotatorState, width: int) -> Text:
     """The cluster list's title names its columns: the last one is the mean voice confidence,
     or the mean doubt while sorted by doubt."""
     score = "dbt" if state.sort_doubt else "conf"
-    return Text(f"{pad('clusters', max(1, width - 13))}{'lines':>5} {score:<4} ")
+    return Text(f"{pad(' clusters', max(1, width - 12))}lines {score:<4}  ")
 
 
 def cluster_row(state: AnnotatorState, index: int, width: int) -> Text:
@@ -301,6 +301,11 @@ class KeyframePanel(Vertical):
         yield image_widget(self.image_mode)
         yield Static("", classes="kf-none")
 
+    _aspect = 16 / 9  # width / height of the latest keyframe (an episode's are all alike)
+
+    def aspect(self) -> float:
+        return self._aspect
+
     def show(self, state: AnnotatorState) -> None:
         """Follow the current line; with a delay, a burst of moves draws only the last image.
 
@@ -335,7 +340,9 @@ class KeyframePanel(Vertical):
             return
         from PIL import Image as PILImage
 
-        swap_image(img, PILImage.open(io.BytesIO(kf.data)))
+        picture = PILImage.open(io.BytesIO(kf.data))
+        self._aspect = picture.width / max(1, picture.height)
+        swap_image(img, picture)
         img.display = True
         note.display = False
 
