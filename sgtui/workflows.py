@@ -273,13 +273,20 @@ def project_labels(project: Project, ids: np.ndarray) -> np.ndarray:
 def train(projects: list[Project], q: float = 0.1) -> tuple[EngineModel, dict]:
     """Fit the confidence regressor and the merge MLP on labelled projects (engine.training).
 
-    Labels are the clusters of human-placed lines.
+    Labels are the clusters of human-placed lines (with voice vectors); the summary says per
+    project how many there were, and which projects were left out and why.
     """
     episodes = []
+    per_project = []  # what each file gave: the count `train` reports must add up
     for p in projects:
         ids, voice, image, _ = episode_modalities(p)
         labels = project_labels(p, ids)
-        if (labels >= 0).sum() < 10 or np.unique(labels[labels >= 0]).size < 2:
+        known = int((labels >= 0).sum())
+        entry = {"project": p.path.name, "lines": len(p.lines()), "embedded": int(ids.size),
+                 "labelled": known}
+        per_project.append(entry)
+        if known < 10 or np.unique(labels[labels >= 0]).size < 2:
+            entry["skipped"] = "fewer than 10 human-placed lines in 2 clusters"
             continue
         lines = {ln.id: ln for ln in p.lines()}
         durations = np.array([lines[int(i)].duration_ms for i in ids.tolist()], dtype=np.float64)
@@ -292,13 +299,15 @@ def train(projects: list[Project], q: float = 0.1) -> tuple[EngineModel, dict]:
             "import labels with `sgtui labels import EP FILE.csv` first"
         )
     try:
-        return fit_engine_model(episodes, q=q)
+        model, summary = fit_engine_model(episodes, q=q)
     except ValueError as exc:
         raise SgtuiError(f"{exc}; label more lines") from None
+    summary["per_project"] = per_project
+    return model, summary
 
 
 def evaluate_project(project: Project, truth_csv: str | Path, weights: tuple[float, float, float] = (1, 1, 1)) -> dict:
-    """The `sgtui eval` JSON (DESIGN.md §5): the project's clusters against a label CSV."""
+    """The `sgtui eval` JSON (docs/architecture.md, "The command line"): the project's clusters against a label CSV."""
     from sgtui.engine.metrics import evaluate
     from sgtui.project.labels_csv import match_rows, read_label_csv
 

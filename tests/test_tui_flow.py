@@ -308,3 +308,39 @@ async def test_search_filters_as_you_type(make_app, sp):
         assert sp.ids["C"][1] not in app.project.assignments()
         await keys(pilot, "slash", "escape")
         assert app.state.view == "cluster"
+
+
+# ---- 9. --help points into the repository ---------------------------------------------------
+def _all_parsers():
+    import argparse
+
+    from sgtui.cli import build_parser
+
+    todo = [("sgtui", build_parser())]
+    while todo:
+        name, parser = todo.pop()
+        yield name, parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                todo.extend((f"{name} {sub}", p) for sub, p in action.choices.items())
+
+
+def test_help_texts_cite_the_repository_and_explain_every_argument():
+    from pathlib import Path
+
+    seen = 0
+    for name, parser in _all_parsers():
+        text = parser.format_help()
+        assert "DESIGN" not in text and "§" not in text, name
+        seen += 1
+    assert seen > 15
+    assert (Path(__file__).resolve().parent.parent / "docs" / "architecture.md").is_file()
+    parsers = dict(_all_parsers())
+    export = {a.dest: a for a in parsers["sgtui labels export"]._actions}
+    for dest in ("project", "csv", "layout"):
+        assert export[dest].help, dest
+    q = next(a for a in parsers["sgtui train"]._actions if a.dest == "q")
+    assert "probability" in q.help and "docs/architecture.md" in q.help
+    r = subprocess.run([sys.executable, "-m", "sgtui", "train", "--help"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and "neighbour's label counts as seen" in " ".join(r.stdout.split())

@@ -1,4 +1,4 @@
-"""The annotator's actions and the append-only op log (DESIGN.md §3).
+"""The annotator's actions and the append-only op log (docs/architecture.md, "The op log").
 
 Each action is one transaction: its state change and its op rows commit together. The
 action's first op row carries a payload with the before/after state of every assignment
@@ -639,7 +639,7 @@ class ActionsMixin:
         return {a for a, k in last.items() if k == "undo"}
 
     def op_counts(self: Project) -> dict[str, Any]:
-        """The §3 JSON: raw and net counts, per annotator, and the number of actions."""
+        """The `ops --json` object (docs/architecture.md, "The op log"): raw and net counts, per annotator, and the number of actions."""
         undone = self.undone_actions()
 
         def empty() -> dict[str, Any]:
@@ -661,7 +661,7 @@ class ActionsMixin:
         return {"raw": total["raw"], "net": total["net"], "by_annotator": per, "actions": len(actions)}
 
     def constraints(self: Project) -> HumanConstraints:
-        """Human work as hard constraints for the engine (DESIGN.md §4.2).
+        """Human work as hard constraints for the engine (docs/architecture.md, "The engine" 2–3).
 
         Cannot-links come from the op log, not from the current state: a human removal
         holds until that removal is undone, whatever happened to the line since.
