@@ -191,7 +191,16 @@ class MainScreen(Screen):
 
     # ---- drawing -------------------------------------------------------------------------
     def on_resize(self) -> None:
-        self.call_after_refresh(self.fit_keyframe)
+        self.call_after_refresh(self._after_resize)
+
+    def _after_resize(self) -> None:
+        self.fit_keyframe()
+        self._draw_cluster_header()
+
+    def _draw_cluster_header(self) -> None:
+        width = self.query_one("#clusters", RowList).size.width
+        if width:
+            self.query_one("#clusters-title", TextPane).set(cluster_header(self.state, width))
 
     def fit_keyframe(self) -> None:
         """Under the lines (narrow terminals) the strip's height is what limits the picture:
@@ -215,8 +224,7 @@ class MainScreen(Screen):
         self.query_one("#clusters", RowList).show(len(s.cluster_rows()), s.cluster_cursor, changed)
         self.query_one("#lines", RowList).show(len(s.rows()), s.cursor, changed or bool(s.marked))
         self.query_one("#lines-title", TextPane).set(s.title())
-        width = self.query_one("#clusters", RowList).size.width or 18
-        self.query_one("#clusters-title", TextPane).set(cluster_header(s, width))
+        self._draw_cluster_header()
         self.query_one(KeyframePanel).show(s)
         self.query_one(LineDetails).show(s)
         self.query_one(StatusBar).show(s, self.annotator_app.player.name, self.annotator_app.busy)

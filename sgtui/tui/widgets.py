@@ -164,11 +164,17 @@ class RowList(ScrollView, can_focus=True):
         self._strips.clear()
 
 
+WITH_SCORE = 22  # a cluster list narrower than this shows no score column
+
+
 def cluster_header(state: AnnotatorState, width: int) -> Text:
     """The cluster list's title names its columns: the last one is the mean voice confidence,
     or the mean doubt while sorted by doubt."""
+    if width < WITH_SCORE:  # one number column: the size, or the doubt while sorted by it
+        return Text(f"{pad(' clusters', max(1, width - 6))}{' dbt ' if state.sort_doubt else 'lines'} ",
+                    no_wrap=True, overflow="crop")
     score = "dbt" if state.sort_doubt else "conf"
-    return Text(f"{pad(' clusters', max(1, width - 12))}lines {score:<4}  ")
+    return Text(f"{pad(' clusters', max(1, width - 12))}lines {score:<4} ", no_wrap=True, overflow="crop")
 
 
 def cluster_row(state: AnnotatorState, index: int, width: int) -> Text:
@@ -177,11 +183,19 @@ def cluster_row(state: AnnotatorState, index: int, width: int) -> Text:
     cid = state.cluster_rows()[index]
     if cid is None:
         n = state.unassigned_count()
-        return Text(f"∅ {pad('unassigned', width - 8)}{n:>5} ", style="italic")
+        label = "unassigned" if width >= 18 else "pool"
+        return Text(f"∅ {pad(label, width - 8)}{n:>5} ", style="italic")
     c = state.by_id[cid]
     mark = "✓" if c.confirmed else " "
     label = c.name or f"#{c.id}"
     text = Text(f"{mark} ")
+    if width < WITH_SCORE:  # a narrow list keeps the names readable; the score is in details
+        text.append(pad(label, max(1, width - 8)), style="bold" if c.name else "")
+        if state.sort_doubt:
+            text.append(f" {fmt_score(state.cluster_doubt(cid))} ", style="yellow")
+        else:
+            text.append(f"{c.size:>5} ")
+        return text
     text.append(pad(label, max(1, width - 14)), style="bold" if c.name else "")
     text.append(f"{c.size:>5} ")
     if state.sort_doubt:
@@ -265,7 +279,7 @@ class LineDetails(TextPane):
         out.append(f"speaker: {where}\n")
         if lid in state.confidence:
             out.append(f"confidence {state.confidence[lid]:.2f}  ")
-        if state.sort_doubt and lid in state.doubt:  # computed only when sorting by it
+        if lid in state.doubt:  # what the review queue and the doubt sort go by
             out.append(f"doubt {state.doubt[lid]:.2f}")
         out.append("\n")
         for k, s in enumerate(state.suggest.get(lid, [])[:3]):
