@@ -111,7 +111,7 @@ def test_scripted_session_in_tmux_leaves_exactly_those_operations(pane, tmp_path
     ops = json.loads(r.stdout)
     mine = ops["by_annotator"]["tmuxer"]
     assert mine["raw"] == {"add": 1, "remove": 1, "merge": 1, "rename": 1, "confirm": 0,
-                           "undo": 1, "redo": 0, "recluster": 0}
+                           "undo": 1, "redo": 0, "recluster": 0, "flag": 0}
     assert mine["net"] == {"add": 1, "remove": 1, "merge": 1}
     assert ops["net"] == {"add": 1, "remove": 1, "merge": 1}
 
