@@ -354,33 +354,32 @@ def line_doubts(project: Project) -> dict[int, float]:
     return {int(i): float(v) for i, v in zip(ids.tolist(), d.tolist(), strict=True) if v == v}
 
 
-def live_suggestions(project: Project, ids: np.ndarray, vectors: np.ndarray,
-                     line_ids: list[int], top: int = 3) -> dict[int, list[Suggestion]]:
+def live_suggestions(project: Project, ids: np.ndarray, vectors: np.ndarray, line_ids: list[int],
+                     assign: dict | None = None, top: int = 3) -> dict[int, list[Suggestion]]:
     """Suggestions for unassigned `line_ids` from the clusters as they are now (engine.suggest),
     never a cluster a human removed the line from. Written nowhere: a line removed by hand gets
-    its `1`/`2`/`3` at once, without waiting for a re-cluster."""
+    its `1`/`2`/`3` at once, without waiting for a re-cluster. `assign`: the assignments the
+    caller already read (else they are read here)."""
     from sgtui.engine.suggest import suggestions as engine_suggestions
 
-    assign = project.assignments()
+    assign = project.assignments() if assign is None else assign
     cids = sorted({a.cluster_id for a in assign.values()})
     group = {cid: g for g, cid in enumerate(cids)}
     pos = {int(i): r for r, i in enumerate(ids.tolist())}
     wanted = [lid for lid in line_ids if lid in pos]
     if not wanted or not cids:
         return {}
-    labels = np.array([group[assign[int(i)].cluster_id] if int(i) in assign else -1
-                       for i in ids.tolist()], dtype=np.int64)
-    keep = labels >= 0
-    for lid in wanted:
-        keep[pos[lid]] = True
-    rows = np.flatnonzero(keep)
-    row_of = {int(r): k for k, r in enumerate(rows.tolist())}
-    forbidden = {(row_of[pos[lid]], group[cid]) for lid, cid in project.constraints().cannot_link
-                 if lid in pos and pos[lid] in row_of and cid in group}
-    ranked = engine_suggestions(np.asarray(vectors)[rows], labels[rows], len(cids), top, forbidden)
+    rows = [pos[lid] for lid in assign if lid in pos] + [pos[lid] for lid in wanted]
+    labels = np.array([group[assign[lid].cluster_id] for lid in assign if lid in pos]
+                      + [-1] * len(wanted), dtype=np.int64)
+    first = len(rows) - len(wanted)  # the wanted lines are the last rows
+    at = {lid: first + k for k, lid in enumerate(wanted)}
+    forbidden = {(at[lid], group[cid]) for lid, cid in project.constraints().cannot_link
+                 if lid in at and cid in group}
+    ranked = engine_suggestions(np.asarray(vectors)[rows], labels, len(cids), top, forbidden)
     out: dict[int, list[Suggestion]] = {}
     for lid in wanted:
-        got = ranked.get(row_of[pos[lid]], [])
+        got = ranked.get(at[lid], [])
         if got:
             out[lid] = [Suggestion(cids[g], round(score, 4)) for g, score in got]
     return out

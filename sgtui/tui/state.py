@@ -134,7 +134,6 @@ class AnnotatorState:
         self.seen_op = 0  # the newest op this screen has shown (to say what others did)
         self.visited: set[int] = set()  # lines the review queue showed this session
         self.visited_clusters: set[int] = set()  # clusters it showed
-        self.live_suggest: set[int] = set()  # lines whose suggestions were computed here
         self._vec_ids: np.ndarray = np.zeros(0, np.int64)
         self._vecs: np.ndarray | None = None
         self._rows_cache: tuple[int, list[int]] | None = None
@@ -199,14 +198,11 @@ class AnnotatorState:
         """Suggestions for unassigned lines the last re-cluster did not cover (a line removed
         by hand since): computed now from the current clusters, so `1`/`2`/`3` work at once."""
         missing = [lid for lid in self.order if lid not in self.assign and lid not in self.suggest]
-        self.live_suggest = set()
         if not missing or not self.assign or self._vecs is None:
             return
         from sgtui.workflows import live_suggestions
 
-        found = live_suggestions(self.project, self._vec_ids, self._vecs, missing)
-        self.suggest.update(found)
-        self.live_suggest = set(found)
+        self.suggest.update(live_suggestions(self.project, self._vec_ids, self._vecs, missing, self.assign))
 
     def poll(self) -> bool:
         """Refresh when another connection committed since; True if it did."""
