@@ -12,7 +12,7 @@ Baseline, same process: the "rebuild the whole table" approach (a Textual DataTa
 refilled with every row after each action, as Speaker-Grouping's Tk tool did).
 With tmux present it also times the real command: `sgtui open` started in a 120×36 tmux
 pane until the status bar is on screen (Python start-up and imports included).
-Targets (DESIGN.md §7): first screen ≤ 1 s at 1,000 lines; key latency ≤ 50 ms median.
+Targets (docs/architecture.md): first screen ≤ 1 s at 1,000 lines; key latency ≤ 50 ms median.
 """
 
 from __future__ import annotations

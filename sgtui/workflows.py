@@ -25,7 +25,7 @@ from sgtui.engine.modality import estimate_image_weight
 from sgtui.engine.model import EngineModel
 from sgtui.engine.training import Episode, fit_engine_model
 from sgtui.errors import SgtuiError
-from sgtui.project import Project, default_annotator
+from sgtui.project import Project, Suggestion, default_annotator
 
 _GRAPHS: dict[str, tuple[KnnGraph, float]] = {}  # vectors' hash -> (graph, estimated threshold)
 
@@ -300,13 +300,20 @@ def project_labels(project: Project, ids: np.ndarray) -> np.ndarray:
 def train(projects: list[Project], q: float = 0.1) -> tuple[EngineModel, dict]:
     """Fit the confidence regressor and the merge MLP on labelled projects (engine.training).
 
-    Labels are the clusters of human-placed lines.
+    Labels are the clusters of human-placed lines (with voice vectors); the summary says per
+    project how many there were, and which projects were left out and why.
     """
     episodes = []
+    per_project = []  # what each file gave: the count `train` reports must add up
     for p in projects:
         ids, voice, image, _ = episode_modalities(p)
         labels = project_labels(p, ids)
-        if (labels >= 0).sum() < 10 or np.unique(labels[labels >= 0]).size < 2:
+        known = int((labels >= 0).sum())
+        entry = {"project": p.path.name, "lines": len(p.lines()), "embedded": int(ids.size),
+                 "labelled": known}
+        per_project.append(entry)
+        if known < 10 or np.unique(labels[labels >= 0]).size < 2:
+            entry["skipped"] = "fewer than 10 human-placed lines in 2 clusters"
             continue
         lines = {ln.id: ln for ln in p.lines()}
         durations = np.array([lines[int(i)].duration_ms for i in ids.tolist()], dtype=np.float64)
@@ -319,13 +326,15 @@ def train(projects: list[Project], q: float = 0.1) -> tuple[EngineModel, dict]:
             "import labels with `sgtui labels import EP FILE.csv` first"
         )
     try:
-        return fit_engine_model(episodes, q=q)
+        model, summary = fit_engine_model(episodes, q=q)
     except ValueError as exc:
         raise SgtuiError(f"{exc}; label more lines") from None
+    summary["per_project"] = per_project
+    return model, summary
 
 
 def evaluate_project(project: Project, truth_csv: str | Path, weights: tuple[float, float, float] = (1, 1, 1)) -> dict:
-    """The `sgtui eval` JSON (DESIGN.md §5): the project's clusters against a label CSV."""
+    """The `sgtui eval` JSON (docs/architecture.md, "The command line"): the project's clusters against a label CSV."""
     from sgtui.engine.metrics import evaluate
     from sgtui.project.labels_csv import match_rows, read_label_csv
 
@@ -370,3 +379,34 @@ def line_doubts(project: Project) -> dict[int, float]:
     labels = np.array([a[int(i)].cluster_id if int(i) in a else -1 for i in ids.tolist()], dtype=np.int64)
     d = line_doubt(x, labels).doubt
     return {int(i): float(v) for i, v in zip(ids.tolist(), d.tolist(), strict=True) if v == v}
+
+
+def live_suggestions(project: Project, ids: np.ndarray, vectors: np.ndarray, line_ids: list[int],
+                     assign: dict | None = None, top: int = 3) -> dict[int, list[Suggestion]]:
+    """Suggestions for unassigned `line_ids` from the clusters as they are now (engine.suggest),
+    never a cluster a human removed the line from. Written nowhere: a line removed by hand gets
+    its `1`/`2`/`3` at once, without waiting for a re-cluster. `assign`: the assignments the
+    caller already read (else they are read here)."""
+    from sgtui.engine.suggest import suggestions as engine_suggestions
+
+    assign = project.assignments() if assign is None else assign
+    cids = sorted({a.cluster_id for a in assign.values()})
+    group = {cid: g for g, cid in enumerate(cids)}
+    pos = {int(i): r for r, i in enumerate(ids.tolist())}
+    wanted = [lid for lid in line_ids if lid in pos]
+    if not wanted or not cids:
+        return {}
+    rows = [pos[lid] for lid in assign if lid in pos] + [pos[lid] for lid in wanted]
+    labels = np.array([group[assign[lid].cluster_id] for lid in assign if lid in pos]
+                      + [-1] * len(wanted), dtype=np.int64)
+    first = len(rows) - len(wanted)  # the wanted lines are the last rows
+    at = {lid: first + k for k, lid in enumerate(wanted)}
+    forbidden = {(at[lid], group[cid]) for lid, cid in project.constraints().cannot_link
+                 if lid in at and cid in group}
+    ranked = engine_suggestions(np.asarray(vectors)[rows], labels, len(cids), top, forbidden)
+    out: dict[int, list[Suggestion]] = {}
+    for lid in wanted:
+        got = ranked.get(at[lid], [])
+        if got:
+            out[lid] = [Suggestion(cids[g], round(score, 4)) for g, score in got]
+    return out

@@ -1,4 +1,4 @@
-"""`sgtui cluster`, `eval`, `train` end to end on real project files (DESIGN.md §5)."""
+"""`sgtui cluster`, `eval`, `train` end to end on real project files ("The command line" in docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -159,3 +159,19 @@ def test_every_method_writes_auto_clusters_with_suggestions(method, tmp_path):
         assert all(a.origin == "auto" for a in p.assignments().values())
         loose = set(p.unassigned_ids())
         assert set(p.suggestions()) == loose
+
+
+def test_train_says_how_many_labelled_lines_each_project_gave(cli, h3_project, tmp_path):
+    """The count printed is the human-labelled lines trained on, and a project that gave none is
+    named as skipped, not silently left out of a total that looks too small."""
+    import shutil
+
+    labelled = tmp_path / "labelled.sgproj"
+    shutil.copy(h3_project, labelled)
+    assert cli("labels", "import", labelled, TRUTH).returncode == 0
+    r = cli("train", labelled, h3_project, "-o", tmp_path / "m.npz")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    assert out[0].startswith("trained on 440 human-labelled lines of 1 project(s)"), out
+    assert "labelled.sgproj: 440 of 440 lines labelled by a human (with voice vectors) — used" in out[1]
+    assert f"{h3_project.name}: 0 of 440 lines" in out[2] and "skipped" in out[2], out

@@ -1,4 +1,4 @@
-"""3-NN confidence by dynamic programming (DESIGN.md §4.1) against enumeration and simulation."""
+"""3-NN confidence by dynamic programming ("The engine" in docs/architecture.md) against enumeration and simulation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Gated clustering, human constraints, suggestions, baselines, doubt (DESIGN.md §4.2)."""
+"""Gated clustering, human constraints, suggestions, baselines, doubt ("The engine" in docs/architecture.md)."""
 
 from __future__ import annotations
 

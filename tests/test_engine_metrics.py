@@ -1,4 +1,4 @@
-"""Edge scores and minimum operation counts (DESIGN.md §4.3), checked against independent oracles."""
+"""Edge scores and minimum operation counts ("Metrics" in docs/architecture.md), checked against independent oracles."""
 
 from __future__ import annotations
 

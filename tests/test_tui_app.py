@@ -152,7 +152,7 @@ async def test_c_marks_the_cluster_reviewed(make_app, sp):
         await keys(pilot, "c")
         assert last_rows(app)[0][0] == "confirm"
         assert app.state.by_id[sp.clusters[0]].confirmed
-        assert "5/12 named" in status(app)
+        assert "0/12 named" in status(app)  # reviewed, but its lines still have no name
 
 
 async def test_u_and_capital_u_undo_and_redo_any_depth(make_app, sp):
@@ -180,8 +180,10 @@ async def test_an_80_column_terminal_still_shows_what_the_last_key_did(make_app,
         assert "clusters ·" not in shown  # the cluster count made way for the message
         await keys(pilot, "/")
         await keys(pilot, *"a long query that matches no line at all", "enter")
-        shown = bar.content.plain
-        assert len(shown) <= bar.size.width and shown.endswith("…"), shown
+        first, second = bar.content.plain.split("\n")  # the message gets its own line, whole
+        assert len(first) <= bar.size.width and "add 0 · remove 0" in first
+        assert second == "0 lines contain 'a long query that matches no line at all'"
+        assert bar.size.height == 2
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await keys(pilot, "G", "x", "u")
@@ -247,7 +249,9 @@ async def test_views_pool_timeline_search_and_doubt(make_app, sp):
         await keys(pilot, "escape")
         assert app.state.view == "cluster"
         await keys(pilot, "d")
-        assert app.state.rows()[0] == sp.ids["B"][3] and "doubt" in status(app)
+        assert app.state.cluster_id == app.state.clusters[0].id and "doubt" in status(app)
+        app.state.select_cluster(sp.clusters[0])
+        assert app.state.rows()[0] == sp.ids["B"][3]
         await keys(pilot, "f")
         assert app.state.view == "pool"
 

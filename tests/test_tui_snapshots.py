@@ -15,6 +15,9 @@ from sgtui.tui.config import Config
 from sgtui.tui.player import NullPlayer
 
 SIZE = (120, 36)
+# an 80x24 SSH terminal, a usual window, a very wide one (the layout changes at 100 and 160)
+SIZES = {"80x24": (80, 24), "120x36": (120, 36), "200x60": (200, 60)}
+by_size = pytest.mark.parametrize("size", list(SIZES))
 
 
 @pytest.fixture
@@ -27,12 +30,9 @@ def app(tmp_path, tmp_path_factory, monkeypatch):
     p.close()
 
 
-def test_main_screen(app, snap_compare):
-    assert snap_compare(app, terminal_size=SIZE)
-
-
-def test_main_screen_on_an_80_by_24_terminal(app, snap_compare):
-    assert snap_compare(app, terminal_size=(80, 24))
+@by_size
+def test_main_screen(app, snap_compare, size):
+    assert snap_compare(app, terminal_size=SIZES[size])
 
 
 def test_main_screen_after_corrections(app, snap_compare):
@@ -41,17 +41,24 @@ def test_main_screen_after_corrections(app, snap_compare):
                         press=["G", "x", "n", *"Haruhi", "enter", "c", "home"])
 
 
-def test_unassigned_pool_with_suggestions(app, snap_compare):
-    assert snap_compare(app, terminal_size=SIZE, press=["f"])
+@by_size
+def test_unassigned_pool_with_suggestions(app, snap_compare, size):
+    assert snap_compare(app, terminal_size=SIZES[size], press=["f"])
 
 
-def test_timeline(app, snap_compare):
-    assert snap_compare(app, terminal_size=SIZE, press=["t", "j", "j"])
+@by_size
+def test_timeline(app, snap_compare, size):
+    assert snap_compare(app, terminal_size=SIZES[size], press=["t", "j", "j"])
 
 
 def test_merge_picker_with_a_fuzzy_query(app, snap_compare):
     assert snap_compare(app, terminal_size=SIZE, press=["right_square_bracket", "M", "3"])
 
 
-def test_help_page(app, snap_compare):
-    assert snap_compare(app, terminal_size=SIZE, press=["question_mark"])
+@by_size
+def test_help_page(app, snap_compare, size):
+    assert snap_compare(app, terminal_size=SIZES[size], press=["question_mark"])
+
+
+def test_review_queue_on_a_doubtful_line_at_80x24(app, snap_compare):
+    assert snap_compare(app, terminal_size=(80, 24), press=["r", "r"])

@@ -105,7 +105,7 @@ def test_merge_folds_the_current_cluster_and_follows_it(state, sp):
     assert state.counters.net["merge"] == 1
 
 
-def test_rename_and_confirm_count_toward_progress(state, sp):
+def test_only_named_clusters_count_toward_progress(state, sp):
     state.select_cluster(sp.clusters[1])
     state.rename("Bea")
     assert state.by_id[sp.clusters[1]].name == "Bea"
@@ -113,7 +113,8 @@ def test_rename_and_confirm_count_toward_progress(state, sp):
     state.select_cluster(sp.clusters[2])
     state.toggle_confirm()
     assert state.by_id[sp.clusters[2]].confirmed
-    assert state.progress() == (5, 12)
+    # reviewed but unnamed: its lines export without a speaker, so they are not "named"
+    assert state.progress() == (3, 12)
     assert state.counters.raw["rename"] == 1 and state.counters.raw["confirm"] == 1
     state.toggle_confirm()
     assert not state.by_id[sp.clusters[2]].confirmed
@@ -231,6 +232,11 @@ def test_a_project_without_clusters_opens_on_the_pool(tmp_path):
 def test_doubt_sort_puts_the_misplaced_line_first(state, sp):
     state.select_cluster(sp.clusters[0])
     state.toggle_doubt_sort()
+    # the most doubtful cluster is selected after the re-sort, where the eye goes
+    assert state.cluster_id == state.clusters[0].id and state.cluster_cursor == 1
+    doubts = [state.cluster_doubt(c.id) for c in state.clusters]
+    assert doubts == sorted(doubts, reverse=True) and doubts[0] > doubts[-1]
+    state.select_cluster(sp.clusters[0])
     assert state.rows()[0] == sp.ids["B"][3]  # the B line inside A's cluster
     state.toggle_doubt_sort()
     assert state.rows()[0] == sp.ids["A"][0]

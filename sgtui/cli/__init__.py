@@ -1,4 +1,4 @@
-"""The `sgtui` command: wires the layers together (DESIGN.md §5 is its contract).
+"""The `sgtui` command: wires the layers together (docs/architecture.md, "The command line" is its contract).
 
 Each group of commands lives in its own module with a `register(subparsers)` function;
 heavy libraries are imported inside the handlers so `sgtui --help` starts fast.

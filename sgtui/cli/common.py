@@ -15,7 +15,7 @@ from sgtui.paths import check_writable_folder, refuse_input_as_output
 
 
 def check_output(path: str | Path, force: bool, inputs: Iterable[str | Path | None] = ()) -> Path:
-    """Refuse an output that is one of the inputs (always), or exists unless --force (§5)."""
+    """Refuse an output that is one of the inputs (always), or exists unless --force (docs/architecture.md, "The project file")."""
     p = Path(path)
     refuse_input_as_output(p, inputs)
     if p.exists() and not force:

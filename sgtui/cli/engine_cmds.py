@@ -1,4 +1,4 @@
-"""Engine commands: cluster, eval, train (DESIGN.md §5)."""
+"""Engine commands: cluster, eval, train (docs/architecture.md, "The command line")."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "eval", help="score the clusters against a label CSV",
         description="Edge precision/recall/F1 and the minimum add/remove/merge operations that turn "
-        "the project's clusters into the truth (DESIGN.md §4.3). Rows are matched to lines by time.",
+        "the project's clusters into the truth (docs/architecture.md, \"Metrics\"). Rows are matched to lines by time.",
     )
     p.add_argument("project", metavar="EP.sgproj")
     p.add_argument("--truth", required=True, metavar="TRUTH.csv",
@@ -54,8 +54,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("projects", nargs="+", metavar="EP.sgproj")
     p.add_argument("-o", "--output", required=True, metavar="MODEL.npz")
-    p.add_argument("--q", type=float, default=None, help="keep probability of a neighbour (default 0.1)")
-    p.add_argument("--folds", type=int, default=None, help="N-fold reading: q = (N-1)/N")
+    p.add_argument("--q", type=float, default=None, metavar="Q",
+                   help="how much of the truth the confidence target assumes is known: each "
+                   "neighbour's label counts as seen with probability Q, in (0, 1] (default 0.1; "
+                   "small Q = a fresh episode, few lines labelled; see docs/architecture.md)")
+    p.add_argument("--folds", type=int, default=None, metavar="N",
+                   help="the same as --q (N-1)/N: a model for N-fold cross-validation")
     p.add_argument("--force", action="store_true", help="overwrite an existing model file")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=cmd_train)
@@ -154,5 +158,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
     else:
-        print(f"trained on {summary['lines']} lines of {summary['projects']} project(s) → {out}")
+        print(f"trained on {summary['lines']} human-labelled lines of {summary['projects']} "
+              f"project(s) → {out}")
+        for e in summary["per_project"]:
+            used = f"skipped: {e['skipped']}" if "skipped" in e else "used"
+            print(f"  {e['project']}: {e['labelled']} of {e['lines']} lines labelled by a human "
+                  f"(with voice vectors) — {used}")
     return 0

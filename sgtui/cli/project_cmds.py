@@ -29,11 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("info", help="summarise a project", description="What a project holds.")
     p.add_argument("project", metavar="EP.sgproj")
-    p.add_argument("--json", action="store_true", help="print JSON (DESIGN.md §5 keys)")
+    p.add_argument("--json", action="store_true", help="print JSON (keys: docs/architecture.md, \"The command line\")")
     p.set_defaults(handler=cmd_info)
 
     p = sub.add_parser("ops", help="operation counts from the op log",
-                       description="Raw and net add/remove/merge counts, per annotator (DESIGN.md §3).")
+                       description="Raw and net add/remove/merge counts, per annotator (docs/architecture.md, \"The op log\").")
     p.add_argument("project", metavar="EP.sgproj")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_ops)
@@ -53,9 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_labels_import)
     p = lsub.add_parser("export", help="write every line with its cluster name",
                         description="Every line with its cluster's name (empty when none).")
-    p.add_argument("project", metavar="EP.sgproj")
-    p.add_argument("csv", metavar="FILE.csv")
-    p.add_argument("--layout", choices=["chat-haruhi", "generic"], default="chat-haruhi")
+    p.add_argument("project", metavar="EP.sgproj", help="the project whose lines to write")
+    p.add_argument("csv", metavar="FILE.csv", help="the CSV file to write (refused if it exists, "
+                   "unless --force)")
+    p.add_argument("--layout", choices=["chat-haruhi", "generic"], default="chat-haruhi",
+                   help="chat-haruhi: 人物,人物台词,开始时间,结束时间 (speaker, text, start, end as "
+                   "HH:MM:SS.mmm, UTF-8 with BOM); generic: start,end,speaker,text with times "
+                   "in seconds (default chat-haruhi)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(handler=cmd_labels_export)
 
@@ -137,7 +141,7 @@ def cmd_import_features(args: argparse.Namespace) -> int:
 
 
 def project_info(proj) -> dict:
-    """The `info --json` object (DESIGN.md §5)."""
+    """The `info --json` object (docs/architecture.md, "The command line")."""
     clusters = proj.clusters()
     assigned = proj.count("assignments")
     lines = proj.count("lines")

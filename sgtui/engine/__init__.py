@@ -1,1 +1,1 @@
-"""sgtui.engine layer (see DESIGN.md §1)."""
+"""sgtui.engine layer (see docs/architecture.md, "Layers")."""

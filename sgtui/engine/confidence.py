@@ -1,4 +1,4 @@
-"""Confidence of a line: how likely a 3-NN vote labels it right (DESIGN.md §4.1).
+"""Confidence of a line: how likely a 3-NN vote labels it right (docs/architecture.md, "The engine" 1).
 
 `knn_confidence` is Speaker-Grouping's measure for labelled data, computed exactly by a
 dynamic programme instead of sampling. `predict_confidence` estimates it for unlabelled

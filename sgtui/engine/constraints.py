@@ -1,4 +1,4 @@
-"""Human work as the engine sees it: hard constraints in line-index space (DESIGN.md §4.2).
+"""Human work as the engine sees it: hard constraints in line-index space (docs/architecture.md, "The engine" 2–3).
 
 `workflows` translates the project's line and cluster ids into row indices of the
 embedding matrix; the engine only ever sees indices and opaque cluster keys.

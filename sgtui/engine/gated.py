@@ -1,4 +1,4 @@
-"""Gated clustering on a cached k-NN graph (DESIGN.md §4.2).
+"""Gated clustering on a cached k-NN graph (docs/architecture.md, "The engine" 2–3).
 
 Steps, each a small function with its parameters in `GatedParams`:
 1. `merge_edges`: closest edges first, union-find; an edge may merge two components only

@@ -1,4 +1,4 @@
-"""The k-nearest-neighbour graph every engine step works on (DESIGN.md §4.2).
+"""The k-nearest-neighbour graph every engine step works on (docs/architecture.md, "The engine" 2–3).
 
 Built once per episode (or season) by blocked matrix products and a partial sort, so
 memory stays O(n·k + block·n) and 10^5 lines fit in well under 2 GB; re-clustering then

@@ -1,4 +1,4 @@
-"""The learned merge decision of gated clustering (DESIGN.md §4.2): a tiny numpy MLP.
+"""The learned merge decision of gated clustering (docs/architecture.md, "The engine" 2–3): a tiny numpy MLP.
 
 Six features per candidate merge of components A and B: average voice similarity,
 average image similarity, voice confidence of the two ends (lower, higher), image

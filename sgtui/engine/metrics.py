@@ -1,4 +1,4 @@
-"""Exact quality metrics of a clustering against a ground-truth partition (DESIGN.md §4.3).
+"""Exact quality metrics of a clustering against a ground-truth partition (docs/architecture.md, "Metrics").
 
 Two views of the same question, "how much work is left for the annotator":
 edge precision/recall/F1 (pair counting, identical to sklearn's ``pair_confusion_matrix``)
@@ -35,7 +35,7 @@ class OpCount:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Everything ``sgtui eval`` reports about one clustering (DESIGN.md §5)."""
+    """Everything ``sgtui eval`` reports about one clustering (docs/architecture.md, "The command line")."""
 
     evaluated: int
     speakers: int

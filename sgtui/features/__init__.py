@@ -1,4 +1,4 @@
-"""sgtui.features: voice and image encoders behind one protocol (DESIGN.md §1).
+"""sgtui.features: voice and image encoders behind one protocol (docs/architecture.md, "Layers").
 
 Importing this package is cheap: torch and the model libraries load only when an
 encoder is built (`registry.create_encoder`) or a project is embedded.

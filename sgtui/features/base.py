@@ -60,7 +60,7 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
 
 
 def model_id(name: str, version: str) -> str:
-    """`name/version`: one string per distinct set of weights (DESIGN.md §2)."""
+    """`name/version`: one string per distinct set of weights (docs/architecture.md, "The project file")."""
     return f"{name}/{version}"
 
 

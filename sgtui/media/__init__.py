@@ -1,4 +1,4 @@
-"""sgtui.media layer (see DESIGN.md §1): decoding, clips, keyframes, subtitles, ASR.
+"""sgtui.media layer (see docs/architecture.md, "Layers"): decoding, clips, keyframes, subtitles, ASR.
 
 Modules: `subtitles` + `encoding` (files -> clean cues, style rule), `embedded` (text
 tracks inside MKV/MP4), `decode` (one-pass audio; exact frames at given times), `pipeline`

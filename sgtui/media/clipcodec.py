@@ -1,7 +1,7 @@
 """Line clips as stored in a .sgproj: 16 kHz mono float32 PCM <-> compressed bytes.
 
 Why a codec at all: raw 16-bit PCM of ~400 lines would blow the 20 MB budget of an
-episode file (DESIGN.md §7); Opus at 24 kb/s keeps a 24-minute episode's clips near
+episode file (docs/architecture.md); Opus at 24 kb/s keeps a 24-minute episode's clips near
 4 MB and is transparent enough for speaker embeddings. FLAC is offered for lossless
 archives. Both are written and read with PyAV alone, so any FFmpeg-readable clip codec
 that a future sgtui writes decodes with the same generic `decode_clip`.

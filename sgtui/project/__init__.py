@@ -1,4 +1,4 @@
-"""The .sgproj project file: schema, migrations, all SQL, the op log (DESIGN.md §2–3)."""
+"""The .sgproj project file: schema, migrations, all SQL, the op log (docs/architecture.md, "The project file" and "The op log")."""
 
 from sgtui.project.records import (
     Assignment,

@@ -1,4 +1,4 @@
-"""The annotator's actions and the append-only op log (DESIGN.md §3).
+"""The annotator's actions and the append-only op log (docs/architecture.md, "The op log").
 
 Each action is one transaction: its state change and its op rows commit together. The
 action's first op row carries a payload with the before/after state of every assignment
@@ -617,12 +617,17 @@ class ActionsMixin:
         return self.last_action_id
 
     # ---- reading the log -----------------------------------------------------------------
-    def ops(self: Project) -> list[OpRow]:
+    def ops(self: Project, after: int = 0) -> list[OpRow]:
+        """The op log in order; `after`: only ops with a larger id (what happened since)."""
         rows = self.conn.execute(
             "SELECT id, action_id, ts, annotator, kind, line_id, src_cluster, dst_cluster, payload, "
-            "undoes FROM ops ORDER BY id"
+            "undoes FROM ops WHERE id > ? ORDER BY id", (after,)
         )
         return [OpRow(*r) for r in rows]
+
+    def last_op_id(self: Project) -> int:
+        """The newest op's id (0 for an empty log)."""
+        return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM ops").fetchone()[0]
 
     def undone_actions(self: Project) -> set[int]:
         """Actions whose latest undo/redo row is an undo."""
@@ -634,7 +639,7 @@ class ActionsMixin:
         return {a for a, k in last.items() if k == "undo"}
 
     def op_counts(self: Project) -> dict[str, Any]:
-        """The §3 JSON: raw and net counts, per annotator, and the number of actions."""
+        """The `ops --json` object (docs/architecture.md, "The op log"): raw and net counts, per annotator, and the number of actions."""
         undone = self.undone_actions()
 
         def empty() -> dict[str, Any]:
@@ -656,7 +661,7 @@ class ActionsMixin:
         return {"raw": total["raw"], "net": total["net"], "by_annotator": per, "actions": len(actions)}
 
     def constraints(self: Project) -> HumanConstraints:
-        """Human work as hard constraints for the engine (DESIGN.md §4.2).
+        """Human work as hard constraints for the engine (docs/architecture.md, "The engine" 2–3).
 
         Cannot-links come from the op log, not from the current state: a human removal
         holds until that removal is undone, whatever happened to the line since.

@@ -1,4 +1,4 @@
-"""Label CSV files (DESIGN.md §5): the Chat-Haruhi layout and the generic layout.
+"""Label CSV files (docs/architecture.md, "The command line"): the Chat-Haruhi layout and the generic layout.
 
 Files are read by header name (extra columns ignored), times parsed to integer ms, the
 `(可能)` ("maybe") prefix marks a machine guess. `match_rows` pairs rows with lines by

@@ -75,7 +75,7 @@ class Suggestion:
 
 @dataclass(frozen=True)
 class HumanConstraints:
-    """What the engine must respect on a re-run (DESIGN.md §4.2)."""
+    """What the engine must respect on a re-run (docs/architecture.md, "The engine" 2–3)."""
 
     fixed: dict[int, int] = field(default_factory=dict)  # line_id -> cluster_id placed by a human
     cannot_link: set[tuple[int, int]] = field(default_factory=set)  # (line_id, cluster_id)

@@ -1,1 +1,1 @@
-"""sgtui.tui layer (see DESIGN.md §1)."""
+"""sgtui.tui layer (see docs/architecture.md, "Layers")."""

@@ -70,6 +70,28 @@ def check_keymap(config: Config) -> None:
     if unknown:
         raise SgtuiError(f"{config.path or 'config'}: unknown key binding id(s) {', '.join(unknown)}; "
                          "press ? in the app to see the ids")
+    clash = key_collision(config.keys)
+    if clash:
+        key, first, second = clash
+        raise SgtuiError(f"{config.path or 'config'}: key {key!r} would do both {first} and {second}; "
+                         f"give one of them another key under [keys]")
+
+
+def key_collision(keys: dict[str, str]) -> tuple[str, str, str] | None:
+    """(key, binding id, binding id) when the remapped keys give one key two actions on the main
+    screen (a key bound twice would silently lose one of them), else None."""
+    from sgtui.tui.widgets import RowList
+
+    owner: dict[str, str] = {}
+    for b in [*MainScreen.BINDINGS, *RowList.BINDINGS]:
+        if not isinstance(b, Binding) or not b.id:
+            continue
+        for key in keys.get(b.id, b.key).split(","):
+            key = key.strip()
+            if key in owner and owner[key] != b.id:
+                return key, owner[key], b.id
+            owner[key] = b.id
+    return None
 
 
 def prepare_terminal() -> None:

@@ -12,6 +12,17 @@ from textual.widgets import Static
 
 from sgtui.tui.config import config_path
 
+LEGEND = Text.assemble(
+    ("\nWhat the columns mean\n", "bold"),
+    "lines   time · voice confidence (0–1: how surely the 3 nearest voices agree on the\n"
+    "        line's cluster) · who put it there: a = the engine, H = placed by a human,\n"
+    "        s = an imported guess · the text\n",
+    "pool    time · up to three suggested clusters (1 2 3 accept them) · the text\n",
+    "clusters  ✓ = marked reviewed · name or #id · lines · mean confidence, or mean doubt\n"
+    "        (dbt: 0.5 = as near another cluster as its own) while sorted by doubt (d)\n",
+    "status  annotator · lines in named clusters · net add/remove/merge of everyone\n",
+)
+
 
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
@@ -37,6 +48,7 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(keys, description, binding_id)
         with VerticalScroll():
             yield Static(table, id="help-table")
+            yield Static(LEGEND, id="legend")
             yield Static(Text(f"\nRemap keys in {config_path()} under [keys], e.g. merge = \"M,ctrl+m\".\n"
                          "Actions apply to the marked lines (space), else to the line under the cursor.\n"
                          "Esc closes this page."), classes="hint")

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Container, Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Label
+from textual.widgets import Footer, Input
 
 from sgtui.errors import SgtuiError
 from sgtui.tui.help_screen import HelpScreen
@@ -25,6 +25,7 @@ from sgtui.tui.widgets import (
     RowList,
     StatusBar,
     TextPane,
+    cluster_header,
     cluster_row,
     cluster_row_key,
     line_row,
@@ -61,8 +62,10 @@ HELP = {
     "write_montage_wav": "write the cluster montage to a WAV file, in a folder you choose",
     "pool": "show the unassigned pool with top-3 suggestions",
     "timeline": "show the whole episode in order, with speakers",
-    "search": "search lines by text",
+    "search": "filter lines by text as you type (Enter: keep the filter, Esc: drop it)",
     "doubt": "sort clusters and lines by doubt (most doubtful first) / back to normal",
+    "review": "review queue: the next most doubtful line, then the next unreviewed cluster",
+    "next_unreviewed": "the next cluster neither named nor marked reviewed",
     "recluster": "re-cluster in the background, then confirm (named and reviewed clusters stay)",
     "flag": "flag the line(s): overlap, noise/music, not speech, wrong subtitle (toggles)",
     "help": "this list of keys",
@@ -81,19 +84,38 @@ class MainScreen(Screen):
 
     # The line texts matter most: on an 80-column SSH terminal the side panes narrow so the
     # centre keeps room to read (at fixed widths it kept 10 columns, times only).
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (120, "-wide")]
+    # Below 100 columns the keyframe and details go under the lines (a strip across the
+    # whole width), so a line's text keeps ~45 columns at 80x24; on a very wide terminal the
+    # side pane grows with it, so the keyframe fills it.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (120, "-wide"), (160, "-huge")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (20, "-tall")]
 
     DEFAULT_CSS = """
     #body { height: 1fr; }
     #clusters-pane { width: 30; border-right: solid $primary-darken-2; }
-    #lines-pane { width: 1fr; }
-    #side { width: 40; border-left: solid $primary-darken-2; padding: 0 1; }
+    #work { width: 1fr; layout: horizontal; }
+    #lines-pane { width: 1fr; height: 1fr; }
+    #side { width: 40; height: 1fr; border-left: solid $primary-darken-2; padding: 0 1; }
+    MainScreen.-huge #side { width: 35%; }
     MainScreen.-medium #clusters-pane { width: 24; }
     MainScreen.-medium #side { width: 32; }
-    MainScreen.-narrow #clusters-pane { width: 20; }
-    MainScreen.-narrow #side { width: 24; padding: 0; }
+    MainScreen.-narrow #clusters-pane { width: 18; }
+    MainScreen.-narrow #work { layout: vertical; }
+    MainScreen.-narrow #side {
+        width: 100%; height: 9; layout: horizontal; padding: 0;
+        border-left: none; border-top: solid $primary-darken-2;
+    }
+    MainScreen.-narrow.-short #side { height: 6; }
+    MainScreen.-narrow KeyframePanel { width: 28; height: 100%; max-height: 100%; margin-right: 1; }
+    MainScreen.-narrow LineDetails { width: 1fr; }
     .pane-title { text-style: bold; background: $boost; width: 100%; padding: 0 1; }
+    #clusters-title { padding: 0; }
+    .-focused > .pane-title { background: $accent; color: $text; }
+    RowList:focus { background-tint: $foreground 4%; }
+    #search { dock: bottom; height: 1; border: none; padding: 0 1; display: none; }
+    #search.-on { display: block; }
     LineDetails { height: 1fr; }
+    Footer { scrollbar-size-horizontal: 0; }
     """
 
     BINDINGS = [
@@ -104,7 +126,7 @@ class MainScreen(Screen):
         Binding("n", "rename", "name", id="rename"),
         Binding("c", "confirm", "reviewed", id="confirm"),
         Binding("u", "undo", "undo", id="undo"),
-        Binding("U,ctrl+r", "redo", "redo", id="redo"),
+        Binding("U,ctrl+r", "redo", "redo", show=False, id="redo"),
         Binding("1", "suggest(1)", "sugg. 1", show=False, id="suggest_1"),
         Binding("2", "suggest(2)", "sugg. 2", show=False, id="suggest_2"),
         Binding("3", "suggest(3)", "sugg. 3", show=False, id="suggest_3"),
@@ -114,16 +136,18 @@ class MainScreen(Screen):
         Binding("right_square_bracket", "step_cluster(1)", "next cluster", show=False, id="next_cluster"),
         Binding("left,h", "focus_pane('clusters')", "clusters", show=False, id="focus_clusters"),
         Binding("right,l,enter", "focus_pane('lines')", "lines", show=False, id="focus_lines"),
-        Binding("p", "play", "play", id="play"),
+        Binding("p", "play", "play", show=False, id="play"),
         Binding("P", "montage", "montage", show=False, id="montage"),
         Binding("s", "stop", "stop", show=False, id="stop"),
         Binding("b", "context", "context", show=False, id="context"),
         Binding("w", "write_wav('lines')", "WAV", show=False, id="write_wav"),
         Binding("W", "write_wav('montage')", "montage WAV", show=False, id="write_montage_wav"),
-        Binding("f", "view('pool')", "pool", id="pool"),
+        Binding("f", "view('pool')", "pool", show=False, id="pool"),
         Binding("t", "view('timeline')", "timeline", show=False, id="timeline"),
         Binding("slash", "search", "search", show=False, id="search"),
         Binding("d", "doubt", "doubt", show=False, id="doubt"),
+        Binding("r", "review", "review", id="review"),
+        Binding("greater_than_sign", "next_unreviewed", "unreviewed", show=False, id="next_unreviewed"),
         Binding("R", "recluster", "re-cluster", show=False, id="recluster"),
         Binding("F", "flag", "flag", show=False, id="flag"),
         Binding("question_mark", "help", "keys", id="help"),
@@ -141,18 +165,21 @@ class MainScreen(Screen):
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
             with Vertical(id="clusters-pane"):
-                yield Label("clusters", classes="pane-title")
+                yield TextPane("clusters", classes="pane-title", id="clusters-title")
                 yield RowList(lambda i, w: cluster_row(self.state, i, w),
                               lambda i: cluster_row_key(self.state, i), id="clusters")
-            with Vertical(id="lines-pane"):
-                yield TextPane("", classes="pane-title", id="lines-title")
-                yield RowList(lambda i, w: line_row(self.state, i, w),
-                              lambda i: line_row_key(self.state, i), id="lines")
-            with Vertical(id="side"):
-                yield KeyframePanel(self.image_mode, self.keyframe_delay, id="keyframe")
-                yield LineDetails(id="details")
+            with Container(id="work"):
+                with Vertical(id="lines-pane"):
+                    yield TextPane("", classes="pane-title", id="lines-title")
+                    yield RowList(lambda i, w: line_row(self.state, i, w),
+                                  lambda i: line_row_key(self.state, i), id="lines")
+                    yield Input(placeholder="filter lines as you type · Enter keep · Esc drop",
+                                id="search")
+                with Container(id="side"):
+                    yield KeyframePanel(self.image_mode, self.keyframe_delay, id="keyframe")
+                    yield LineDetails(id="details")
         yield StatusBar(id="status")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     @property
     def annotator_app(self) -> AnnotatorApp:
@@ -163,6 +190,32 @@ class MainScreen(Screen):
         self.redraw()
 
     # ---- drawing -------------------------------------------------------------------------
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._after_resize)
+
+    def _after_resize(self) -> None:
+        self.fit_keyframe()
+        self._draw_cluster_header()
+
+    def _draw_cluster_header(self) -> None:
+        width = self.query_one("#clusters", RowList).size.width
+        if width:
+            self.query_one("#clusters-title", TextPane).set(cluster_header(self.state, width))
+
+    def fit_keyframe(self) -> None:
+        """Under the lines (narrow terminals) the strip's height is what limits the picture:
+        the keyframe pane gets the width that shows it whole at that height (a cell is about
+        twice as tall as wide); beside the lines it takes the side pane's width, set in CSS."""
+        panel = self.query_one(KeyframePanel)
+        if not self.has_class("-narrow"):
+            if panel.styles.width is not None and panel.styles.inline.has_rule("width"):
+                panel.styles.clear_rule("width")
+            return
+        rows = self.query_one("#side").size.height
+        width = max(8, round(rows * 2 * panel.aspect()))
+        if panel.styles.width is None or panel.styles.width.value != width:
+            panel.styles.width = width
+
     def redraw(self) -> None:
         """Bring every pane in line with the state (only visible rows are re-rendered)."""
         s = self.state
@@ -171,6 +224,7 @@ class MainScreen(Screen):
         self.query_one("#clusters", RowList).show(len(s.cluster_rows()), s.cluster_cursor, changed)
         self.query_one("#lines", RowList).show(len(s.rows()), s.cursor, changed or bool(s.marked))
         self.query_one("#lines-title", TextPane).set(s.title())
+        self._draw_cluster_header()
         self.query_one(KeyframePanel).show(s)
         self.query_one(LineDetails).show(s)
         self.query_one(StatusBar).show(s, self.annotator_app.player.name, self.annotator_app.busy)
@@ -198,6 +252,11 @@ class MainScreen(Screen):
         except SgtuiError as exc:
             self.refuse(exc)
             return None
+
+    def on_descendant_focus(self, event) -> None:
+        """The pane holding the focused list gets a coloured title (not only a bold cursor)."""
+        for pane in ("#clusters-pane", "#lines-pane"):
+            self.query_one(pane).set_class(event.widget in self.query_one(pane).query("*"), "-focused")
 
     def on_row_list_moved(self, event: RowList.Moved) -> None:
         if event.rows.id == "clusters":
@@ -258,6 +317,8 @@ class MainScreen(Screen):
         self.do(self.state.toggle_mark)
 
     def action_clear(self) -> None:
+        if self._drop_search():
+            return
         if self.state.view not in (CLUSTER, POOL) and not self.state.marked:
             self.do(lambda: self.state.show(CLUSTER))
         else:
@@ -323,9 +384,39 @@ class MainScreen(Screen):
         self.query_one("#lines", RowList).focus()
 
     def action_search(self) -> None:
-        self.app.push_screen(
-            TextPrompt("Search lines for", self.state.query, hint="Enter: search · Esc: cancel"),
-            lambda q: q is not None and self.do(lambda: self.state.search(q)))
+        """Open the filter under the lines: every key typed narrows them at once."""
+        box = self.query_one("#search", Input)
+        box.add_class("-on")
+        box.value = self.state.query
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "search" and event.input.has_class("-on"):
+            self.do(lambda: self.state.search(event.value))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "search":  # keep the filter, go and work on its lines
+            event.input.remove_class("-on")
+            self.query_one("#lines", RowList).focus()
+
+    def _drop_search(self) -> bool:
+        """Esc in the filter box: close it and show the cluster again. True if it was open."""
+        box = self.query_one("#search", Input)
+        if not box.has_class("-on"):
+            return False
+        box.remove_class("-on")
+        box.value = ""
+        self.do(lambda: self.state.show(CLUSTER))
+        self.query_one("#lines", RowList).focus()
+        return True
+
+    def action_review(self) -> None:
+        self.do(self.state.review_next)
+        self.query_one("#lines", RowList).focus()
+
+    def action_next_unreviewed(self) -> None:
+        self.do(self.state.next_unreviewed_cluster)
+        self.query_one("#lines", RowList).focus()
 
     def action_doubt(self) -> None:
         self.do(self.state.toggle_doubt_sort)
@@ -373,6 +464,8 @@ class MainScreen(Screen):
             rows.append((shown, HELP.get(b.id or "", b.description), b.id or ""))
         rows.append(("tab", "switch between the lists", ""))
         rows.append(("ctrl+p", "command palette: every action by name", ""))
+        rows.append(("ctrl+q", "quit, from anywhere (like q; everything is already saved)", ""))
+        rows.append(("ctrl+c", "inside a prompt or picker: cancel it (like Esc)", ""))
         return rows
 
     def action_help(self) -> None:

@@ -44,6 +44,7 @@ class ClusterPicker(ModalScreen[Pick | None]):
     SCOPED_CSS = False
     BINDINGS = [
         Binding("escape", "cancel", "cancel", id="picker_cancel"),
+        Binding("ctrl+c", "cancel", "cancel", show=False, priority=True, id="picker_ctrl_c"),
         Binding("down", "move(1)", "next", show=False, id="picker_down"),
         Binding("up", "move(-1)", "previous", show=False, id="picker_up"),
     ]
@@ -122,7 +123,11 @@ class TextPrompt(ModalScreen[str | None]):
 
     DEFAULT_CSS = MODAL_CSS
     SCOPED_CSS = False
-    BINDINGS = [Binding("escape", "cancel", "cancel", id="prompt_cancel")]
+    BINDINGS = [
+        Binding("escape", "cancel", "cancel", id="prompt_cancel"),
+        # ctrl+c cancels, as in a shell (it would copy a selection in a plain Input)
+        Binding("ctrl+c", "cancel", "cancel", show=False, priority=True, id="prompt_ctrl_c"),
+    ]
 
     def __init__(self, title: str, value: str = "", choices: list[str] | None = None,
                  hint: str = "Enter: accept · Tab/→: complete · Esc: cancel") -> None:
@@ -159,6 +164,7 @@ class ConfirmPrompt(ModalScreen[bool]):
     BINDINGS = [
         Binding("y,enter", "answer(True)", "yes", id="confirm_yes"),
         Binding("n,escape", "answer(False)", "no", id="confirm_no"),
+        Binding("ctrl+c", "answer(False)", "no", show=False, priority=True, id="confirm_ctrl_c"),
     ]
 
     def __init__(self, title: str, detail: str = "") -> None:

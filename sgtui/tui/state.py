@@ -25,6 +25,7 @@ CLUSTER = "cluster"
 TIMELINE = "timeline"
 SEARCH = "search"
 VIEWS = (CLUSTER, POOL, TIMELINE, SEARCH)
+DOUBTFUL = 0.5  # a line this close to another cluster as to its own is worth a look
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,9 @@ class AnnotatorState:
         self._mean_conf: dict[int, float | None] = {}
         self.counters = Counters()
         self.version = -1
+        self.seen_op = 0  # the newest op this screen has shown (to say what others did)
+        self.visited: set[int] = set()  # lines the review queue showed this session
+        self.visited_clusters: set[int] = set()  # clusters it showed
         self._vec_ids: np.ndarray = np.zeros(0, np.int64)
         self._vecs: np.ndarray | None = None
         self._rows_cache: tuple[int, list[int]] | None = None
@@ -138,6 +142,7 @@ class AnnotatorState:
             self.cluster_id = self.clusters[0].id
         elif self.order:
             self.view = POOL
+            self.message = "no clusters yet: press R to cluster this episode (or a, 'new NAME' by hand)"
 
     # ---- loading -------------------------------------------------------------------------
     def refresh(self, full: bool = False) -> None:
@@ -154,6 +159,7 @@ class AnnotatorState:
             self._vecs = vecs if len(self._vec_ids) else None
         self.assign = p.assignments()
         self.suggest = p.suggestions()
+        self._suggest_loose()
         self.members = {}
         for lid in self.order:
             a = self.assign.get(lid)
@@ -162,6 +168,8 @@ class AnnotatorState:
         self._doubt = None
         self._mean_conf = {}
         self._set_clusters(p.clusters())
+        if not self.seen_op:
+            self.seen_op = p.last_op_id()
         counts = p.op_counts()
         self.counters = Counters(net=counts["net"], raw=counts["raw"], actions=counts["actions"])
         self.marked &= set(self.lines)
@@ -186,15 +194,52 @@ class AnnotatorState:
             self.view = POOL
         self.cursor = 0
 
+    def _suggest_loose(self) -> None:
+        """Suggestions for unassigned lines the last re-cluster did not cover (a line removed
+        by hand since): computed now from the current clusters, so `1`/`2`/`3` work at once."""
+        missing = [lid for lid in self.order if lid not in self.assign and lid not in self.suggest]
+        if not missing or not self.assign or self._vecs is None:
+            return
+        from sgtui.workflows import live_suggestions
+
+        self.suggest.update(live_suggestions(self.project, self._vec_ids, self._vecs, missing, self.assign))
+
     def poll(self) -> bool:
         """Refresh when another connection committed since; True if it did."""
         if self.project.data_version() == self.version:
             return False
+        before = self.seen_op
         self.refresh(full=True)
-        self.message = "the project changed in another window; screen updated"
+        self.message = "the project changed in another window: " + self._others_since(before)
         return True
 
+    def _others_since(self, op_id: int) -> str:
+        """Who did what since op `op_id` ("bob: move 2 lines, rename #3"), newest ops last."""
+        ops = self.project.ops(after=op_id)
+        if ops:
+            self.seen_op = ops[-1].id
+        # annotator -> action -> (the kinds of its rows, the lines it touched)
+        said: dict[str, dict[int, tuple[set[str], set[int]]]] = {}
+        for o in ops:
+            kinds_, touched = said.setdefault(o.annotator, {}).setdefault(o.action_id, (set(), set()))
+            kinds_.add(o.kind)
+            if o.line_id is not None:
+                touched.add(o.line_id)
+        if not said:
+            return "screen updated"
+        parts = []
+        for who, acts in said.items():
+            kinds: dict[str, int] = {}
+            for row_kinds, touched in acts.values():
+                kind = "move" if {"add", "remove"} <= row_kinds else min(row_kinds)
+                kinds[kind] = kinds.get(kind, 0) + max(1, len(touched))
+            what = ", ".join(f"{k} {n} line{'s' if n != 1 else ''}" if k in ("add", "remove", "move")
+                             else k if n == 1 else f"{k} ×{n}" for k, n in kinds.items())
+            parts.append(f"{who}: {what}")
+        return "; ".join(parts)
+
     def _touch(self) -> None:
+        """After any change: rows recomputed, cursors kept inside them."""
         self.revision += 1
         self._rows_cache = None
         rows = self.rows()
@@ -295,8 +340,9 @@ class AnnotatorState:
         return f"timeline — {n} lines"
 
     def progress(self) -> tuple[int, int]:
-        """(lines in named or confirmed clusters, all lines)."""
-        done = sum(len(self.members.get(c.id, [])) for c in self.clusters if c.name or c.confirmed)
+        """(lines in named clusters, all lines): only a name exports a speaker, so a
+        cluster marked reviewed but unnamed does not count."""
+        done = sum(len(self.members.get(c.id, [])) for c in self.clusters if c.name)
         return done, len(self.order)
 
     def unassigned_count(self) -> int:
@@ -349,8 +395,13 @@ class AnnotatorState:
         self._touch()
 
     def select_cluster_row(self, row: int) -> None:
+        """Select a row of the cluster list; the empty unassigned pool is skipped (first
+        row means the first cluster when no line is left to place)."""
         rows = self.cluster_rows()
-        self.select_cluster(rows[max(0, min(row, len(rows) - 1))])
+        row = max(0, min(row, len(rows) - 1))
+        if row == 0 and len(rows) > 1 and not self.unassigned_count():
+            row = 1
+        self.select_cluster(rows[row])
 
     def step_cluster(self, step: int) -> None:
         self.select_cluster_row(self._cluster_row() + step)
@@ -398,11 +449,94 @@ class AnnotatorState:
         self.message = f"{len(self.rows())} lines contain {self.query!r}"
 
     def toggle_doubt_sort(self) -> None:
+        """Sort by doubt (or back); the top cluster is selected, as that is where to look."""
         self.sort_doubt = not self.sort_doubt
         self._set_clusters(list(self.by_id.values()))
+        if self.view == CLUSTER and self.clusters:
+            self.cluster_id = self.clusters[0].id
         self.cursor = 0
         self._touch()
         self.message = "sorted by doubt (most doubtful first)" if self.sort_doubt else "sorted by size and time"
+
+    # ---- the review queue ----------------------------------------------------------------
+    def next_doubtful(self) -> int | None:
+        """The most doubtful line not shown by the queue yet: a line of a cluster nobody marked
+        reviewed that sits at least as close to another cluster (doubt ≥ 0.5), else an
+        unassigned line; None when there is none."""
+        open_ = {c.id for c in self.clusters if not c.confirmed}
+        best = [(-d, lid) for lid, d in self.doubt.items() if d >= DOUBTFUL and lid not in self.visited
+                and lid in self.assign and self.assign[lid].cluster_id in open_]
+        if best:
+            return min(best)[1]
+        loose = [(-self.line_doubt_value(lid), lid) for lid in self.order
+                 if lid not in self.assign and lid not in self.visited]
+        return min(loose)[1] if loose else None
+
+    def next_unreviewed(self) -> int | None:
+        """The next cluster neither named nor marked reviewed (most doubtful first), skipping
+        the ones the queue showed already; None when every cluster is done."""
+        todo = [c for c in self.clusters if not c.name and not c.confirmed and c.id not in self.visited_clusters]
+        if not todo:
+            return None
+        return min(todo, key=lambda c: (-self.cluster_doubt(c.id), -c.size, c.id)).id
+
+    def review_next(self) -> str:
+        """One key for "what is most likely wrong next": the most doubtful line (shown in its
+        cluster, or in the pool), then the next unreviewed cluster. Pressing it again moves on:
+        what it showed counts as seen whatever the decision was."""
+        lid = self.next_doubtful()
+        if lid is not None:
+            self.visited.add(lid)
+            if lid in self.assign:
+                self.select_cluster(self.assign[lid].cluster_id)
+                self._keep_cursor_on(lid)
+                rival = self._rival(lid)
+                self.message = (f"doubtful line {lid} ({self.doubt.get(lid, 0):.2f}"
+                                f"{', nearer ' + rival if rival else ''}): x remove · m move · r next")
+            else:
+                self.select_cluster(None)
+                self._keep_cursor_on(lid)
+                self.message = f"unassigned line {lid}: 1/2/3 accept a suggestion · a add · r next"
+            return self.message
+        cid = self.next_unreviewed()
+        if cid is not None:
+            self.visited_clusters.add(cid)
+            self.select_cluster(cid)
+            self.message = f"unreviewed {self.cluster_label(cid)}: n name · c reviewed · M merge · r next"
+            return self.message
+        self.message = "review queue empty: every doubtful line seen, every cluster named or reviewed"
+        return self.message
+
+    def next_unreviewed_cluster(self) -> str:
+        """Go to the next cluster neither named nor reviewed."""
+        cid = self.next_unreviewed()
+        if cid is None:
+            self.message = "every cluster is named or reviewed"
+            return self.message
+        self.visited_clusters.add(cid)
+        self.select_cluster(cid)
+        self.message = f"unreviewed {self.cluster_label(cid)}: n name · c reviewed · M merge"
+        return self.message
+
+    def _rival(self, line_id: int) -> str:
+        """The label of the cluster a line's vector is nearest to, other than its own."""
+        if self._vecs is None or line_id not in self.assign:
+            return ""
+        own = self.assign[line_id].cluster_id
+        pos = {int(i): r for r, i in enumerate(self._vec_ids.tolist())}
+        if line_id not in pos:
+            return ""
+        x = self._vecs[pos[line_id]]
+        best, best_s = None, -2.0
+        for cid, members in self.members.items():
+            rows = [pos[m] for m in members if m in pos and m != line_id]
+            if cid == own or not rows:
+                continue
+            c = self._vecs[rows].mean(axis=0)
+            sim = float(x @ c / (np.linalg.norm(x) * np.linalg.norm(c) + 1e-12))
+            if sim > best_s:
+                best, best_s = cid, sim
+        return self.cluster_label(best) if best is not None else ""
 
     # ---- actions (each one transaction in the op log) ------------------------------------
     @property
@@ -431,15 +565,27 @@ class AnnotatorState:
 
     def _run(self, fn: Callable[[], Any], done: str) -> str:
         self.check_writable()
+        here = self.current_line()
         try:
             fn()
         except SgtuiError:  # a conflict or a failed write: show what the file holds now
             self.refresh(full=True)
+            self._keep_cursor_on(here)
+            self.seen_op = self.project.last_op_id()  # the refusal says what changed
             raise
         self.marked.clear()
         self.refresh()
+        self._keep_cursor_on(here)
+        self.seen_op = max(self.seen_op, self.project.last_op_id())
         self.message = done
         return done
+
+    def _keep_cursor_on(self, line_id: int | None) -> None:
+        """The cursor stays on the line it was on when that line is still shown (else on
+        the row where it was, which now holds the next line)."""
+        rows = self.rows()
+        if line_id is not None and line_id in rows:
+            self.cursor = rows.index(line_id)
 
     def _need_targets(self) -> list[int]:
         t = self.targets()

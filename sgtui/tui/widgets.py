@@ -164,19 +164,45 @@ class RowList(ScrollView, can_focus=True):
         self._strips.clear()
 
 
+WITH_SCORE = 22  # a cluster list narrower than this shows no score column
+
+
+def cluster_header(state: AnnotatorState, width: int) -> Text:
+    """The cluster list's title names its columns: the last one is the mean voice confidence,
+    or the mean doubt while sorted by doubt."""
+    if width < WITH_SCORE:  # one number column: the size, or the doubt while sorted by it
+        return Text(f"{pad(' clusters', max(1, width - 6))}{' dbt ' if state.sort_doubt else 'lines'} ",
+                    no_wrap=True, overflow="crop")
+    score = "dbt" if state.sort_doubt else "conf"
+    return Text(f"{pad(' clusters', max(1, width - 12))}lines {score:<4} ", no_wrap=True, overflow="crop")
+
+
 def cluster_row(state: AnnotatorState, index: int, width: int) -> Text:
-    """One row of the cluster list: reviewed mark, label, size, mean confidence."""
+    """One row of the cluster list: reviewed mark, label, size, mean confidence (or mean doubt
+    while sorted by doubt: the value the list is ordered by)."""
     cid = state.cluster_rows()[index]
     if cid is None:
         n = state.unassigned_count()
-        return Text(f"∅ {pad('unassigned', width - 8)}{n:>5} ", style="italic")
+        label = "unassigned" if width >= 18 else "pool"
+        return Text(f"∅ {pad(label, width - 8)}{n:>5} ", style="italic")
     c = state.by_id[cid]
     mark = "✓" if c.confirmed else " "
-    conf = fmt_score(state.mean_confidence(cid))
     label = c.name or f"#{c.id}"
     text = Text(f"{mark} ")
+    if width < WITH_SCORE:  # a narrow list keeps the names readable; the score is in details
+        text.append(pad(label, max(1, width - 8)), style="bold" if c.name else "")
+        if state.sort_doubt:
+            text.append(f" {fmt_score(state.cluster_doubt(cid))} ", style="yellow")
+        else:
+            text.append(f"{c.size:>5} ")
+        return text
     text.append(pad(label, max(1, width - 14)), style="bold" if c.name else "")
-    text.append(f"{c.size:>5} {conf} ")
+    text.append(f"{c.size:>5} ")
+    if state.sort_doubt:
+        text.append(fmt_score(state.cluster_doubt(cid)), style="yellow")
+        text.append(" ")
+    else:
+        text.append(f"{fmt_score(state.mean_confidence(cid))} ")
     return text
 
 
@@ -186,7 +212,8 @@ def cluster_row_key(state: AnnotatorState, index: int) -> Hashable:
     if cid is None:
         return ("pool", state.unassigned_count())
     c = state.by_id[cid]
-    return (cid, c.name, c.size, c.confirmed, state.mean_confidence(cid))
+    score = ("doubt", state.cluster_doubt(cid)) if state.sort_doubt else state.mean_confidence(cid)
+    return (cid, c.name, c.size, c.confirmed, score)
 
 
 def line_row_key(state: AnnotatorState, index: int) -> Hashable:
@@ -252,7 +279,7 @@ class LineDetails(TextPane):
         out.append(f"speaker: {where}\n")
         if lid in state.confidence:
             out.append(f"confidence {state.confidence[lid]:.2f}  ")
-        if state.sort_doubt and lid in state.doubt:  # computed only when sorting by it
+        if lid in state.doubt:  # what the review queue and the doubt sort go by
             out.append(f"doubt {state.doubt[lid]:.2f}")
         out.append("\n")
         for k, s in enumerate(state.suggest.get(lid, [])[:3]):
@@ -272,7 +299,7 @@ class KeyframePanel(Vertical):
 
     DEFAULT_CSS = """
     KeyframePanel { height: auto; max-height: 60%; }
-    KeyframePanel > .kf-image { height: auto; max-height: 18; width: 100%; }
+    KeyframePanel > .kf-image { height: auto; width: 100%; }
     KeyframePanel > .kf-none { color: $text-muted; height: 1; }
     """
 
@@ -287,6 +314,11 @@ class KeyframePanel(Vertical):
     def compose(self):
         yield image_widget(self.image_mode)
         yield Static("", classes="kf-none")
+
+    _aspect = 16 / 9  # width / height of the latest keyframe (an episode's are all alike)
+
+    def aspect(self) -> float:
+        return self._aspect
 
     def show(self, state: AnnotatorState) -> None:
         """Follow the current line; with a delay, a burst of moves draws only the last image.
@@ -322,7 +354,9 @@ class KeyframePanel(Vertical):
             return
         from PIL import Image as PILImage
 
-        swap_image(img, PILImage.open(io.BytesIO(kf.data)))
+        picture = PILImage.open(io.BytesIO(kf.data))
+        self._aspect = picture.width / max(1, picture.height)
+        swap_image(img, picture)
         img.display = True
         note.display = False
 
@@ -362,12 +396,13 @@ class StatusBar(TextPane):
 
     An 80-column SSH terminal cannot hold every part, and the message (what the last key did,
     or why it was refused) matters more than the cluster count, so parts are dropped from the
-    least needed until the bar fits, and only then is the message shortened."""
+    least needed until the bar fits; a message that still does not fit goes on a line of its
+    own below (two at most), never cut to a few words."""
 
     _last: tuple[AnnotatorState, str, str] | None = None  # what show() drew, for a resize
 
     DEFAULT_CSS = """
-    StatusBar { height: 1; background: $boost; color: $text; padding: 0 1; }
+    StatusBar { height: auto; max-height: 3; background: $boost; color: $text; padding: 0 1; }
     """
 
     def show(self, state: AnnotatorState, player_name: str = "", busy: str = "") -> None:
@@ -390,21 +425,33 @@ class StatusBar(TextPane):
             parts.append((f"♪ {player_name} ", "dim", 0 if player_name.startswith("page") else 4))
         width = self.size.width  # the content area, padding excluded
         message = state.message
+        below = False  # the message gets lines of its own when it does not fit beside the parts
         if width > 0:
-            parts = _fit(parts, message, width)
-        out = Text(no_wrap=True)
+            fitted = _fit(parts, message, width)
+            below = bool(message) and _cells(fitted, message) > width
+            parts = _fit(parts, "", width) if below else fitted
+        out = Text()
         first = 2 if state.view_only else 1  # the banner, the name and progress go unseparated
         for i, (text, style, _) in enumerate(parts):
             if i > first:
                 out.append("│ ", style="dim")
             out.append(text, style=style)
-        if message:
+        if message and below:
+            msg = Text(message, style="italic")
+            msg.truncate(2 * width, overflow="ellipsis")  # two lines at most, whole words
+            out.append("\n")
+            out.append(msg)
+        elif message:
             out.append("│ ", style="dim")
             out.append(message, style="italic")
-        if width > 0:
-            out.truncate(width, overflow="ellipsis")  # only the message can still be too long
         self._last = (state, player_name, busy)
-        self.set(out)
+        lines = 1 + (len(msg.wrap(self.app.console, width)) if message and below else 0)
+        if lines != getattr(self, "_lines", 1):  # the bar grows or shrinks: a layout pass
+            self._lines = lines
+            self._shown = out.markup
+            self.update(out)
+        else:
+            self.set(out)
 
     def on_resize(self) -> None:
         if self._last:
@@ -414,11 +461,13 @@ class StatusBar(TextPane):
 def _fit(parts: list[tuple[str, str, int]], message: str, width: int) -> list[tuple[str, str, int]]:
     """Drop the highest-ranked parts until the parts and the message fit in `width` cells."""
 
-    def cells(ps: list[tuple[str, str, int]]) -> int:
-        return (sum(cell_len(t) for t, _, _ in ps) + 2 * max(0, len(ps) - 2)
-                + (cell_len(message) + 2 if message else 0))
-
     parts = list(parts)
-    while cells(parts) > width and any(rank for _, _, rank in parts):
+    while _cells(parts, message) > width and any(rank for _, _, rank in parts):
         del parts[max(range(len(parts)), key=lambda i: (parts[i][2], i))]
     return parts
+
+
+def _cells(parts: list[tuple[str, str, int]], message: str) -> int:
+    """Cells the parts and the message take on one line, separators included."""
+    return (sum(cell_len(t) for t, _, _ in parts) + 2 * max(0, len(parts) - 2)
+            + (cell_len(message) + 2 if message else 0))
