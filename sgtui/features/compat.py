@@ -1,6 +1,6 @@
 """Import torchaudio and torchvision on CPU-only machines whose wheels are CUDA builds.
 
-Why this exists (../shared/ENVIRONMENT.md): PyPI's torchaudio and torchvision wheels for
+Why this exists (docs/encoders.md, "CPU-only machines"): PyPI's torchaudio and torchvision wheels for
 Linux are CUDA builds. Next to a CPU-only torch their compiled extensions fail to load:
 `import torchaudio` raises OSError (libc10_cuda.so missing) and `import torchvision`
 raises RuntimeError (operator torchvision::nms does not exist). speechbrain imports
