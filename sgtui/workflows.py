@@ -233,7 +233,40 @@ def apply_recluster(project: Project, plan: ReclusterPlan, annotator: str | None
     }
     if plan.threshold is not None:
         summary["threshold"] = round(plan.threshold, 4)
+    summary["subtitle_names"] = len(suggest_subtitle_names(project))
     return summary
+
+
+def subtitle_speakers(project: Project) -> dict[int, str | None]:
+    """line id -> the speaker its subtitle names (actor field or a `Name: text` prefix)."""
+    from sgtui.engine.names import line_speaker
+
+    return {ln.id: line_speaker(ln.actor, ln.text) for ln in project.lines()}
+
+
+def suggest_subtitle_names(project: Project) -> dict[int, tuple[str, float]]:
+    """Store each cluster's clear majority subtitle name as its suggested name (source
+    'subtitle'), replacing the earlier ones; returns them."""
+    from sgtui.engine.names import majority_names
+
+    speakers = subtitle_speakers(project)
+    if not any(speakers.values()):
+        if project.name_suggestions():
+            project.set_name_suggestions("subtitle", {})
+        return {}
+    by_cluster: dict[int, list[str | None]] = {}
+    for lid, a in project.assignments().items():
+        by_cluster.setdefault(a.cluster_id, []).append(speakers.get(lid))
+    found = majority_names(by_cluster)
+    project.set_name_suggestions("subtitle", found)
+    return found
+
+
+def cluster_names_for_eval(project: Project) -> dict[int, str]:
+    """cluster id -> the name `eval` judges it by: its human name, else its suggested name."""
+    out = {cid: s.name for cid, s in project.name_suggestions().items()}
+    out.update({c.id: c.name for c in project.clusters() if c.name})
+    return out
 
 
 def _check_result(result, n: int) -> None:
@@ -297,9 +330,12 @@ def train(projects: list[Project], q: float = 0.1) -> tuple[EngineModel, dict]:
         raise SgtuiError(f"{exc}; label more lines") from None
 
 
-def evaluate_project(project: Project, truth_csv: str | Path, weights: tuple[float, float, float] = (1, 1, 1)) -> dict:
-    """The `sgtui eval` JSON (DESIGN.md §5): the project's clusters against a label CSV."""
-    from sgtui.engine.metrics import evaluate
+def evaluate_project(project: Project, truth_csv: str | Path, weights: tuple[float, ...] = (1, 1, 1)) -> dict:
+    """The `sgtui eval` JSON (README "Evaluating"): the project's clusters against a label CSV.
+
+    Names count too: a cluster's name is its human name, else its suggested name (bank or
+    subtitle); `ops.rename` and `names` say how many are right."""
+    from sgtui.engine.metrics import NO_NAME, WRONG_NAME, evaluate
     from sgtui.project.labels_csv import match_rows, read_label_csv
 
     _, rows = read_label_csv(truth_csv)
@@ -310,7 +346,11 @@ def evaluate_project(project: Project, truth_csv: str | Path, weights: tuple[flo
                       for ln in lines], dtype=np.int64)
     a = project.assignments()
     pred = np.array([a[ln.id].cluster_id if ln.id in a else -1 for ln in lines], dtype=np.int64)
-    e = evaluate(pred, truth, weights)
+    w = (*weights, 1.0) if len(weights) == 3 else tuple(weights)
+    cluster_names = cluster_names_for_eval(project)
+    named = {cid: (names.index(n) if n in names else WRONG_NAME) for cid, n in cluster_names.items()}
+    named.update({cid: NO_NAME for cid in set(pred.tolist()) - set(named) if cid >= 0})
+    e = evaluate(pred, truth, w, names=named)
     return {
         "lines": len(lines),
         "evaluated": e.evaluated,
@@ -329,8 +369,11 @@ def evaluate_project(project: Project, truth_csv: str | Path, weights: tuple[flo
             "merge": e.ops.merge,
             "total": e.ops.total,
             "per_100_lines": round(e.ops.per_100_lines, 4),
+            "rename": e.ops.rename,
+            "total_with_names": e.ops.total_with_names,
         },
-        "weights": {"add": weights[0], "remove": weights[1], "merge": weights[2]},
+        "names": e.names,
+        "weights": {"add": w[0], "remove": w[1], "merge": w[2], "rename": w[3]},
     }
 
 

@@ -37,8 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("project", metavar="EP.sgproj")
     p.add_argument("--truth", required=True, metavar="TRUTH.csv",
                    help="labels: Chat-Haruhi layout or generic start,end,speaker")
-    p.add_argument("--weights", default="1,1,1", metavar="A,R,M",
-                   help="weights of add, remove, merge (default 1,1,1)")
+    p.add_argument("--weights", default="1,1,1,1", metavar="A,R,M[,N]",
+                   help="weights of add, remove, merge and rename (default 1,1,1,1); a cluster's "
+                   "name is its human name, else its suggested name")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_eval)
 
@@ -63,15 +64,16 @@ def _open(path: str, readonly: bool):
     return Project.open(path, readonly=readonly)
 
 
-def parse_weights(text: str) -> tuple[float, float, float]:
+def parse_weights(text: str) -> tuple[float, ...]:
     parts = text.split(",")
     try:
         w = tuple(float(v) for v in parts)
     except ValueError:
         w = ()
-    if len(w) != 3 or any(v < 0 or v != v or v == float("inf") for v in w):
-        raise SgtuiError(f"--weights {text!r} must be three numbers ≥ 0 like 1,1,1 (add,remove,merge)")
-    return w  # type: ignore[return-value]
+    if len(w) not in (3, 4) or any(v < 0 or v != v or v == float("inf") for v in w):
+        raise SgtuiError(f"--weights {text!r} must be three or four numbers ≥ 0 like 1,1,1,1 "
+                         "(add,remove,merge[,rename])")
+    return w
 
 
 def annotator_name(given: str | None) -> str:
@@ -116,6 +118,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
               f"F1 {report['edge_f1']:.3f}")
         print(f"operations: add {o['add']}  remove {o['remove']}  merge {o['merge']}  "
               f"total {o['total']:g}  ({o['per_100_lines']:.1f} per 100 lines)")
+        n = report["names"]
+        print(f"names: {n['correct']} correct, {n['wrong']} wrong, {n['missing']} missing; "
+              f"with renames ({o['rename']}) the total is {o['total_with_names']:g}")
     return 0
 
 

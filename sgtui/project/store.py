@@ -33,6 +33,7 @@ from sgtui.project.records import (
     Keyframe,
     Line,
     LineIn,
+    NameSuggestion,
     Suggestion,
 )
 
@@ -517,6 +518,32 @@ class Project(ActionsMixin, FlagsMixin):
         ):
             out.setdefault(line_id, []).append(Suggestion(cid, score))
         return out
+
+    # ---- suggested names (machine guesses: not logged, replaced freely) -------------------
+    def name_suggestions(self) -> dict[int, NameSuggestion]:
+        """The best suggested name per cluster (highest score; bank before subtitle on a tie)."""
+        out: dict[int, NameSuggestion] = {}
+        for cid, name, score, source in self.conn.execute(
+            "SELECT cluster_id, name, score, source FROM name_suggestions "
+            "ORDER BY cluster_id, score DESC, source"
+        ):
+            out.setdefault(cid, NameSuggestion(cid, name, float(score), source))
+        return out
+
+    def set_name_suggestions(self, source: str, names: dict[int, tuple[str, float]]) -> None:
+        """Replace every suggestion of `source` by `names` (cluster id -> (name, score)).
+
+        Clusters that no longer exist are skipped: a suggestion never outlives its cluster."""
+        if source not in ("bank", "subtitle"):
+            raise ValueError(source)
+        rows = [(int(cid), source, str(n).strip(), float(sc)) for cid, (n, sc) in names.items()
+                if str(n).strip()]
+        with self.transaction() as c:
+            c.execute("DELETE FROM name_suggestions WHERE source=?", (source,))
+            c.executemany(
+                "INSERT INTO name_suggestions(cluster_id, source, name, score) "
+                "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM clusters WHERE id=?)",
+                [(*r, r[0]) for r in rows])
 
     def annotators(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT name FROM annotators ORDER BY first_seen, name")]
