@@ -386,3 +386,95 @@ def line_doubts(project: Project) -> dict[int, float]:
     labels = np.array([a[int(i)].cluster_id if int(i) in a else -1 for i in ids.tolist()], dtype=np.int64)
     d = line_doubt(x, labels).doubt
     return {int(i): float(v) for i, v in zip(ids.tolist(), d.tolist(), strict=True) if v == v}
+
+
+# ---- the character bank (README "Character bank") ---------------------------------------------
+def episode_key(project: Project) -> str:
+    """What identifies an episode in a bank across moves and renames of its file."""
+    return f"{project.meta_get('title', project.path.stem)}|{project.meta_get('created', '')}"
+
+
+def bank_add(bank_path: str | Path, projects: list[Project]) -> list[dict]:
+    """Store each project's named clusters in the bank (replacing that episode's earlier
+    contribution); creates the bank when missing. Returns one summary per episode."""
+    from sgtui.project.bank import Bank, Contribution
+
+    out = []
+    with Bank.open(bank_path, create=True) as bank:
+        for project in projects:
+            model = project.chosen_model("voice")
+            if model is None:
+                raise SgtuiError(f"{project.path.name} has no voice embeddings; run "
+                                 f"`sgtui embed {project.path}` first")
+            ids, voice = project.embeddings("voice", model)
+            img_ids, img = project.embeddings("image")
+            img_pos = {int(i): r for r, i in enumerate(img_ids.tolist())}
+            row = {int(i): r for r, i in enumerate(ids.tolist())}
+            named = {c.id: c.name for c in project.clusters() if c.name}
+            members: dict[str, list[int]] = {}
+            for lid, a in project.assignments().items():
+                if a.cluster_id in named and lid in row:
+                    members.setdefault(named[a.cluster_id], []).append(lid)
+            contributions = []
+            for name, lids in sorted(members.items()):
+                lids.sort()
+                image = None
+                if img_ids.size:
+                    image = np.zeros((len(lids), img.shape[1]), np.float32)
+                    for k, lid in enumerate(lids):
+                        if lid in img_pos:
+                            image[k] = img[img_pos[lid]]
+                contributions.append(Contribution(name, lids, voice[[row[i] for i in lids]], image))
+            title = project.meta_get("title", project.path.stem) or project.path.stem
+            stored = bank.add_episode(episode_key(project), title, str(project.path.resolve()), model,
+                                      contributions)
+            out.append({"episode": title, "characters": len(contributions), "lines": stored})
+    return out
+
+
+def _bank_matcher(bank_path: str | Path, voice_model: str):
+    """(prototypes, calibration, names) of a bank, checked against the episode's encoder."""
+    from sgtui.engine.bank import Calibration, Prototypes
+    from sgtui.project.bank import Bank
+
+    with Bank.open(bank_path, readonly=True) as bank:
+        if bank.voice_model is None:
+            raise SgtuiError(f"the bank {bank_path} is empty; add labelled episodes with "
+                             f"`sgtui bank add {bank_path} EP.sgproj`")
+        if bank.voice_model != voice_model:
+            raise SgtuiError(f"the bank {bank_path} holds {bank.voice_model!r} voices but the episode "
+                             f"is embedded with {voice_model!r}; embed it with --voice "
+                             f"{bank.voice_model} or use a bank of that encoder")
+        cal = bank.calibration()
+        if cal is None:
+            raise SgtuiError(f"the bank {bank_path} cannot calibrate its matches yet (it needs two "
+                             "characters with two lines each); add another labelled episode")
+        vecs, owner, names = bank.prototypes("voice")
+    return Prototypes(vecs, owner, len(names)), Calibration.from_dict(cal), names
+
+
+def match_bank(project: Project, bank_path: str | Path) -> dict:
+    """Suggest bank names for the project's clusters (calibrated; a guest stays unnamed) and
+    remember the bank in the project. Returns {matched, clusters, suggested_merges, seconds}."""
+    from sgtui.engine.bank import match_clusters
+
+    t0 = time.perf_counter()
+    ids, voice, _, model = episode_modalities(project)
+    protos, calibration, names = _bank_matcher(bank_path, model)
+    a = project.assignments()
+    clusters = [c for c in project.clusters() if c.size]
+    index = {c.id: g for g, c in enumerate(clusters)}
+    group = np.array([index.get(a[int(i)].cluster_id, -1) if int(i) in a else -1
+                      for i in ids.tolist()], dtype=np.int64)
+    matches = match_clusters(voice, group, len(clusters), protos, calibration)
+    found = {clusters[m.group].id: (names[m.character], round(m.probability, 4)) for m in matches
+             if not clusters[m.group].name}
+    with project.transaction():
+        project.set_name_suggestions("bank", found)
+        project.meta_set("bank_path", str(Path(bank_path).resolve()))
+    by_name: dict[str, int] = {}
+    for m in matches:
+        by_name[names[m.character]] = by_name.get(names[m.character], 0) + 1
+    return {"matched": len(found), "clusters": len(clusters),
+            "suggested_merges": sum(n - 1 for n in by_name.values() if n > 1),
+            "seconds": round(time.perf_counter() - t0, 4)}

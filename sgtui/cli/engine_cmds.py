@@ -26,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--as", dest="annotator", metavar="NAME",
                    help="who asks for the re-cluster: it is one action of NAME in the op log, "
                    "undoable by NAME (default: config 'annotator', else login name)")
+    p.add_argument("--bank", metavar="SERIES.sgbank",
+                   help="after clustering, suggest names from this character bank (calibrated: a "
+                   "new character stays unnamed); the project remembers the bank for R in the app")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=cmd_cluster)
 
@@ -91,13 +94,28 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     from sgtui.workflows import recluster
 
     annotator = annotator_name(getattr(args, "annotator", None))
+    bank = getattr(args, "bank", None)
+    if bank is not None:
+        check_input(bank, "bank")
     with _open(args.project, readonly=False) as project:
+        if bank is not None:
+            from sgtui.workflows import _bank_matcher, episode_modalities
+
+            _bank_matcher(bank, episode_modalities(project)[3])  # refuse before anything is written
         summary = recluster(project, method=args.method, model=args.model, annotator=annotator)
+        if bank is not None:
+            from sgtui.workflows import match_bank
+
+            summary["bank"] = match_bank(project, bank)
     if args.json:
         print_json(summary)
     else:
         print(f"{summary['method']}: {summary['clusters']} clusters, {summary['assigned']} lines assigned, "
               f"{summary['unassigned']} unassigned ({summary['seconds']} s)")
+        if bank is not None:
+            b = summary["bank"]
+            print(f"bank: {b['matched']} of {b['clusters']} clusters named by {bank}, "
+                  f"{b['suggested_merges']} suggested merges")
     return 0
 
 
