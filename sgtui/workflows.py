@@ -234,6 +234,12 @@ def apply_recluster(project: Project, plan: ReclusterPlan, annotator: str | None
     if plan.threshold is not None:
         summary["threshold"] = round(plan.threshold, 4)
     summary["subtitle_names"] = len(suggest_subtitle_names(project))
+    bank = project.meta_get("bank_path")
+    if bank:  # the project knows its bank (from `cluster --bank`): name from it again
+        try:
+            summary["bank"] = match_bank(project, bank)
+        except SgtuiError as exc:  # the clustering stands; say why no names came
+            summary["bank_error"] = str(exc)
     return summary
 
 

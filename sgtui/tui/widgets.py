@@ -20,6 +20,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Static
 
+from sgtui.tui.names import status_hint
 from sgtui.tui.state import CLUSTER, POOL, AnnotatorState
 
 ORIGIN_MARK = {"human": "H", "auto": "a", "suggested": "s", None: " "}
@@ -175,7 +176,14 @@ def cluster_row(state: AnnotatorState, index: int, width: int) -> Text:
     conf = fmt_score(state.mean_confidence(cid))
     label = c.name or f"#{c.id}"
     text = Text(f"{mark} ")
-    text.append(pad(label, max(1, width - 14)), style="bold" if c.name else "")
+    sug = None if c.name else state.name_sugg.get(cid)
+    if sug is None:
+        text.append(pad(label, max(1, width - 14)), style="bold" if c.name else "")
+    else:  # a machine's guess, drawn as one: `Kyon? 0.93` (y accepts it)
+        room = max(1, width - 14)
+        guess = f"{sug.name}? {sug.score:.2f}"
+        text.append(pad(f"{label} {guess}" if len(label) + len(guess) < room else guess, room),
+                    style="italic yellow")
     text.append(f"{c.size:>5} {conf} ")
     return text
 
@@ -186,7 +194,9 @@ def cluster_row_key(state: AnnotatorState, index: int) -> Hashable:
     if cid is None:
         return ("pool", state.unassigned_count())
     c = state.by_id[cid]
-    return (cid, c.name, c.size, c.confirmed, state.mean_confidence(cid))
+    sug = state.name_sugg.get(cid)
+    return (cid, c.name, c.size, c.confirmed, state.mean_confidence(cid),
+            None if sug is None else (sug.name, sug.score))
 
 
 def line_row_key(state: AnnotatorState, index: int) -> Hashable:
@@ -384,6 +394,9 @@ class StatusBar(TextPane):
         ]
         if state.sort_doubt:
             parts.append(("doubt ", "yellow", 2))
+        hint = status_hint(state)
+        if hint:
+            parts.append((hint, "italic yellow", 2))
         if busy:
             parts.append((f"{busy} ", "bold yellow", 1))
         if player_name:  # the browser page's connection state always stays in view
