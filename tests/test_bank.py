@@ -184,3 +184,25 @@ def test_clusters_take_their_subtitles_majority_speaker_as_a_suggestion(tmp_path
     assert report["names"] == {"correct": 2, "wrong": 0, "missing": 1}
     assert report["ops"]["rename"] == 1 and report["ops"]["total_with_names"] == report["ops"]["total"] + 2
     assert report["weights"]["rename"] == 2
+
+
+@pytest.mark.slow
+def test_ingest_embed_bank_clusters_and_names_a_new_episode(tmp_path, cli):
+    from media_helpers import make_episode_files
+
+    ep1, _ = _labelled(tmp_path)
+    assert cli("labels", "import", ep1, tmp_path / "sample01.truth.csv").returncode == 0
+    bank = tmp_path / "s.sgbank"
+    assert cli("bank", "add", bank, ep1).returncode == 0
+    files = make_episode_files(tmp_path / "new", seed=41, lines=14)
+    out = tmp_path / "new.sgproj"
+    _one_line_error(cli("ingest", files.video, "--subs", files.srt, "--bank", bank, "-o", out))
+    assert not out.exists()  # refused before any work
+    r = cli("ingest", files.video, "--subs", files.srt, "--embed", "--device", "cpu",
+            "--bank", bank, "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert f"named from {bank}" in r.stdout
+    with Project.open(out, readonly=True) as p:
+        assert p.meta_get("bank_path") == str(bank.resolve()) and p.clusters()
+    report = json.loads(cli("eval", out, "--truth", files.truth, "--json").stdout)
+    assert report["names"]["wrong"] == 0  # a mixed cluster is not given anyone's name
