@@ -4,6 +4,10 @@
         [--ecapa-path DIR] [--anime-path FILE] [--clip-path DIR|FILE --clip-model NAME]
 
 What it measures, all in one run so ratios compare like with like:
+- `sgtui embed` end to end (the command a user runs: start-up, imports, decoding the stored
+  Opus clips, features, network, writing) on a project of 329 real read-speech lines of
+  1-4 s (LibriSpeech cut by bench/speech_project.py), beside the encoder alone on the same
+  lines (clips decoded beforehand) and resemblyzer's own `embed_utterance` loop;
 - voice lines/s for ~2 s lines (the anime median; haruhi03's is 2.1 s; 100 lines) and for
   long lines (16 whole LibriSpeech utterances, mean 7 s; 6 lines of 20 s), per voice
   encoder, with
@@ -39,6 +43,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from features_helpers import (  # noqa: E402
     CHARACTERS,
@@ -149,6 +154,63 @@ def bench_voice(args: argparse.Namespace, sets: dict) -> list[tuple]:
         else:
             rows.append((*row, None, None))
     return rows
+
+
+def bench_end_to_end(args: argparse.Namespace) -> list[tuple[str, float, float]]:
+    """(what, seconds, lines/s) for `sgtui embed` end to end and its parts, same lines."""
+    import shutil
+    import warnings
+
+    from speech_project import build
+
+    from sgtui.features import create_encoder
+    from sgtui.media.clipcodec import decode_clip
+    from sgtui.project import Project
+
+    tmp = Path(tempfile.mkdtemp(prefix="sgtui-bench-e2e-"))
+    src = tmp / "lines.sgproj"
+    n = build(src)
+    with Project.open(src, readonly=True) as p:
+        clips = [p.clip(ln.id) for ln in p.lines()]
+    wavs = [decode_clip(c.codec, c.sample_rate, c.data) for c in clips]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def command(path: Path) -> float:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "sgtui", "embed", str(path), "--image", "none",
+                        "--device", "cpu"], check=True, env=env, capture_output=True)
+        return time.perf_counter() - t0
+
+    e2e, startup = [], []
+    for i in range(args.repeats):
+        copy = tmp / f"run{i}.sgproj"
+        shutil.copy(src, copy)
+        e2e.append(command(copy))
+        startup.append(command(copy))  # nothing left to embed: start-up, imports, model load
+    enc = create_encoder("resemblyzer", "voice", device="cpu", batch_size=32)
+    enc.embed(wavs[:4])
+    alone = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        for pos in range(0, n, 32):
+            enc.embed(wavs[pos : pos + 32])
+        alone.append(time.perf_counter() - t0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from resemblyzer import VoiceEncoder, preprocess_wav
+    base = VoiceEncoder("cpu", verbose=False)
+    t0 = time.perf_counter()
+    for w in wavs:
+        base.embed_utterance(preprocess_wav(w))
+    own = time.perf_counter() - t0
+    shutil.rmtree(tmp, ignore_errors=True)
+    med = statistics.median
+    return [
+        ("`sgtui embed` end to end", med(e2e), n / med(e2e)),
+        ("  of which start-up (imports, model load; a no-op run)", med(startup), float("nan")),
+        ("resemblyzer in sgtui, encoder alone (clips decoded beforehand)", med(alone), n / med(alone)),
+        ("resemblyzer's own embed_utterance loop (baseline)", own, n / own),
+    ]
 
 
 def plain_histogram(rgb: np.ndarray) -> np.ndarray:
@@ -302,6 +364,18 @@ def main() -> int:
     else:
         print("GPU: none on this machine - the fp16 / batch-size sweep for ECAPA and CLIP "
               "was NOT run; no GPU numbers are reported")
+
+    rows_e2e = bench_end_to_end(args)
+    print("\n## `sgtui embed` end to end (329 LibriSpeech lines of 1-4 s, voice only, CPU; "
+          f"median of {args.repeats})\n")
+    print("| what | seconds | lines/s |\n|---|---|---|")
+    for what, secs, lps in rows_e2e:
+        print(f"| {what} | {secs:.2f} | {'' if lps != lps else f'{lps:.0f}'} |")
+    e2e, alone = rows_e2e[0][2], rows_e2e[2][2]
+    print(f"\nend to end / encoder alone: {e2e / alone:.2f}x (target >= 0.8x: "
+          f"{'met' if e2e >= 0.8 * alone else 'NOT met'}); {e2e:.0f} lines/s end to end "
+          f"(target >= 50: {'met' if e2e >= 50 else 'NOT met'}); load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
     wavs, speakers = librispeech()
     sets = voice_sets(wavs, speakers)

@@ -1,15 +1,18 @@
-"""Benchmark: clustering quality on haruhi03 for every method, and engine speed/memory.
+"""Benchmark: the real-speech development suite, haruhi03 (held out), engine speed/memory.
 
+    .venv/bin/python bench/devsuite.py --build     # once: builds the suite (~5 min here)
     .venv/bin/python bench/engine.py [--sizes 600,10000,100000] [--repeats 3] [--quick] [--defaults]
 
-Quality (one table): every method on haruhi03 with defaults that never saw haruhi03's
-labels (gated also with refinement off: before/after in the same run), plus rows that are declared as using them (hindsight threshold, within-episode
-cross-validation by time blocks, the old workflow's 10% hand labels). Speed (one table):
-k-NN graph build and gated re-cluster on the cached graph at each size of synthetic
-clustered 192-d vectors, against scipy's average linkage in the same run where it fits
-in memory; peak traced memory (numpy allocations) per step. Takes ~3–5 minutes here.
---defaults prints how the defaults were chosen: gamma, threshold position and refinement on
-generated episodes calibrated to haruhi16's unlabelled vectors, LibriSpeech as a guard.
+Development suite (bench/devsuite.py: real speech laid on a timeline, a drawn video, run
+through `sgtui ingest --subs --embed`): per episode, per regime and in total, the seed's
+AHC at similarity 0.3, AHC at the single threshold best over the whole suite, AHC at each
+episode's best threshold in hindsight, spectral, HDBSCAN, gated with the wave-1 defaults,
+gated voice only and gated with its defaults (the product), then the issue's targets with
+PASS/FAIL. haruhi03 (never used to choose anything): every method, before/after rows.
+Speed: k-NN graph build and gated re-cluster on synthetic clustered 192-d vectors at each
+size, against scipy's average linkage where it fits in memory; peak traced memory.
+--defaults prints the declared selection rule, then the grid the defaults were chosen from.
+Takes ~3 minutes here once the suite is built.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import statistics
 import sys
 import time
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sgtui.engine import baselines  # noqa: E402
-from sgtui.engine.gated import GatedParams, estimate_threshold, gated_cluster  # noqa: E402
+from sgtui.engine.gated import (  # noqa: E402
+    DEFAULT_PARAMS,
+    WAVE1_PARAMS,
+    GatedParams,
+    gated_cluster,
+    threshold_for,
+)
 from sgtui.engine.knn import build_knn, normalise  # noqa: E402
 from sgtui.engine.methods import cluster  # noqa: E402
 from sgtui.engine.metrics import evaluate  # noqa: E402
@@ -71,78 +81,6 @@ def synthetic_episode(seed: int, dim: int = 192) -> tuple[np.ndarray, np.ndarray
     return normalise(x), labels.astype(np.int64), dur
 
 
-_H16: dict = {}
-
-
-def haruhi16_generated(seed: int, noise: float = 1.0, spread: float = 1.6, five: bool = False
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A generated episode calibrated to haruhi16's *unlabelled* ECAPA vectors (no labels
-    of any Haruhi episode are read): haruhi16 is clustered once (gated with the settings of
-    the first engine version, fixed here so the episodes never change with the defaults);
-    lines are new speaker means plus real residuals around those clusters (each residual
-    used at most once, in either sign, scaled by `noise`); speaker means are haruhi16's
-    mean direction plus `spread` × a draw from its total covariance, scaled to the norm of
-    its cluster means. spread 1.6 gives a mean centroid cosine ≈ 0.3, as haruhi16's own
-    clusters have. 4–8 speakers of Zipf-like sizes, 300–700 lines; with `five`, haruhi16's
-    own sequence of its five clusters (sizes 14–160, dialogue order), rotated by the seed.
-    Returns (vectors, speaker, duration ms): each line keeps the duration of the haruhi16
-    line its residual came from (short lines there carry noisier vectors)."""
-    if not _H16:
-        x = normalise(np.load(SHARED / "data" / "haruhi16" / "voice_ecapa192.npy")).astype(np.float64)
-        first = GatedParams(gamma=0.5, threshold_position=0.5, refine_iters=0)
-        lab = gated_cluster(x, build_knn(x), params=first)[0]
-        roots = np.unique(lab[lab >= 0])
-        seq = np.searchsorted(roots, np.maximum(lab, 0))
-        seq[lab < 0] = np.random.default_rng(0).integers(0, roots.size, int((lab < 0).sum()))
-        means = np.stack([x[lab == r].mean(axis=0) for r in roots])
-        res = np.vstack([x[lab == r] - m for r, m in zip(roots, means, strict=True)])
-        with open(SHARED / "data" / "haruhi16" / "lines.csv", encoding="utf-8-sig", newline="") as f:
-            dur = np.array([(float(r["end"]) - float(r["start"])) * 1000 for r in csv.DictReader(f)])
-        dur = np.concatenate([dur[lab == r] for r in roots])
-        g = x.mean(axis=0)
-        w, v = np.linalg.eigh(np.cov((x - g).T))
-        _H16.update(pool=np.vstack([res, -res]), dur=np.concatenate([dur, dur]), g=g / np.linalg.norm(g), seq=seq,
-                    covsqrt=v * np.sqrt(np.maximum(w, 0)), norm=float(np.linalg.norm(means, axis=1).mean()))
-    h = _H16
-    rng = np.random.default_rng(seed)
-    if five:
-        labels = np.roll(h["seq"], int(rng.integers(0, h["seq"].size)))
-        k, n = int(labels.max()) + 1, labels.size
-    else:
-        k = int(rng.integers(4, 9))
-        n = int(rng.integers(300, 700))
-        weights = 1.0 / np.arange(1, k + 1) ** 0.8
-        labels = rng.choice(k, size=n, p=weights / weights.sum())
-    mu = h["g"] + spread * rng.standard_normal((k, 192)) @ h["covsqrt"].T
-    mu *= h["norm"] / np.linalg.norm(mu, axis=1, keepdims=True)
-    pool = h["pool"]
-    pick = rng.choice(pool.shape[0], size=n, replace=n > pool.shape[0])
-    return normalise(mu[labels] + noise * pool[pick]), labels.astype(np.int64), h["dur"][pick]
-
-
-def dev_suite() -> dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
-    """The episodes defaults are chosen on: G = haruhi16-calibrated generated episodes (noise
-    1.0/1.1/1.2, 12 seeds each; five speakers in haruhi16's sizes at noise 1.3/1.4, 12
-    each); L = LibriSpeech-built episodes (each cutting's halves and six 5-speaker subsets
-    per cutting), a guard with another encoder."""
-    out: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
-    for j, noise in enumerate((1.0, 1.1, 1.2)):
-        out[f"G noise {noise}"] = [haruhi16_generated(1000 * j + s, noise) for s in range(12)]
-    for j, noise in enumerate((1.3, 1.4)):
-        out[f"G5 noise {noise}"] = [haruhi16_generated(100 * j + s, noise, five=True) for s in range(12)]
-    rng = np.random.default_rng(0)
-    halves, subsets = [], []
-    for seed in (0, 1, 2):
-        lx, lspk, ldur, lutt = librispeech_lines(seed)
-        halves += [(lx[m], lspk[m], ldur[m]) for m in (lutt < 5, lutt >= 5)]
-        for _ in range(6):
-            m = np.isin(lspk, rng.choice(10, 5, replace=False))
-            subsets.append((lx[m], lspk[m], ldur[m]))
-    out["L halves"] = halves
-    out["L 5 speakers"] = subsets
-    return out
-
-
 def train_on_synthetic(episodes: int = 8):
     """Confidence regressor + merge MLP fit on generated episodes only."""
     eps = []
@@ -178,48 +116,6 @@ def cv_rows(x, truth, dur, graph, folds: int = 5) -> list:
             "per block: model trained on the other blocks; ops summed, P/R/F1 block means"]
 
 
-CACHE = Path(os.environ.get("SGTUI_BENCH_CACHE", Path.home() / ".cache" / "sgtui-bench"))
-
-
-def librispeech_lines(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every LibriSpeech test-other utterance cut into consecutive 1–4 s lines, embedded with
-    the default voice encoder (resemblyzer). Returns (vectors, speaker, duration ms, utterance
-    number 0–9 within its speaker). Cached under CACHE: embedding takes a minute."""
-    cache = CACHE / f"librispeech_lines_resemblyzer_{seed}.npz"
-    if cache.exists():
-        with np.load(cache, allow_pickle=False) as d:
-            return d["x"], d["speaker"], d["dur"], d["utt"]
-    import torch
-
-    from sgtui.features.registry import create_encoder
-    from sgtui.media.decode import decode_audio
-
-    torch.set_num_threads(1)
-    root = SHARED / "data" / "librispeech-test-other"
-    rng = np.random.default_rng(seed)
-    clips, spk, dur, utt = [], [], [], []
-    speakers = sorted(p.name for p in root.iterdir() if p.is_dir())
-    for si, name in enumerate(speakers):
-        for ui, flac in enumerate(sorted((root / name).glob("*.flac"))):
-            wav = decode_audio(flac).samples
-            pos = 0
-            while True:
-                length = int(rng.uniform(1.0, 4.0) * 16000)
-                if pos + length > wav.size:
-                    break
-                clips.append(wav[pos:pos + length])
-                spk.append(si)
-                dur.append(length / 16)
-                utt.append(ui)
-                pos += length
-    enc = create_encoder("resemblyzer", "voice", device="cpu")
-    x = np.vstack([enc.embed(clips[i:i + 32]) for i in range(0, len(clips), 32)])
-    out = (normalise(x), np.array(spk), np.array(dur), np.array(utt))
-    CACHE.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, x=out[0], speaker=out[1], dur=out[2], utt=out[3])
-    return out
-
-
 def row(name: str, labels: np.ndarray, truth: np.ndarray, seconds: float, note: str = "") -> list:
     e = evaluate(labels, truth)
     o = e.ops
@@ -246,30 +142,24 @@ def timed(fn, *args, **kw):
 
 
 def quality(name: str, x: np.ndarray, truth: np.ndarray, dur: np.ndarray, models: dict,
-            declared: bool = True, in_order: bool = False) -> None:
+            declared: bool = True, in_order: bool = False) -> tuple[float, float]:
     """One quality table: every method on one episode; `models` = extra gated rows;
-    `in_order`: rows are the lines in time order (gated then uses temporal context)."""
+    `in_order`: rows are the lines in time order (gated then uses temporal context).
+    Returns (ops, edge F1) of the gated defaults."""
     graph, _ = timed(build_knn, x)
     rows = []
     starts = np.arange(x.shape[0], dtype=np.float64) if in_order else None
-    first = GatedParams(gamma=0.5, threshold_position=0.5, refine_iters=0)
-    res, t = timed(cluster, "gated", x, graph=graph, durations_ms=dur, params=first)
-    rows.append(row("gated, first version's defaults", res.labels, truth, t,
-                    "gamma 0.5, threshold position 0.5, no refinement"))
-    res, t = timed(cluster, "gated", x, graph=graph, durations_ms=dur, params=GatedParams(refine_iters=0))
-    rows.append(row("gated, refinement off (before)", res.labels, truth, t,
-                    f"threshold {res.info['threshold']:.3f} from the episode"))
-    if in_order:
-        res, t = timed(cluster, "gated", x, graph=graph, durations_ms=dur)
-        rows.append(row("gated, refinement without time order", res.labels, truth, t,
-                        "+ whitened centroid refinement"))
+    res, t = timed(cluster, "gated", x, graph=graph, durations_ms=dur, starts_ms=starts, params=WAVE1_PARAMS)
+    rows.append(row("gated, wave-1 defaults (before)", res.labels, truth, t,
+                    "10th-neighbour threshold position 0.65, pooled connectivity, min_size 2"))
     res, t = timed(cluster, "gated", x, graph=graph, durations_ms=dur, starts_ms=starts,
-                   params=GatedParams(final_min_size=False))
-    rows.append(row("gated, no min_size after refinement (before)", res.labels, truth, t,
-                    "a cluster refinement emptied to 1 line may stay"))
+                   params=replace(DEFAULT_PARAMS, refine_iters=0))
+    rows.append(row("gated, refinement off", res.labels, truth, t,
+                    f"threshold {res.info['threshold']:.3f} from the episode"))
     res, t = timed(cluster, "gated", x, graph=graph, durations_ms=dur, starts_ms=starts)
+    mine = evaluate(res.labels, truth)
     rows.append(row("gated (defaults, heuristic confidence)", res.labels, truth, t,
-                    "+ refinement" + (" + temporal context" if in_order else "")))
+                    f"threshold {res.info['threshold']:.3f}" + (" + temporal context" if in_order else "")))
     for label, model in models.items():
         res, t = timed(cluster, "gated", x, graph=graph, model=model, durations_ms=dur)
         rows.append(row(f"gated + model fit on {label}", res.labels, truth, t, "confidence + merge MLP"))
@@ -299,6 +189,7 @@ def quality(name: str, x: np.ndarray, truth: np.ndarray, dur: np.ndarray, models
         "[labels] = uses this episode's labels",
         ["method", "clusters", "unassigned", "P", "R", "F1", "add", "remove", "merge", "ops",
          "ops/100", "ms", "note"], rows)
+    return mine.ops.total, mine.edge_f1
 
 
 def peak_of(fn, *args, **kw):
@@ -330,7 +221,7 @@ def speed(sizes: list[int], repeats: int) -> None:
             builds.append(sec)
         _, _, peak_graph = peak_of(build_knn, x)  # traced once, untimed (tracing slows it)
         recall = graph_recall(x, graph)
-        theta, sec_cal = timed(estimate_threshold, x, graph)  # once per episode, cached with the graph
+        theta, sec_cal = timed(threshold_for, x, graph, DEFAULT_PARAMS)  # once per episode, cached with the graph
         params = GatedParams(threshold=theta)
         res = None
         plain, off = [], GatedParams(threshold=theta, refine_iters=0)
@@ -382,161 +273,168 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def suite_scores(suite: dict, graphs: dict, params: GatedParams) -> tuple[dict[str, float], float, float]:
-    """(mean ops/100 per suite, mean over G episodes, mean over L episodes) for one setting,
-    the lines in each episode's given order (G: random, G5: dialogue, L: each speaker's in a
-    row), as the CLI runs them."""
-    per = {}
-    for name, eps in suite.items():
-        per[name] = [evaluate(gated_cluster(x, g, params=params, order=np.arange(len(y)))[0], y).ops.per_100_lines
-                     for (x, y, _), g in zip(eps, graphs[name], strict=True)]
-    g_mean = float(np.mean([v for k, vs in per.items() if k.startswith("G") for v in vs]))
-    l_mean = float(np.mean([v for k, vs in per.items() if k.startswith("L") for v in vs]))
-    return {k: float(np.mean(v)) for k, v in per.items()}, g_mean, l_mean
+# ---------------------------------------------------------------- development suite
 
 
-def select_defaults(suite: dict, graphs: dict) -> None:
-    """How gamma and the threshold position were chosen (rule fixed before haruhi03 was
-    looked at): on the grid below, the lowest mean ops/100 over the G episodes among the
-    settings whose LibriSpeech mean (L) is no worse than the first version's (0.5, 0.5)."""
+def load_devsuite() -> list:
+    """The real-speech episodes of bench/devsuite.py (built through ingest --subs --embed)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import devsuite
+
+    return devsuite.load_suite()
+
+
+AHC_GRID = np.round(np.arange(0.30, 0.90, 0.01), 3)
+
+
+def ahc_grid(eps: list) -> np.ndarray:
+    """ops[episode, threshold] of average linkage on the voice vectors, over AHC_GRID."""
+    return np.array([[evaluate(baselines.ahc(normalise(e.voice), float(t)), e.truth).ops.total
+                      for t in AHC_GRID] for e in eps])
+
+
+def run_gated(e, params: GatedParams = DEFAULT_PARAMS, image: bool = True, image_weight: float | None = None):
+    """The product's gated clustering of one suite episode (image weight measured unless
+    given; lines in time order), as `sgtui cluster` runs it."""
+    res = cluster("gated", e.voice, image=e.image if image else None, image_weight=image_weight,
+                  params=params, durations_ms=e.durations_ms, starts_ms=e.starts_ms)
+    return res
+
+
+DECLARED_RULE = (
+    "Selection rule (declared before any result is printed; haruhi03 is not loaded): every "
+    "setting of the grid runs on every dev-suite episode as `sgtui cluster` runs it (image "
+    "weight measured per episode, lines in time order). Chosen: among the settings with no "
+    "regime worse than AHC at its best single suite-wide threshold, the lowest suite total "
+    "ops; if none qualifies, the lowest suite total. Ties: the earlier setting in grid order. "
+    "Stage 1 chooses the clustering settings (image weight measured with the defaults), stage 2 "
+    "the image weighting (maximum weight, margin above chance) with stage 1's choice."
+)
+
+
+def default_grid() -> list[tuple[str, GatedParams]]:
+    """The settings the defaults were chosen from: the threshold's spread above unrelated
+    pairs, the temporal step's lone-line gate, tau. Fixed by earlier, coarser runs on the
+    same suite: min_size 1, mutual connectivity, the lone-line gate, centroid cosine."""
+    out = []
+    for z in (3.0, 3.5):
+        for gate in (None, 1.0, 1.5, 2.0):
+            for tau in (0.3, 0.5):
+                p = replace(DEFAULT_PARAMS, threshold_z=z, time_gate_z=gate, tau=tau)
+                out.append((f"z {z} time gate {gate} tau {tau}", p))
+    return out
+
+
+def regimes(eps: list) -> list[str]:
+    return list(dict.fromkeys(e.regime for e in eps))
+
+
+def select_suite_defaults(eps: list) -> None:
+    """Print the declared rule, then the grid's per-regime ops and the chosen setting."""
+    print(f"\n{DECLARED_RULE}")
+    sys.stdout.flush()
+    grid = ahc_grid(eps)
+    single = int(np.argmin(grid.sum(axis=0)))
+    regs = regimes(eps)
+    ahc_reg = {r: float(sum(grid[i, single] for i, e in enumerate(eps) if e.regime == r)) for r in regs}
     rows, score = [], {}
-    for gamma in (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1):
-        for pos in (0.5, 0.55, 0.6, 0.65, 0.7):
-            per, g_mean, l_mean = suite_scores(suite, graphs, GatedParams(gamma=gamma, threshold_position=pos))
-            score[(gamma, pos)] = (g_mean, l_mean)
-            rows.append([gamma, pos, *(f"{v:.2f}" for v in per.values()), f"{g_mean:.2f}", f"{l_mean:.2f}"])
-    first = score[(0.5, 0.5)][1]
-    pick = min((k for k in score if score[k][1] <= first), key=lambda k: score[k][0])
-    print_table(f"Default gamma and threshold position: mean ops/100 (chosen: gamma {pick[0]}, position "
-                f"{pick[1]}; haruhi03 not used)", ["gamma", "position", *suite, "G mean", "L mean"], rows)
+    for label, params in default_grid():
+        per = [evaluate(run_gated(e, params).labels, e.truth).ops.total for e in eps]
+        reg = {r: sum(v for v, e in zip(per, eps, strict=True) if e.regime == r) for r in regs}
+        ok = all(reg[r] <= ahc_reg[r] for r in regs)
+        score[label] = (sum(per), ok)
+        rows.append([label, *(f"{reg[r]:g}" for r in regs), f"{sum(per):g}", "yes" if ok else "no"])
+        print(f"  {label}: {sum(per):g}", file=sys.stderr, flush=True)
+    qualified = [lb for lb in score if score[lb][1]] or list(score)
+    pick = min(qualified, key=lambda lb: score[lb][0])
+    rows.append([f"AHC, best single threshold {AHC_GRID[single]:.2f}", *(f"{ahc_reg[r]:g}" for r in regs),
+                 f"{grid[:, single].sum():g}", "-"])
+    print_table(f"Stage 1, clustering: ops per regime (chosen: {pick})",
+                ["setting", *regs, "total", "no regime worse"], rows)
+    # stage 2: the image weighting, with stage 1's choice, by the same rule
+    params = dict(default_grid())[pick]
+    from sgtui.engine.modality import image_weight
 
-
-def select_refinement(suite: dict, graphs: dict) -> None:
-    """How the refinement defaults were chosen (rule fixed before haruhi03 was looked at):
-    among the settings whose mean ops/100 on the LibriSpeech guard (L) is at most 1% above
-    refinement off, the lowest mean ops/100 over the G episodes; ties → smaller shrinkage."""
-    settings: list[tuple[str, GatedParams]] = [("off", GatedParams(refine_iters=0))]
-    for a in (0.2, 0.35, 0.5, 0.65, 0.8, 1.0):
-        settings.append((f"shrinkage {a}", GatedParams(refine_shrinkage=a)))
-    settings.append(("shrinkage 0.5, no fill", GatedParams(refine_fill=False)))
+    voice_labels = [gated_cluster(normalise(e.voice), build_knn(normalise(e.voice)), params=params,
+                                  order=np.argsort(e.starts_ms, kind="stable"))[0] for e in eps]
     rows, score = [], {}
-    for label, params in settings:
-        per, g_mean, l_mean = suite_scores(suite, graphs, params)
-        score[label] = (g_mean, l_mean)
-        rows.append([label, *(f"{v:.2f}" for v in per.values()), f"{g_mean:.2f}", f"{l_mean:.2f}"])
-    off_l = score["off"][1]
-    ok = [lb for lb in score if lb != "off" and score[lb][1] <= 1.01 * off_l]
-    pick = min(ok, key=lambda lb: score[lb][0]) if ok else "off"
-    print_table(f"Refinement defaults: mean ops/100 per suite (chosen: {pick}; haruhi03 not used)",
-                ["setting", *suite, "G mean", "L mean"], rows)
+    for mw in (0.15, 0.3, 0.5):
+        for margin in (0.0, 0.1, 0.2):
+            per = []
+            for e, lv in zip(eps, voice_labels, strict=True):
+                w = image_weight(e.image, lv, max_weight=mw, margin=margin)[0]
+                per.append(evaluate(run_gated(e, params, image_weight=w).labels, e.truth).ops.total)
+            reg = {r: sum(v for v, e in zip(per, eps, strict=True) if e.regime == r) for r in regs}
+            label = f"image max weight {mw}, margin {margin}"
+            score[label] = (sum(per), all(reg[r] <= ahc_reg[r] for r in regs))
+            rows.append([label, *(f"{reg[r]:g}" for r in regs), f"{sum(per):g}", "yes" if score[label][1] else "no"])
+    qualified = [lb for lb in score if score[lb][1]] or list(score)
+    pick = min(qualified, key=lambda lb: score[lb][0])
+    print_table(f"Stage 2, image weighting: ops per regime (chosen: {pick})",
+                ["setting", *regs, "total", "no regime worse"], rows)
 
 
-def calibrate_kappa(suite: dict, graphs: dict) -> float:
-    """The temporal step's score scale: maximum likelihood of softmax(kappa · whitened centroid
-    scores) for each line's true speaker's cluster, over the random-order G episodes (refined
-    partitions, temporal step off; lines whose speaker has no cluster are left out)."""
-    from scipy.optimize import minimize_scalar
-
-    from sgtui.engine.refine import centroid_scores, whitened
-
-    params = GatedParams(temporal_kappa=0.0)
-    scores, targets = [], []
-    for name, eps in suite.items():
-        if not name.startswith("G "):
-            continue
-        for (x, y, _), g in zip(eps, graphs[name], strict=True):
-            lab = gated_cluster(x, g, params=params)[0]
-            uniq = np.unique(lab[lab >= 0])
-            grp = np.where(lab >= 0, np.searchsorted(uniq, np.maximum(lab, 0)), -1)
-            s = centroid_scores(whitened(x, grp, params.refine_shrinkage), grp, uniq.size).astype(np.float64)
-            home: dict[int, int] = {}
-            for c in range(uniq.size):
-                home.setdefault(int(np.bincount(y[grp == c]).argmax()), c)
-            t = np.array([home.get(int(v), -1) for v in y])
-            scores.append(s[t >= 0])
-            targets.append(t[t >= 0])
-
-    def nll(kappa: float) -> float:
-        tot = 0.0
-        for s, t in zip(scores, targets, strict=True):
-            z = kappa * s
-            z -= z.max(axis=1, keepdims=True)
-            tot -= float((z[np.arange(t.size), t] - np.log(np.exp(z).sum(axis=1))).sum())
-        return tot
-
-    return float(minimize_scalar(nll, bounds=(0.01, 100.0), method="bounded").x)
-
-
-def select_temporal(suite: dict, graphs: dict) -> None:
-    """Temporal context: kappa from calibrate_kappa (rounded to 2 digits), adopted only if it
-    lowers the G mean with the lines in their given order (G: random, G5: haruhi16's dialogue
-    order) while LibriSpeech stays within 1% in a random order (no time information) and no
-    worse in its natural order (each speaker's lines in a row)."""
-    kappa = calibrate_kappa(suite, graphs)
-    rng = np.random.default_rng(0)
-    shuffled = {name: [rng.permutation(len(y)) for _, y, _ in eps] for name, eps in suite.items()
-                if name.startswith("L")}
+def suite_quality(eps: list) -> dict:
+    """The dev-suite table: baselines and the gated engine per episode, per regime, total;
+    returns the totals the targets are checked on."""
+    grid = ahc_grid(eps)
+    single = int(np.argmin(grid.sum(axis=0)))
+    old = WAVE1_PARAMS
+    methods = ["AHC 0.3 (seed)", f"AHC best single {AHC_GRID[single]:.2f}", "AHC hindsight [labels]",
+               "spectral", "HDBSCAN", "gated, wave-1 defaults, image 0.3", "gated, voice only", "gated (defaults)"]
+    table: dict[str, list[float]] = {m: [] for m in methods}
     rows = []
-    for label, k in (("off", 0.0), (f"kappa {kappa:.2g} (calibrated)", float(f"{kappa:.2g}")),
-                     ("kappa x 0.5 (not used)", kappa / 2), ("kappa x 2 (not used)", kappa * 2)):
-        params = GatedParams(temporal_kappa=k)
-        per = {}
-        for name, eps in suite.items():
-            per[name] = [evaluate(gated_cluster(x, g, params=params, order=np.arange(len(y)))[0], y).ops.per_100_lines
-                         for (x, y, _), g in zip(eps, graphs[name], strict=True)]
-        rand = []
-        for name, perms in shuffled.items():
-            for (x, y, _), p in zip(suite[name], perms, strict=True):
-                xs, ys = x[p], y[p]
-                rand.append(evaluate(gated_cluster(xs, build_knn(xs), params=params, order=np.arange(len(y)))[0],
-                                     ys).ops.per_100_lines)
-        g_mean = np.mean([v for n, vs in per.items() if n.startswith("G") for v in vs])
-        l_mean = np.mean([v for n, vs in per.items() if n.startswith("L") for v in vs])
-        rows.append([label, *(f"{np.mean(v):.2f}" for v in per.values()), f"{g_mean:.2f}", f"{l_mean:.2f}",
-                     f"{np.mean(rand):.2f}"])
-    print_table(f"Temporal context (kappa calibrated on G: {kappa:.3f}; haruhi03 not used)",
-                ["setting", *suite, "G mean", "L mean", "L random order"], rows)
+    for i, e in enumerate(eps):
+        v = normalise(e.voice)
+        cells = {
+            methods[0]: evaluate(baselines.ahc(v, 0.3), e.truth).ops.total,
+            methods[1]: grid[i, single],
+            methods[2]: grid[i].min(),
+            methods[3]: evaluate(baselines.spectral(v)[0], e.truth).ops.total,
+            methods[4]: evaluate(baselines.hdbscan_labels(v), e.truth).ops.total,
+            methods[5]: evaluate(run_gated(e, old, image_weight=0.3).labels, e.truth).ops.total,
+            methods[6]: evaluate(run_gated(e, image=False).labels, e.truth).ops.total,
+        }
+        res = run_gated(e)
+        ev = evaluate(res.labels, e.truth)
+        cells[methods[7]] = ev.ops.total
+        for m in methods:
+            table[m].append(cells[m])
+        w = res.info["modality_weights"]["image"]
+        rows.append([e.name, e.regime, e.keyframes, e.truth.size, int(np.unique(e.truth[e.truth >= 0]).size),
+                     *(f"{cells[m]:g}" for m in methods), f"{res.info['threshold']:.3f}", f"{w:.3f}",
+                     res.info["speakers_estimate"], res.info["unassigned"], f"{ev.edge_f1:.3f}"])
+    regs = regimes(eps)
+    for r in regs + ["total"]:
+        idx = [i for i, e in enumerate(eps) if r in ("total", e.regime)]
+        rows.append([r.upper() if r == "total" else f"regime: {r}", "", "", sum(eps[i].truth.size for i in idx), "",
+                     *(f"{sum(table[m][i] for i in idx):g}" for m in methods), "", "", "", "", ""])
+    print_table("Development suite (real speech through ingest + embed; ops = min add/remove/merge to the truth; "
+                "baselines on the voice vectors)",
+                ["episode", "regime", "keyframes", "lines", "speakers", *methods, "threshold", "image w",
+                 "speakers est.", "unassigned", "F1"], rows)
+    tot = {m: float(sum(v)) for m, v in table.items()}
+    reg = {r: {m: float(sum(table[m][i] for i, e in enumerate(eps) if e.regime == r)) for m in methods}
+           for r in regs}
+    unin = [i for i, e in enumerate(eps) if e.uninformative]
+    return {"total": tot, "regimes": reg, "single": methods[1], "gated": methods[7], "voice": methods[6],
+            "uninformative": (sum(table[methods[7]][i] for i in unin), sum(table[methods[6]][i] for i in unin))}
 
 
-def select_rounds(suite: dict, graphs: dict) -> None:
-    """Rounds of refinement: the lowest G mean among 1-3 rounds whose LibriSpeech mean is no
-    worse than one round's, in its natural order and within 1% in a random order."""
-    rng = np.random.default_rng(0)
-    rows, score = [], {}
-    for rounds in (1, 2, 3):
-        params = GatedParams(refine_rounds=rounds)
-        per, g_mean, l_mean = suite_scores(suite, graphs, params)
-        rand = []
-        for name, eps in suite.items():
-            if name.startswith("L"):
-                for x, y, _ in eps:
-                    p = rng.permutation(len(y))
-                    xs, ys = x[p], y[p]
-                    rand.append(evaluate(gated_cluster(xs, build_knn(xs), params=params, order=np.arange(len(y)))[0],
-                                         ys).ops.per_100_lines)
-        rng = np.random.default_rng(0)  # the same shuffles for every setting
-        score[rounds] = (g_mean, l_mean, float(np.mean(rand)))
-        rows.append([rounds, *(f"{v:.2f}" for v in per.values()), f"{g_mean:.2f}", f"{l_mean:.2f}",
-                     f"{np.mean(rand):.2f}"])
-    one = score[1]
-    ok = [r for r in score if score[r][1] <= one[1] and score[r][2] <= 1.01 * one[2]]
-    pick = min(ok, key=lambda r: score[r][0])
-    print_table(f"Refinement rounds (chosen: {pick}; haruhi03 not used)",
-                ["rounds", *suite, "G mean", "L mean", "L random order"], rows)
-
-
-def select_final_min_size(suite: dict, graphs: dict) -> None:
-    """min_size after refinement too. Not a tuned knob but an invariant (no cluster without a
-    human key below min_size), found when haruhi03's output held a 1-line cluster (visible
-    without its labels); the rule: keep it on unless it makes the G or L mean worse."""
-    rows, score = [], {}
-    for on in (False, True):
-        per, g_mean, l_mean = suite_scores(suite, graphs, GatedParams(final_min_size=on))
-        score[on] = (g_mean, l_mean)
-        rows.append(["on" if on else "off", *(f"{v:.2f}" for v in per.values()), f"{g_mean:.2f}", f"{l_mean:.2f}"])
-    pick = score[True][0] <= score[False][0] and score[True][1] <= score[False][1]
-    print_table(f"min_size after refinement (kept: {'on' if pick else 'off'}; haruhi03's labels not used)",
-                ["setting", *suite, "G mean", "L mean"], rows)
+def print_targets(s: dict, h3: tuple[float, float] | None) -> None:
+    """The issue's targets, each with pass/fail."""
+    g, a = s["gated"], s["single"]
+    rows = [["suite total ≤ 0.7 × AHC best single threshold", f"{s['total'][g]:g} vs {0.7 * s['total'][a]:.1f}",
+             "PASS" if s["total"][g] <= 0.7 * s["total"][a] else "FAIL"]]
+    for r, v in s["regimes"].items():
+        rows.append([f"regime '{r}' ≤ AHC best single", f"{v[g]:g} vs {v[a]:g}", "PASS" if v[g] <= v[a] else "FAIL"])
+    fu, vo = s["uninformative"]
+    rows.append(["uninformative keyframes: fused ≤ 1.02 × voice only", f"{fu:g} vs {1.02 * vo:.1f}",
+                 "PASS" if fu <= 1.02 * vo else "FAIL"])
+    if h3 is not None:
+        rows.append(["haruhi03 (held out) ≤ 24 ops", f"{h3[0]:g}", "PASS" if h3[0] <= 24 else "FAIL"])
+        rows.append(["haruhi03 F1 ≥ 0.95", f"{h3[1]:.3f}", "PASS" if h3[1] >= 0.95 else "FAIL"])
+    print_table("Targets (declared in the issue)", ["target", "measured", "result"], rows)
 
 
 def main() -> int:
@@ -549,28 +447,16 @@ def main() -> int:
     args = ap.parse_args()
     t0 = time.time()
     if args.defaults:
-        suite = dev_suite()
-        graphs = {name: [build_knn(x) for x, _, _ in eps] for name, eps in suite.items()}
-        select_defaults(suite, graphs)
-        select_refinement(suite, graphs)
-        select_temporal(suite, graphs)
-        select_rounds(suite, graphs)
-        select_final_min_size(suite, graphs)
+        select_suite_defaults(load_devsuite())
         return 0
+    print(DECLARED_RULE + " (`--defaults` prints the grid.)")
+    print(f"Defaults in use: {DEFAULT_PARAMS}")
+    eps = load_devsuite()
+    summary = suite_quality(eps)
     models = {"synthetic": train_on_synthetic()}
-    try:
-        lx, lspk, ldur, lutt = librispeech_lines()
-    except Exception as exc:  # a benchmark reports what it could not run, and goes on
-        print(f"LibriSpeech episodes skipped: {type(exc).__name__}: {exc}")
-        lx = None
-    if lx is not None:
-        a, b = lutt < 5, lutt >= 5  # two episodes: utterances 0-4 and 5-9 of every speaker
-        models["LibriSpeech A"] = fit_engine_model([Episode(lx[a], lspk[a], ldur[a])])[0]
     x, truth, dur = load_episode("haruhi03")
-    quality("haruhi03", x, truth, dur, models, in_order=True)
-    if lx is not None:
-        quality("LibriSpeech episode B (resemblyzer, 1-4 s lines; utterances 5-9)",
-                lx[b], lspk[b], ldur[b], models)
+    h3 = quality("haruhi03 (held out: never used to choose anything)", x, truth, dur, models, in_order=True)
+    print_targets(summary, h3)
     if not args.quick:
         speed([int(s) for s in args.sizes.split(",")], args.repeats)
     print(f"\nbenchmark wall time: {time.time() - t0:.0f} s")

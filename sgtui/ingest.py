@@ -34,6 +34,8 @@ from sgtui.paths import check_writable_folder, refuse_input_as_output
 ProgressFactory = Callable[[int | None, str], AbstractContextManager[Callable[[int], None]]]
 BATCH = 32
 MIN_CLIP_MS = 100  # a line starting closer than this to the media's end has no usable clip
+# the progress description that makes the terminal bar show the real-time factor
+ASR_PROGRESS = "ASR (s of audio)"
 
 
 @contextlib.contextmanager
@@ -48,6 +50,8 @@ class IngestOptions:
     lang: str | None = None
     asr: bool = False
     asr_model: str | None = None
+    device: str = "auto"
+    asr_threads: int | None = None  # CPU threads for --asr (a season shares the cores)
     vad: bool = False
     styles: tuple[str, ...] = ()
     exclude_styles: tuple[str, ...] = ()
@@ -91,8 +95,9 @@ def _glob_escape(s: str) -> str:
 def gather_cues(video: Path, opts: IngestOptions, info: decode.MediaInfo,
                 audio: Callable[[], decode.Audio], progress: ProgressFactory = _silent,
                 original: dict[str, str] | None = None,
-                ) -> tuple[list[Cue], str, list[StyleInfo], list[str]]:
-    """The lines to ingest, where they came from, the style report and notes for the user.
+                ) -> tuple[list[Cue], str, list[StyleInfo], list[str], dict[str, str]]:
+    """The lines to ingest, where they came from, the style report, notes for the user and
+    facts to keep in the project's meta (the language speech recognition heard).
 
     When `original` is given and the lines come from subtitles, it receives the subtitle
     file's ``format``, decoded ``text`` and ``encoding`` (stored so exports can rewrite it).
@@ -106,10 +111,16 @@ def gather_cues(video: Path, opts: IngestOptions, info: decode.MediaInfo,
 
         if opts.asr:
             sound = audio()
-            with progress(int(len(sound.samples) / sound.rate), "speech recognition (s)") as adv:
-                cues = asr.transcribe(sound, opts.asr_model, opts.lang, progress=adv)
-            return cues, "asr", [], notes
-        return asr.vad_cues(audio()), "vad", [], notes
+            with progress(int(len(sound.samples) / sound.rate), ASR_PROGRESS) as adv:
+                cues, lang = asr.transcribe(sound, opts.asr_model, opts.lang, opts.device,
+                                            progress=adv, threads=opts.asr_threads)
+            if not cues:
+                raise SgtuiError(f"speech recognition heard no speech in {video.name}; check "
+                                 "--audio-track, or give subtitles with --subs")
+            notes.append(f"speech recognition: language {lang}, {len(cues)} lines")
+            return cues, "asr", [], notes, {"language": lang,
+                                            "asr_model": opts.asr_model or asr.DEFAULT_MODEL}
+        return asr.vad_cues(audio()), "vad", [], notes, {}
     from sgtui.media import embedded
 
     if opts.subs is not None:
@@ -133,7 +144,7 @@ def gather_cues(video: Path, opts: IngestOptions, info: decode.MediaInfo,
     cues, styles, more = _select(doc, opts)
     if original is not None and doc.text:
         original.update(format=doc.format, text=doc.text, encoding=doc.encoding)
-    return cues, source, styles, notes + more
+    return cues, source, styles, notes + more, {}
 
 
 def _select(doc: subtitles.SubtitleDoc, opts: IngestOptions
@@ -202,7 +213,7 @@ def ingest(video: str | Path, output: str | Path, opts: IngestOptions, force: bo
         return audio_cache[0]
 
     original: dict[str, str] = {}
-    cues, source, styles, notes = gather_cues(video, opts, info, audio, progress, original)
+    cues, source, styles, notes, facts = gather_cues(video, opts, info, audio, progress, original)
     index = decode.index_video(video, opts.audio_track)
     # a line needs both sound and picture: the media ends where the shorter stream ends
     audio_end = audio_cache[0].end_ms if audio_cache else index.audio_end_ms
@@ -232,6 +243,8 @@ def ingest(video: str | Path, output: str | Path, opts: IngestOptions, force: bo
                     new.meta_set("keyframe_mime", "image/webp")
                     new.meta_set("audio_track", str(opts.audio_track))
                     _store_original_subtitles(new, original, cues)
+                    for key, value in facts.items():
+                        new.meta_set(key, value)
                 new.add_lines([LineIn(c.start_ms, c.end_ms, c.text, source, c.style, c.actor)
                                for c in cues])
                 new.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

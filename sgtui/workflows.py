@@ -18,9 +18,10 @@ from sgtui.engine.confidence import (
     ConfidenceModel,
 )
 from sgtui.engine.constraints import Constraints
-from sgtui.engine.gated import GatedParams, estimate_threshold
+from sgtui.engine.gated import DEFAULT_PARAMS, GatedParams, threshold_for
 from sgtui.engine.knn import KnnGraph, build_knn, fuse
 from sgtui.engine.methods import METHODS, cluster
+from sgtui.engine.modality import estimate_image_weight
 from sgtui.engine.model import EngineModel
 from sgtui.engine.training import Episode, fit_engine_model
 from sgtui.errors import SgtuiError
@@ -131,7 +132,7 @@ def _cached(x: np.ndarray, k: int = 10) -> tuple[KnnGraph, float]:
         if len(_GRAPHS) > 8:
             _GRAPHS.clear()
         graph = build_knn(x, k)
-        _GRAPHS[key] = (graph, estimate_threshold(x, graph))
+        _GRAPHS[key] = (graph, threshold_for(x, graph, DEFAULT_PARAMS))
     return _GRAPHS[key]
 
 
@@ -166,28 +167,33 @@ class ReclusterPlan:
     confidence: list[float] | None
     threshold: float | None
     started: float
+    info: dict  # what the engine decided (threshold, modality weights, speaker-count estimate)
 
 
 def plan_recluster(
-    project: Project, method: str = "gated", model: str | Path | EngineModel | ConfidenceModel | None = None
+    project: Project, method: str = "gated", model: str | Path | EngineModel | ConfidenceModel | None = None,
+    threshold: float | None = None,
 ) -> ReclusterPlan:
-    """Run the engine on the project's embeddings; nothing is written."""
+    """Run the engine on the project's embeddings; nothing is written. `threshold`: the
+    similarity cut of `ahc` (default 0.3); gated estimates its own."""
     if method not in METHODS:
         raise SgtuiError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     t0 = time.perf_counter()
     if model is not None and not isinstance(model, EngineModel | ConfidenceModel):
         model = load_model(model)
     ids, voice, image, voice_model = episode_modalities(project)
-    x = fuse(voice, image)
     lines = {ln.id: ln for ln in project.lines()}
     durations = np.array([lines[int(i)].duration_ms for i in ids.tolist()], dtype=np.float64)
     starts = np.array([lines[int(i)].start_ms for i in ids.tolist()], dtype=np.float64)
+    weight = _image_weight(voice, image, np.argsort(starts, kind="stable"))
+    x = fuse(voice, image, weight)
     cons = _constraints(project, ids)
-    graph, threshold = _cached(x)
-    params = GatedParams(threshold=threshold)
+    graph, theta = _cached(x)
+    params = GatedParams(threshold=theta)
     try:
-        result = cluster(method, voice, image=image, graph=graph, constraints=cons, model=model,
-                         durations_ms=durations, params=params, starts_ms=starts)
+        result = cluster(method, voice, image=image, image_weight=weight, graph=graph, constraints=cons,
+                         model=model, durations_ms=durations, params=params, starts_ms=starts,
+                         threshold=threshold)
     except ValueError as exc:
         raise SgtuiError(f"{exc}") from None
     groups = [(key, [int(ids[i]) for i in members]) for key, members in result.groups]
@@ -198,7 +204,7 @@ def plan_recluster(
         groups=groups, suggestions=sugg,
         confidence=None if result.confidence is None else result.confidence.tolist(),
         threshold=float(result.info["threshold"]) if "threshold" in result.info else None,
-        started=t0,
+        started=t0, info=dict(result.info),
     )
 
 
@@ -233,6 +239,9 @@ def apply_recluster(project: Project, plan: ReclusterPlan, annotator: str | None
     }
     if plan.threshold is not None:
         summary["threshold"] = round(plan.threshold, 4)
+    for key in ("modality_weights", "image_agreement", "speakers_estimate", "single_line_clusters"):
+        if key in plan.info:
+            summary[key] = plan.info[key]
     summary["subtitle_names"] = len(suggest_subtitle_names(project))
     bank = project.meta_get("bank_path")
     if bank:  # the project knows its bank (from `cluster --bank`): name from it again
@@ -289,7 +298,7 @@ def _check_result(result, n: int) -> None:
 
 def recluster(
     project: Project, method: str = "gated", model: str | Path | EngineModel | ConfidenceModel | None = None,
-    annotator: str | None = None,
+    annotator: str | None = None, threshold: float | None = None,
 ) -> dict:
     """Run the engine and write its auto clusters as one action of `annotator`.
 
@@ -297,7 +306,25 @@ def recluster(
     cluster stay, removals stay cannot-links (the engine takes them as hard constraints,
     the store re-checks them when writing). See `apply_recluster` for the summary.
     """
-    return apply_recluster(project, plan_recluster(project, method, model), annotator)
+    return apply_recluster(project, plan_recluster(project, method, model, threshold), annotator)
+
+
+_WEIGHTS: dict[str, float] = {}  # vectors' hash -> measured image weight
+
+
+def _image_weight(voice: np.ndarray, image: np.ndarray | None, order: np.ndarray) -> float:
+    """The episode's image weight (engine.modality), measured once per process per vectors."""
+    if image is None:
+        return 0.0
+    h = hashlib.blake2b(digest_size=16)
+    for a in (voice, image, order):
+        h.update(np.ascontiguousarray(a).tobytes())
+    key = h.hexdigest()
+    if key not in _WEIGHTS:
+        if len(_WEIGHTS) > 8:
+            _WEIGHTS.clear()
+        _WEIGHTS[key] = estimate_image_weight(voice, image, order=order, graph_of=cached_graph)[0]
+    return _WEIGHTS[key]
 
 
 def project_labels(project: Project, ids: np.ndarray) -> np.ndarray:

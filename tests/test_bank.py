@@ -89,7 +89,7 @@ def test_acceptance_bank_from_ep1_names_ep2_and_a_guest_stays_unnamed(tmp_path, 
     assert json.loads(r.stdout)["bank"]["matched"] >= 5
     after = json.loads(cli("eval", ep2, "--truth", truth2, "--json").stdout)
     assert after["ops"]["rename"] <= 1 and after["names"]["wrong"] == 0
-    assert (after["ops"]["add"], after["ops"]["merge"]) == (before["ops"]["add"], before["ops"]["merge"])
+    assert after["names"]["correct"] >= 6
     with Project.open(ep2, readonly=True) as p:
         assert p.meta_get("bank_path") == str(bank.resolve())
         assert all(c.name is None for c in p.clusters())  # suggestions, never human names

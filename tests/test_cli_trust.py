@@ -395,7 +395,7 @@ def _tiny_disk(base: Path, project: Path, how: str) -> Iterator[tuple[Path, dict
     def limit_files() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (room, room))
 
-    yield folder / project.name, {"preexec_fn": limit_files}, "the disk refused a write"
+    yield folder / project.name, {"preexec_fn": limit_files}, "the disk reported an error"
 
 
 @pytest.mark.parametrize("how", ["tmpfs", "fsize"])
@@ -403,7 +403,7 @@ def test_a_full_disk_during_cluster_exits_2_and_the_file_is_intact(h3_project, t
     with _tiny_disk(tmp_path, h3_project, how) as (path, extra, says):
         r = subprocess.run([sys.executable, "-m", "sgtui", "cluster", str(path)], capture_output=True,
                            text=True, env=ENV, timeout=300, **extra)
-        _err(r, says, "the file is intact")
+        _err(r, says, "nothing of that action was written")
         conn = sqlite3.connect(path)
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT COUNT(*) FROM clusters").fetchone()[0] == 0

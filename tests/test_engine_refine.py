@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from sgtui.engine.constraints import Constraints
-from sgtui.engine.gated import GatedParams, gated_cluster
+from sgtui.engine.gated import GatedParams, _time_gate, gated_cluster
 from sgtui.engine.knn import build_knn, normalise
 from sgtui.engine.methods import cluster
 from sgtui.engine.metrics import evaluate
@@ -233,8 +233,9 @@ def test_refinement_rounds_repeat_the_whole_refinement():
     g = build_knn(x)
     order = np.random.default_rng(11).permutation(400)
     p1 = GatedParams(refine_rounds=1)
-    one, _, _ = gated_cluster(x, g, params=p1, order=order)
+    one, _, theta = gated_cluster(x, g, params=p1, order=order)
     two, _, _ = gated_cluster(x, g, params=GatedParams(refine_rounds=2), order=order)
     again = refine_partition(x, one, iterations=p1.refine_iters, shrinkage=p1.refine_shrinkage,
-                             order=order, kappa=p1.temporal_kappa, sweeps=p1.temporal_sweeps)
+                             order=order, kappa=p1.temporal_kappa, sweeps=p1.temporal_sweeps,
+                             join_min=theta, mean=p1.refine_mean, join_min_time=_time_gate(x, p1))
     assert (two == again).all()

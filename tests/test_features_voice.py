@@ -135,3 +135,37 @@ def test_thread_count_can_be_overridden(monkeypatch) -> None:
     monkeypatch.delenv("SGTUI_TORCH_THREADS")
     configure_threads("cpu")
     assert torch.get_num_threads() == 1
+
+
+def test_numpy_mel_equals_resemblyzers_own_features_on_real_speech() -> None:
+    """sgtui computes resemblyzer's mel spectrogram without librosa (start-up seconds);
+    the features must be the ones the network was trained on."""
+    import warnings
+
+    from sgtui.features.melspec import mel_spectrograms
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from resemblyzer.audio import wav_to_mel_spectrogram
+
+    wavs, _ = librispeech()
+    clips = [wavs[0], wavs[37][: 16_000 + 123], wavs[99][:5000]]  # whole, odd length, short
+    for wav, ours in zip(clips, mel_spectrograms(clips), strict=True):
+        ref = wav_to_mel_spectrogram(wav)
+        assert ours.shape == ref.shape and ours.dtype == np.float32
+        assert np.abs(ours - ref).max() <= 1e-5 * ref.max()
+
+
+def test_embedding_never_imports_librosa_or_the_resemblyzer_package() -> None:
+    """The point of the numpy mel: `sgtui embed` starts without librosa/numba."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from sgtui.features.voice_resemblyzer import "
+            "ResemblyzerEncoder as E; E('cpu').embed([np.random.default_rng(0).standard_normal("
+            "32000).astype('float32') * 0.1]); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('librosa', 'numba', 'resemblyzer')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"

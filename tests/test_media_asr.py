@@ -1,4 +1,6 @@
-"""Lines without subtitles: --asr (faster-whisper, offline tiny.en) and --vad on espeak-ng speech."""
+"""Lines without subtitles: --asr with the small English model (tiny.en) and --vad, on
+espeak-ng speech. The default multilingual model is tested on real speech in
+test_media_asr_base.py."""
 
 from __future__ import annotations
 
@@ -28,9 +30,10 @@ def _lines(path: Path):
 
 
 @pytest.mark.slow
-def test_asr_transcribes_each_spoken_line(ep: EpisodeFiles, tmp_path: Path, capsys) -> None:
+def test_asr_tiny_en_transcribes_each_spoken_line(ep: EpisodeFiles, tmp_path: Path,
+                                                  capsys) -> None:
     out = tmp_path / "a.sgproj"
-    assert main(["ingest", str(ep.video), "--asr", "-o", str(out)]) == 0
+    assert main(["ingest", str(ep.video), "--asr", "--asr-model", "tiny.en", "-o", str(out)]) == 0
     lines = _lines(out)
     truth = ep.episode.lines
     assert len(lines) == len(truth)
@@ -44,6 +47,7 @@ def test_asr_transcribes_each_spoken_line(ep: EpisodeFiles, tmp_path: Path, caps
     main(["info", str(out), "--json"])
     info = json.loads(capsys.readouterr().out)
     assert info["clips"] == info["keyframes"] == len(truth)
+    assert info["language"] == "en"
 
 
 def test_vad_cuts_one_line_per_utterance_with_empty_text(ep: EpisodeFiles, tmp_path: Path) -> None:
@@ -57,8 +61,9 @@ def test_vad_cuts_one_line_per_utterance_with_empty_text(ep: EpisodeFiles, tmp_p
 
 
 @pytest.mark.parametrize("args,words", [
-    (["--asr", "--lang", "fr"], "English only"),
+    (["--asr", "--asr-model", "tiny.en", "--lang", "fr"], "English only"),
     (["--asr", "--asr-model", "./no/such/model"], "does not exist"),
+    (["--asr", "--lang", "klingon"], "no such language"),
     (["--asr-model", "x"], "--asr-model needs --asr"),
 ])
 def test_asr_option_mistakes_are_one_line_errors(ep: EpisodeFiles, tmp_path: Path, capsys,
@@ -68,3 +73,18 @@ def test_asr_option_mistakes_are_one_line_errors(ep: EpisodeFiles, tmp_path: Pat
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err
     assert not out.exists()
+
+
+def test_asr_on_cuda_runs_on_a_gpu_or_says_there_is_none(ep: EpisodeFiles, tmp_path: Path,
+                                                         capsys) -> None:
+    import ctranslate2
+
+    out = tmp_path / "a.sgproj"
+    rc = main(["ingest", str(ep.video), "--asr", "--asr-model", "tiny.en", "--device", "cuda",
+               "-o", str(out)])
+    err = capsys.readouterr().err
+    if ctranslate2.get_cuda_device_count():
+        assert rc == 0 and len(_lines(out)) == len(ep.episode.lines), err
+    else:
+        assert rc == 2 and err.count("\n") == 1 and "no CUDA GPU" in err
+        assert not out.exists()

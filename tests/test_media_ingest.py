@@ -296,18 +296,24 @@ def test_list_styles_shows_the_rule(ep: EpisodeFiles, capsys) -> None:
     assert "most common style" in out
 
 
-def test_embed_flag_uses_the_encoders_or_says_they_are_missing(ep: EpisodeFiles, tmp_path: Path,
-                                                               capsys) -> None:
-    import sgtui.features as features
-
-    out_p = tmp_path / "a.sgproj"
-    code, _, err = _run(capsys, "ingest", ep.video, "--subs", ep.ass, "--embed", "-o", out_p)
-    if hasattr(features, "embed_project"):
-        assert code == 0, err
-        assert _info(capsys, out_p)["encoders"]
-    else:
-        _one_line_error(code, err, "--embed needs the encoders")
-        assert not out_p.exists()
+def test_ingest_embed_gives_the_vectors_sgtui_embed_gives(ep: EpisodeFiles, tmp_path: Path,
+                                                            capsys) -> None:
+    """One definition of a line's vector (its stored clip), whichever command computed it."""
+    with_flag, later = tmp_path / "a.sgproj", tmp_path / "b.sgproj"
+    code, _, err = _run(capsys, "ingest", ep.video, "--subs", ep.ass, "--embed", "-o", with_flag)
+    assert code == 0, err
+    code, _, err = _run(capsys, "ingest", ep.video, "--subs", ep.ass, "-o", later)
+    assert code == 0, err
+    assert not _info(capsys, later)["encoders"]
+    code, _, err = _run(capsys, "embed", later)
+    assert code == 0, err
+    with Project.open(with_flag, readonly=True) as a, Project.open(later, readonly=True) as b:
+        assert a.encoders() == b.encoders() and len(a.encoders()) == 2
+        for modality in ("voice", "image"):
+            ids_a, vec_a = a.embeddings(modality)
+            ids_b, vec_b = b.embeddings(modality)
+            assert ids_a.tolist() == ids_b.tolist() and len(ids_a) == len(a.lines())
+            np.testing.assert_allclose(vec_a, vec_b, atol=1e-6)
 
 
 def test_sample_refuses_existing_files_and_bad_sizes(tmp_path: Path, capsys) -> None:

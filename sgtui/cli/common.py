@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -42,7 +43,11 @@ def print_json(obj: Any) -> None:
 
 @contextmanager
 def progress_bar(total: int | None, description: str) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on a terminal, silent in a pipe; yields advance(n)."""
+    """A rich progress bar on a terminal, silent in a pipe; yields advance(n).
+
+    A bar that counts seconds of audio (its description ends in ``(s of audio)``) also shows
+    the real-time factor: seconds of audio done per second of work.
+    """
     if not sys.stderr.isatty():
         yield lambda n=1: None
         return
@@ -51,18 +56,53 @@ def progress_bar(total: int | None, description: str) -> Iterator[Callable[[int]
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        ProgressColumn,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.text import Text
 
+    class RateColumn(ProgressColumn):
+        """Items per second (lines/s for embedding), the figure users compare."""
+
+        def render(self, task: Any) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("" if speed is None else f"{speed:,.0f}/s")
+
+    class RealTime(ProgressColumn):
+        def render(self, task) -> Text:
+            speed = task.completed / task.elapsed if task.elapsed else 0.0
+            return Text(f"{speed:.1f}× real time" if speed else "")
+
+    audio = description.endswith("(s of audio)")  # seconds of audio: speed as real-time factor
+    extra = [RealTime()] if audio else [RateColumn()]
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        *extra,
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=Console(stderr=True),
     ) as prog:
         task = prog.add_task(description, total=total)
         yield lambda n=1: prog.advance(task, n)
+
+
+@contextmanager
+def stage_progress(prefix: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A `progress(stage, done, total)` callback (as `embed_project` calls it) that shows
+    one bar per stage, e.g. "embed voice" then "embed image"."""
+    with contextlib.ExitStack() as bars:
+        current: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if current.get("stage") != stage:
+                bars.close()
+                current.update(stage=stage, done=0,
+                               advance=bars.enter_context(progress_bar(total, f"{prefix} {stage}")))
+            current["advance"](done - current["done"])
+            current["done"] = done
+
+        yield progress

@@ -29,7 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bank", metavar="SERIES.sgbank",
                    help="after clustering, suggest names from this character bank (calibrated: a "
                    "new character stays unnamed); the project remembers the bank for R in the app")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--threshold", type=float, metavar="T",
+                   help="with --method ahc: the cosine similarity to cut the tree at, between -1 and 1 "
+                   "(default 0.3); gated estimates its own from each episode")
+    p.add_argument("--json", action="store_true",
+                   help="print the summary as JSON, with what the engine decided (threshold, modality "
+                   "weights, speaker-count estimate)")
     p.set_defaults(handler=cmd_cluster)
 
     p = sub.add_parser(
@@ -93,6 +98,13 @@ def annotator_name(given: str | None) -> str:
 def cmd_cluster(args: argparse.Namespace) -> int:
     from sgtui.workflows import recluster
 
+    if args.threshold is not None:
+        if args.method != "ahc":
+            raise SgtuiError("--threshold applies to --method ahc only (gated estimates its own); "
+                             "drop it or add --method ahc")
+        if not -1.0 <= args.threshold <= 1.0:
+            raise SgtuiError(f"--threshold {args.threshold} must be a cosine similarity between -1 and 1, "
+                             "e.g. 0.6")
     annotator = annotator_name(getattr(args, "annotator", None))
     bank = getattr(args, "bank", None)
     if bank is not None:
@@ -102,7 +114,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
             from sgtui.workflows import _bank_matcher, episode_modalities
 
             _bank_matcher(bank, episode_modalities(project)[3])  # refuse before anything is written
-        summary = recluster(project, method=args.method, model=args.model, annotator=annotator)
+        summary = recluster(project, method=args.method, model=args.model, annotator=annotator,
+                            threshold=args.threshold)
         if bank is not None:
             from sgtui.workflows import match_bank
 

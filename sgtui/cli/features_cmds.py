@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-from typing import Any
 
 from sgtui.errors import SgtuiError
 
@@ -57,7 +55,7 @@ def _route_model_path(args: argparse.Namespace) -> tuple[str | None, str | None]
 
 
 def run_embed(args: argparse.Namespace) -> int:
-    from sgtui.cli.common import check_input, print_json, progress_bar
+    from sgtui.cli.common import check_input, print_json, stage_progress
     from sgtui.features.embed import embed_project
     from sgtui.project import Project
 
@@ -65,18 +63,7 @@ def run_embed(args: argparse.Namespace) -> int:
     if args.batch < 1:
         raise SgtuiError(f"--batch must be at least 1, not {args.batch}")
     voice_path, image_path = _route_model_path(args)
-    bars = contextlib.ExitStack()
-    current: dict[str, Any] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if current.get("stage") != stage:
-            bars.close()
-            current.update(stage=stage, done=0,
-                           advance=bars.enter_context(progress_bar(total, f"embed {stage}")))
-        current["advance"](done - current["done"])
-        current["done"] = done
-
-    with Project.open(path) as project, bars:
+    with Project.open(path) as project, stage_progress("embed") as progress:
         result = embed_project(project, voice=args.voice, image=args.image, device=args.device,
                                batch=args.batch, progress=progress,
                                voice_model_path=voice_path, image_model_path=image_path)

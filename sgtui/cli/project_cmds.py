@@ -160,6 +160,7 @@ def project_info(proj) -> dict:
         "annotators": proj.annotators(),
         "schema_version": int(proj.meta_get("schema_version")),
         "ingest_state": proj.meta_get("ingest_state", "complete"),
+        "language": proj.meta_get("language"),
     }
 
 
@@ -176,7 +177,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     if info["ingest_state"] != "complete":
         print(f"  INCOMPLETE: ingest state is {info['ingest_state']!r}; re-run 'sgtui ingest' to finish")
     print(f"  lines {info['lines']}  clips {info['clips']}  keyframes {info['keyframes']}  "
-          f"speaker names in subtitles {info['actors']}")
+          f"speaker names in subtitles {info['actors']}"
+          + (f"  language {info['language']}" if info["language"] else ""))
     print(f"  clusters {info['clusters']} ({info['named']} named, {info['confirmed']} reviewed)  "
           f"assigned {info['assigned']}  unassigned {info['unassigned']}")
     for e in info["encoders"]:

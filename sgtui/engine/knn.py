@@ -61,10 +61,12 @@ def normalise(x: np.ndarray) -> np.ndarray:
 def fuse(voice: np.ndarray, image: np.ndarray | None, image_weight: float = 0.3) -> np.ndarray:
     """One vector per line whose cosine is the weighted mean of voice and image cosines.
 
-    Lines without an image vector (a zero row) fall back to voice alone.
+    Lines without an image vector (a zero row) fall back to voice alone. A weight of 0
+    leaves the image out entirely (voice vectors as they are: no extra zero dimensions
+    for the refinement's whitening to see).
     """
     v = normalise(voice)
-    if image is None:
+    if image is None or image_weight <= 0:
         return v
     im = normalise(image)
     has = np.linalg.norm(im, axis=1) > 0

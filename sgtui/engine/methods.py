@@ -16,6 +16,7 @@ from sgtui.engine.confidence import ConfidenceModel, line_features
 from sgtui.engine.constraints import NONE, Constraints
 from sgtui.engine.gated import DEFAULT_PARAMS, GatedParams, gated_cluster
 from sgtui.engine.knn import KnnGraph, build_knn, fuse
+from sgtui.engine.modality import estimate_image_weight
 from sgtui.engine.model import EngineModel
 from sgtui.engine.suggest import suggestions
 
@@ -90,8 +91,9 @@ def cluster(
     durations_ms: np.ndarray | None = None,
     seeds: dict[int, int] | None = None,
     image: np.ndarray | None = None,
-    image_weight: float = 0.3,
+    image_weight: float | None = None,
     starts_ms: np.ndarray | None = None,
+    threshold: float | None = None,
 ) -> ClusterResult:
     """Cluster lines by voice vectors `x` (and `image` vectors, zero rows where missing)
     with `method` (one of METHODS), respecting human work. A given `graph` must be the
@@ -99,13 +101,26 @@ def cluster(
 
     `knn` needs labelled seed lines: `seeds` (line index -> label), or else the lines a
     human placed (their cluster keys as labels). `starts_ms` (each line's start) gives
-    gated clustering the lines' time order, for temporal context.
+    gated clustering the lines' time order, for temporal context. `image_weight` None =
+    measured on the episode (modality.estimate_image_weight; then a given `graph` is
+    ignored unless the weight comes out 0). `threshold` (ahc only): the similarity to cut
+    at; None = the seed's 0.3.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    order = None if starts_ms is None else np.argsort(np.asarray(starts_ms), kind="stable")
+    agree = None
+    if image_weight is None:
+        given_graph = graph
+        image_weight, agree = estimate_image_weight(x, image, params=params, order=order)
+        graph = given_graph if image is None or image_weight == 0 else None
     split = (int(x.shape[1]), image_weight) if image is not None else None
     x = fuse(x, image, image_weight)
-    info: dict = {"method": method}
+    info: dict = {"method": method,
+                  "modality_weights": {"voice": round(1.0 - image_weight, 4) if image is not None else 1.0,
+                                       "image": round(image_weight, 4) if image is not None else 0.0}}
+    if agree is not None and image is not None:
+        info["image_agreement"] = round(agree, 4)
     conf = None
     if method == "gated":
         graph = graph or build_knn(x)
@@ -116,12 +131,12 @@ def cluster(
             cm = model.confidence
             given = lambda agree: cm.predict(line_features(graph, durations_ms, agree))  # noqa: E731
         mlp = model.merge if model else None
-        order = None if starts_ms is None else np.argsort(np.asarray(starts_ms), kind="stable")
         raw, conf, theta = gated_cluster(x, graph, constraints, params, confidence=given, mlp=mlp,
                                          split=split, order=order)
         info.update(threshold=theta, low_confidence=int((conf < params.tau).sum()))
     elif method == "ahc":
-        raw = baselines.ahc(x)
+        raw = baselines.ahc(x, 0.3 if threshold is None else threshold)
+        info["threshold"] = 0.3 if threshold is None else threshold
     elif method == "hdbscan":
         raw = baselines.hdbscan_labels(x)
     elif method == "spectral":
@@ -134,4 +149,7 @@ def cluster(
             raise ValueError("the knn method needs hand-labelled lines; label some lines first")
         raw, _ = baselines.old_knn(x, seeds)
     groups, labels, sugg = finish(x, raw, constraints)
+    sizes = [len(m) for _, m in groups]
+    info.update(clusters=len(groups), speakers_estimate=sum(1 for s in sizes if s >= 2),
+                single_line_clusters=sum(1 for s in sizes if s == 1), unassigned=int((labels < 0).sum()))
     return ClusterResult(groups, labels, sugg, conf, info)

@@ -19,9 +19,10 @@ Clusters are never merged or created, only emptied when every line leaves. Lines
 placed (or tied with a must-link) never move; a line never enters a cluster it is
 cannot-linked to.
 
-Defaults (GatedParams.refine_*) were chosen on generated episodes calibrated to haruhi16's
-unlabelled vectors, with LibriSpeech-built episodes as a guard (bench/engine.py
---defaults); haruhi03's labels never entered.
+Defaults (GatedParams.refine_*) were chosen in wave 1 on generated episodes calibrated to
+haruhi16's unlabelled vectors; haruhi03's labels never entered. Lone lines (a cluster of
+one, or none) are gated (`join_min`, `join_min_time`): a minor character is not drawn into
+a main character's cluster just because a big centroid is close to every line.
 """
 
 from __future__ import annotations
@@ -67,16 +68,20 @@ def whitening(x: np.ndarray, labels: np.ndarray, shrinkage: float) -> np.ndarray
     return np.tril(c)
 
 
-def centroid_scores(z: np.ndarray, labels: np.ndarray, n_groups: int) -> np.ndarray:
+def centroid_scores(z: np.ndarray, labels: np.ndarray, n_groups: int, mean: bool = False) -> np.ndarray:
     """Cosine of each line to each group's centroid (sum direction); a line's own group
-    leaves the line out, and a group of one scores −1 for its own line."""
+    leaves the line out, and a group of one scores −1 for its own line.
+
+    `mean`: the line's product with the group's mean instead (its average similarity to
+    the group's lines, average linkage): a centroid's direction sits closer to any line
+    the more lines it averages, so cosine scores draw lines toward big clusters."""
     sums, sizes = group_sums(z, labels, n_groups)
     a = labels >= 0
-    norms = np.linalg.norm(sums, axis=1)
+    norms = np.linalg.norm(sums, axis=1) if not mean else sizes.astype(np.float64)
     scores = (z @ sums.T) / np.maximum(norms, 1e-12)
     rows = np.flatnonzero(a)
     own = sums[labels[rows]] - z[rows]
-    own_norm = np.linalg.norm(own, axis=1)
+    own_norm = np.linalg.norm(own, axis=1) if not mean else (sizes[labels[rows]] - 1).astype(np.float64)
     own_score = np.einsum("ij,ij->i", z[rows], own) / np.maximum(own_norm, 1e-12)
     own_score[(sizes[labels[rows]] <= 1) | (own_norm <= 1e-12)] = -1.0
     scores[rows, labels[rows]] = own_score
@@ -96,6 +101,20 @@ def whitened(x: np.ndarray, g: np.ndarray, shrinkage: float) -> np.ndarray:
     return x @ inv.T.astype(np.float32)
 
 
+def _may_join(x: np.ndarray, g: np.ndarray, rows: np.ndarray, best: np.ndarray, n_groups: int,
+              join_min: float) -> np.ndarray:
+    """For each of `rows` (moving to group `best`): True unless the line is alone (group
+    of one or none) and its average cosine to `best`'s lines is below join_min."""
+    sums, sizes = group_sums(np.asarray(x, dtype=np.float32), g, n_groups)
+    cur = g[rows]
+    alone = (cur < 0) | (sizes[np.maximum(cur, 0)] <= 1)
+    if not alone.any():
+        return np.ones(rows.size, dtype=bool)
+    xb = np.asarray(x[rows], dtype=np.float32)
+    avg = np.einsum("ij,ij->i", xb, sums[best]) / np.maximum(sizes[best], 1)
+    return ~alone | (best == cur) | (avg >= join_min)
+
+
 def refine_partition(
     x: np.ndarray,
     labels: np.ndarray,
@@ -107,6 +126,9 @@ def refine_partition(
     order: np.ndarray | None = None,
     kappa: float = 0.0,
     sweeps: int = 5,
+    join_min: float | None = None,
+    mean: bool = False,
+    join_min_time: float | None = None,
 ) -> np.ndarray:
     """Labels after re-assigning movable lines to their nearest LOO centroid (see module doc).
 
@@ -114,6 +136,12 @@ def refine_partition(
     movable: lines allowed to change (default: all); forbidden: (line, label) pairs a line
     may never take. With `fill`, unassigned movable lines are placed as well. With `order`
     (line indices in time order) and `kappa` > 0, `smooth_in_time` follows.
+
+    `join_min`: a line alone (a cluster of one, or unassigned) enters another cluster only
+    if its average cosine to that cluster's lines (in x, average linkage) reaches it;
+    otherwise it stays where it is. A centroid of many lines is closer to almost any line
+    than one line is, so without this a minor character's lone line is always drawn into
+    a main character's cluster. `join_min_time`: the same gate for the temporal step.
     """
     labels = np.asarray(labels, dtype=np.int64).copy()
     n = labels.shape[0]
@@ -136,18 +164,25 @@ def refine_partition(
             ban[line, pos[lab]] = True
     z = whitened(x, g, shrinkage)
     for _ in range(iterations):
-        s = centroid_scores(z, g, uniq.size)[rows]
+        s = centroid_scores(z, g, uniq.size, mean)[rows]
         s[ban[rows]] = -np.inf
         best = np.argmax(s, axis=1)
         ok = np.isfinite(s[np.arange(rows.size), best])
+        if join_min is not None:
+            ok &= _may_join(x, g, rows, best, uniq.size, join_min)
         new = np.where(ok, best, g[rows])
         if np.array_equal(new, g[rows]):
             break
         g[rows] = new
     if order is not None and kappa > 0:
-        s = centroid_scores(z, g, uniq.size)
+        s = centroid_scores(z, g, uniq.size, mean)
         s[ban] = -np.inf
+        before = g
         g = smooth_in_time(s, g, np.asarray(order, dtype=np.int64), kappa, move, sweeps)
+        moved = np.flatnonzero(g != before)
+        if join_min_time is not None and moved.size:  # a lone line's gate in time (lower: time is evidence too)
+            keep = ~_may_join(x, before, moved, g[moved], uniq.size, join_min_time)
+            g[moved[keep]] = before[moved[keep]]
     return np.where(g >= 0, uniq[np.maximum(g, 0)], -1)
 
 

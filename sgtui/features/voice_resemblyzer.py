@@ -3,6 +3,11 @@
 Works with nothing downloaded. resemblyzer's own `embed_utterance` runs one utterance at
 a time; here every 1.6 s partial of every segment in a batch goes through the LSTM in one
 forward pass, which is what makes ≥ 50 lines/s on two CPU cores possible.
+
+The resemblyzer package itself is never imported: its `__init__` pulls librosa and numba
+(seconds of start-up before the first line). The network (3-layer LSTM, linear, ReLU) is
+declared here and loads the package's own `pretrained.pt`; the mel features come from
+`sgtui.features.melspec`, equal to resemblyzer's within float rounding (tested).
 """
 
 from __future__ import annotations
@@ -28,24 +33,22 @@ class ResemblyzerEncoder(VoiceEncoderBase):
     min_seconds = PARTIAL_SECONDS
 
     def __init__(self, device: str = "auto", batch_size: int = 32, model_path: str | None = None):
-        import warnings
-        from importlib.metadata import version
-
-        with warnings.catch_warnings():  # webrtcvad's pkg_resources and scipy deprecations
-            warnings.simplefilter("ignore", UserWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            from resemblyzer import VoiceEncoder
+        from importlib.metadata import PackageNotFoundError, version
 
         self.device = resolve_device(device)
         self.batch_size = batch_size
+        try:
+            installed = version("resemblyzer")
+        except PackageNotFoundError:
+            raise SgtuiError("the resemblyzer package is not installed; run `make demo` or "
+                             "`pip install resemblyzer`") from None
         weights = None
         if model_path is not None:
             weights = Path(model_path)
             if not weights.is_file():
                 raise SgtuiError(f"resemblyzer weights {weights} not found; give a .pt file")
-        self.version = version("resemblyzer") + ("" if weights is None else f"+{weights.stem}")
-        self._model = VoiceEncoder(device=self.device, verbose=False, weights_fpath=weights)
-        self._model.eval()
+        self.version = installed + ("" if weights is None else f"+{weights.stem}")
+        self._model = _load_ge2e(weights or _packaged_weights(), self.device)
 
     def _preprocess(self, wav: np.ndarray) -> np.ndarray:
         """resemblyzer's preprocessing (volume up to -30 dBFS, long silences cut) made safe
@@ -65,16 +68,21 @@ class ResemblyzerEncoder(VoiceEncoderBase):
 
     def _embed_segments(self, segs: list[np.ndarray]) -> np.ndarray:
         import torch
-        from resemblyzer.audio import wav_to_mel_spectrogram
 
+        from sgtui.features.melspec import mel_spectrograms
+
+        wavs: list[np.ndarray] = []
+        slices: list[list[slice]] = []
+        for seg in segs:
+            wav = self._preprocess(seg)
+            mel_slices, stop = partial_slices(len(wav))
+            if stop > len(wav):
+                wav = np.pad(wav, (0, stop - len(wav)))
+            wavs.append(wav)
+            slices.append(mel_slices)
         mels: list[np.ndarray] = []
         owner: list[int] = []
-        for i, seg in enumerate(segs):
-            wav = self._preprocess(seg)
-            wav_slices, mel_slices = self._model.compute_partial_slices(len(wav), RATE, MIN_COVERAGE)
-            if wav_slices[-1].stop > len(wav):
-                wav = np.pad(wav, (0, wav_slices[-1].stop - len(wav)))
-            mel = wav_to_mel_spectrogram(wav)
+        for i, (mel, mel_slices) in enumerate(zip(mel_spectrograms(wavs), slices, strict=True)):
             for s in mel_slices:
                 mels.append(mel[s])
                 owner.append(i)
@@ -86,11 +94,77 @@ class ResemblyzerEncoder(VoiceEncoderBase):
         return out
 
 
+PARTIAL_FRAMES = 160  # mel frames in a partial
+HOP = 160  # samples per mel frame (10 ms)
+
+
+def partial_slices(n_samples: int) -> tuple[list[slice], int]:
+    """resemblyzer's `compute_partial_slices` at its defaults (rate 1.3, coverage 0.75):
+    the mel-frame slices of the 1.6 s partials, and how many samples they need."""
+    n_frames = int(np.ceil((n_samples + 1) / HOP))
+    frame_step = int(np.round((SAMPLE_RATE / RATE) / HOP))
+    steps = max(1, n_frames - PARTIAL_FRAMES + frame_step + 1)
+    starts = list(range(0, steps, frame_step))
+    last = starts[-1] * HOP
+    coverage = (n_samples - last) / (PARTIAL_FRAMES * HOP)
+    if coverage < MIN_COVERAGE and len(starts) > 1:
+        starts = starts[:-1]
+    return [slice(s, s + PARTIAL_FRAMES) for s in starts], (starts[-1] + PARTIAL_FRAMES) * HOP
+
+
+def _packaged_weights() -> Path:
+    """resemblyzer's `pretrained.pt`, found without importing the package (see module doc)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("resemblyzer")
+    if spec is None or not spec.submodule_search_locations:
+        raise SgtuiError("the resemblyzer package is not installed; run `make demo`")
+    path = Path(next(iter(spec.submodule_search_locations))) / "pretrained.pt"
+    if not path.is_file():
+        raise SgtuiError(f"resemblyzer's weights are missing ({path}); reinstall resemblyzer")
+    return path
+
+
+def _load_ge2e(weights: Path, device: str):  # -> torch.nn.Module
+    """resemblyzer's VoiceEncoder network with its weights, in eval mode on `device`."""
+    import torch
+    from torch import nn
+
+    class GE2E(nn.Module):
+        """resemblyzer's network: 3-layer LSTM (40 mels -> 256), linear, ReLU, L2 norm."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(40, 256, 3, batch_first=True)
+            self.linear = nn.Linear(256, 256)
+            self.relu = nn.ReLU()
+
+        def forward(self, mels: torch.Tensor) -> torch.Tensor:
+            _, (hidden, _) = self.lstm(mels)
+            raw = self.relu(self.linear(hidden[-1]))
+            return raw / torch.norm(raw, dim=1, keepdim=True)
+
+    try:
+        checkpoint = torch.load(weights, map_location="cpu")
+        state = checkpoint["model_state"] if isinstance(checkpoint, dict) and "model_state" in checkpoint else checkpoint
+        model = GE2E()
+        missing, _ = model.load_state_dict(state, strict=False)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
+        raise SgtuiError(f"{weights} is not a resemblyzer checkpoint ({exc})") from None
+    if missing:
+        raise SgtuiError(f"{weights} is not a resemblyzer checkpoint (missing {', '.join(missing)})")
+    return model.to(device).eval()
+
+
 def _trim_long_silences(wav: np.ndarray) -> np.ndarray:
     """resemblyzer's `trim_long_silences` (webrtcvad mode 3, smoothed, dilated), without
     its per-sample struct packing, so it costs well under a millisecond per line."""
-    import webrtcvad
-    from scipy.ndimage import binary_dilation
+    import warnings
+
+    with warnings.catch_warnings():  # webrtcvad imports the deprecated pkg_resources
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import webrtcvad
 
     n = len(wav) - len(wav) % VAD_WINDOW
     if n == 0:
@@ -107,5 +181,6 @@ def _trim_long_silences(wav: np.ndarray) -> np.ndarray:
     csum = np.cumsum(padded)
     csum[width:] = csum[width:] - csum[:-width]
     mask = np.round(csum[width - 1 :] / width).astype(bool)
-    mask = binary_dilation(mask, np.ones(7))
+    # binary dilation by 7 frames (scipy.ndimage's, whose import alone costs ~0.7 s)
+    mask = np.convolve(mask.astype(np.int32), np.ones(7, dtype=np.int32))[3 : 3 + len(mask)] > 0
     return wav[np.repeat(mask, VAD_WINDOW)]
