@@ -172,10 +172,12 @@ class ReclusterPlan:
 
 def plan_recluster(
     project: Project, method: str = "gated", model: str | Path | EngineModel | ConfidenceModel | None = None,
-    threshold: float | None = None,
+    threshold: float | None = None, bank: str | Path | None = None,
 ) -> ReclusterPlan:
     """Run the engine on the project's embeddings; nothing is written. `threshold`: the
-    similarity cut of `ahc` (default 0.3); gated estimates its own."""
+    similarity cut of `ahc` (default 0.3); gated estimates its own. `bank` (default: the
+    bank the project remembers): auto groups that the bank confidently calls one character
+    are joined (`join_by_bank`)."""
     if method not in METHODS:
         raise SgtuiError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     t0 = time.perf_counter()
@@ -199,13 +201,67 @@ def plan_recluster(
     groups = [(key, [int(ids[i]) for i in members]) for key, members in result.groups]
     sugg = {int(ids[i]): list(ranked) for i, ranked in result.suggestions.items()}
     _check_result(result, ids.size)  # an invalid result (NaN) is refused before anything is written
-    return ReclusterPlan(
+    plan = ReclusterPlan(
         method=method, lines=len(lines), ids=[int(i) for i in ids.tolist()], voice_model=voice_model,
         groups=groups, suggestions=sugg,
         confidence=None if result.confidence is None else result.confidence.tolist(),
         threshold=float(result.info["threshold"]) if "threshold" in result.info else None,
         started=t0, info=dict(result.info),
     )
+    bank = bank if bank is not None else project.meta_get("bank_path")
+    if bank and Path(bank).is_file():
+        try:
+            plan.info["bank_joined"] = join_by_bank(plan, ids, voice, bank)
+        except SgtuiError as exc:  # a bank of another encoder: cluster without it, and say so
+            plan.info["bank_error"] = str(exc)
+    return plan
+
+
+def join_by_bank(plan: ReclusterPlan, ids: np.ndarray, voice: np.ndarray, bank: str | Path) -> int:
+    """Join the plan's groups that the bank calls one character with calibrated probability
+    ≥ JOIN (an over-split speaker); returns how many groups were joined into others.
+
+    Only machine groups move: two groups that both keep a human-endorsed cluster stay apart
+    (the annotator sees them as a suggested merge)."""
+    from sgtui.engine.bank import JOIN, match_clusters
+
+    protos, calibration, _ = _bank_matcher(bank, plan.voice_model)
+    pos = {int(i): r for r, i in enumerate(ids.tolist())}
+    group = np.full(len(ids), -1, dtype=np.int64)
+    for g, (_, members) in enumerate(plan.groups):
+        for lid in members:
+            if lid in pos:
+                group[pos[lid]] = g
+    by_char: dict[int, list[int]] = {}
+    for m in match_clusters(voice, group, len(plan.groups), protos, calibration, accept=JOIN):
+        by_char.setdefault(m.character, []).append(m.group)
+    into = list(range(len(plan.groups)))
+    for gs in by_char.values():
+        keyed = [g for g in gs if plan.groups[g][0] is not None]
+        if len(gs) < 2 or len(keyed) > 1:
+            continue
+        target = keyed[0] if keyed else max(gs, key=lambda g: (len(plan.groups[g][1]), -g))
+        for g in gs:
+            into[g] = target
+    joined = sum(1 for g, t in enumerate(into) if t != g)
+    if not joined:
+        return 0
+    members: dict[int, list[int]] = {}
+    for g, (_, lids) in enumerate(plan.groups):
+        members.setdefault(into[g], []).extend(lids)
+    kept = sorted(members)
+    new_index = {g: kept.index(into[g]) for g in range(len(plan.groups))}
+    plan.groups = [(plan.groups[g][0], members[g]) for g in kept]
+    for lid, ranked in plan.suggestions.items():
+        seen: set[int] = set()
+        out = []
+        for gi, score in ranked:
+            ni = new_index[gi]
+            if ni not in seen:
+                seen.add(ni)
+                out.append((ni, score))
+        plan.suggestions[lid] = out
+    return joined
 
 
 def preview_recluster(project: Project, plan: ReclusterPlan) -> dict:
@@ -239,7 +295,8 @@ def apply_recluster(project: Project, plan: ReclusterPlan, annotator: str | None
     }
     if plan.threshold is not None:
         summary["threshold"] = round(plan.threshold, 4)
-    for key in ("modality_weights", "image_agreement", "speakers_estimate", "single_line_clusters"):
+    for key in ("modality_weights", "image_agreement", "speakers_estimate", "single_line_clusters",
+                "bank_joined", "bank_error"):
         if key in plan.info:
             summary[key] = plan.info[key]
     summary["subtitle_names"] = len(suggest_subtitle_names(project))
@@ -298,7 +355,7 @@ def _check_result(result, n: int) -> None:
 
 def recluster(
     project: Project, method: str = "gated", model: str | Path | EngineModel | ConfidenceModel | None = None,
-    annotator: str | None = None, threshold: float | None = None,
+    annotator: str | None = None, threshold: float | None = None, bank: str | Path | None = None,
 ) -> dict:
     """Run the engine and write its auto clusters as one action of `annotator`.
 
@@ -306,7 +363,7 @@ def recluster(
     cluster stay, removals stay cannot-links (the engine takes them as hard constraints,
     the store re-checks them when writing). See `apply_recluster` for the summary.
     """
-    return apply_recluster(project, plan_recluster(project, method, model, threshold), annotator)
+    return apply_recluster(project, plan_recluster(project, method, model, threshold, bank), annotator)
 
 
 _WEIGHTS: dict[str, float] = {}  # vectors' hash -> measured image weight

@@ -115,7 +115,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
             _bank_matcher(bank, episode_modalities(project)[3])  # refuse before anything is written
         summary = recluster(project, method=args.method, model=args.model, annotator=annotator,
-                            threshold=args.threshold)
+                            threshold=args.threshold, bank=bank)
         if bank is not None:
             from sgtui.workflows import match_bank
 

@@ -156,7 +156,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         from sgtui.workflows import match_bank, recluster
 
         with Project.open(out) as project:
-            summary = recluster(project, annotator="sgtui")
+            summary = recluster(project, annotator="sgtui", bank=bank)
             named = match_bank(project, bank)
         print(f"clustered: {summary['clusters']} clusters; {named['matched']} named from {bank}, "
               f"{named['suggested_merges']} suggested merges")

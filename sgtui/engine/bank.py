@@ -19,6 +19,7 @@ MAX_PROTOTYPES = 4
 LINES_PER_PROTOTYPE = 6  # a sub-cluster smaller than this is noise, not a register of the voice
 CHUNK = 8  # held-out groups are scored whole and in chunks of this many lines
 ACCEPT = 0.5  # calibrated probability above which a match becomes a suggested name
+JOIN = 0.9  # ... and above which the engine joins two auto groups of one character
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
