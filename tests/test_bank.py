@@ -90,6 +90,14 @@ def test_acceptance_bank_from_ep1_names_ep2_and_a_guest_stays_unnamed(tmp_path, 
     after = json.loads(cli("eval", ep2, "--truth", truth2, "--json").stdout)
     assert after["ops"]["rename"] <= 1 and after["names"]["wrong"] == 0
     assert after["names"]["correct"] >= 6
+    plain = tmp_path / "plain.sgproj"
+    shutil.copy(SAMPLES / "sample02.sgproj", plain)
+    assert cli("cluster", plain).returncode == 0
+    alone = json.loads(cli("eval", plain, "--truth", truth2, "--json").stdout)
+    # groups the bank calls one character are joined: fewer merges left, no wrong line more
+    assert after["ops"]["merge"] <= alone["ops"]["merge"]
+    assert after["ops"]["remove"] <= alone["ops"]["remove"]
+    assert after["ops"]["total_with_names"] < alone["ops"]["total_with_names"]
     with Project.open(ep2, readonly=True) as p:
         assert p.meta_get("bank_path") == str(bank.resolve())
         assert all(c.name is None for c in p.clusters())  # suggestions, never human names
