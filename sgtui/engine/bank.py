@@ -92,20 +92,29 @@ def character_scores(x: np.ndarray, group: np.ndarray, n_groups: int, protos: Pr
     return out
 
 
-def match_features(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(best character per row, features [best score, margin over the second]) of a score table."""
+def match_features(scores: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(best character per row, features) of a score table and each row's line count.
+
+    Features: the best score, its margin over the second, and both scaled by ln(lines) — a
+    cluster's mean over many lines is steadier than one line's score, so the same score
+    means more for a large cluster."""
     s = np.where(np.isfinite(scores), scores, -1.0)
     best = np.argmax(s, axis=1) if s.shape[1] else np.zeros(s.shape[0], np.int64)
     top = s[np.arange(s.shape[0]), best] if s.shape[1] else np.full(s.shape[0], -1.0)
     second = np.sort(s, axis=1)[:, -2] if s.shape[1] > 1 else np.full(s.shape[0], -1.0)
-    return best, np.column_stack([top, top - second])
+    ln = np.log(np.maximum(np.asarray(sizes, dtype=np.float64), 1.0))
+    margin = top - second
+    return best, np.column_stack([top, margin, ln, top * ln, margin * ln])
+
+
+N_FEATURES = 5
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """P(the best character is the speaker) = sigmoid(w · [best, margin] + b)."""
+    """P(the best character is the speaker) = sigmoid(w · features + b) (`match_features`)."""
 
-    w: tuple[float, float]
+    w: tuple[float, ...]
     b: float
     positives: int
     negatives: int
@@ -119,12 +128,14 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, d: dict) -> Calibration:
-        return cls((float(d["w"][0]), float(d["w"][1])), float(d["b"]), int(d["positives"]),
-                   int(d["negatives"]))
+        w = tuple(float(v) for v in d["w"])
+        if len(w) != N_FEATURES:
+            raise ValueError(f"a calibration of {len(w)} features, not {N_FEATURES}")
+        return cls(w, float(d["b"]), int(d["positives"]), int(d["negatives"]))
 
 
 def _logistic(f: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> tuple[np.ndarray, float]:
-    """Class-balanced logistic regression by Newton's method (two features and a bias)."""
+    """Class-balanced logistic regression by Newton's method (features and a bias)."""
     xb = np.column_stack([f, np.ones(len(f))])
     pos = max(int(y.sum()), 1)
     neg = max(int((1 - y).sum()), 1)
@@ -141,11 +152,18 @@ def _logistic(f: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> tuple[np.ndarra
     return beta[:-1], float(beta[-1])
 
 
+SINGLES = 12  # held-out single lines per character and fold
+
+
 def _held_out_groups(idx: np.ndarray) -> list[np.ndarray]:
-    """A held-out character's lines, whole and in chunks (clusters come in many sizes)."""
+    """A held-out character's lines whole, in chunks of CHUNK and of 3, and some single
+    lines: clusters come in every size, down to a line left alone."""
     groups = [idx]
-    if idx.size > CHUNK:
-        groups += [idx[i : i + CHUNK] for i in range(0, idx.size - CHUNK + 1, CHUNK)]
+    for size in (CHUNK, 3):
+        if idx.size > size:
+            groups += [idx[i : i + size] for i in range(0, idx.size - size + 1, size)]
+    step = max(1, idx.size // SINGLES)
+    groups += [idx[i : i + 1] for i in range(0, idx.size, step)][:SINGLES]
     return groups
 
 
@@ -180,13 +198,14 @@ def calibrate(x: np.ndarray, character: np.ndarray, episode: np.ndarray, n_chara
         gid = np.concatenate([np.full(g.size, i) for i, (g, _) in enumerate(groups)])
         scores = character_scores(x[lines], gid, len(groups), protos)
         truth = np.array([c for _, c in groups])
-        best, f = match_features(scores)
+        sizes = np.array([g.size for g, _ in groups])
+        best, f = match_features(scores, sizes)
         known = np.isfinite(scores[np.arange(len(groups)), truth])
         feats.append(f[known])
         labels.append((best[known] == truth[known]).astype(float))
         without = scores.copy()
         without[np.arange(len(groups)), truth] = -np.inf
-        _, f2 = match_features(without)
+        _, f2 = match_features(without, sizes)
         feats.append(f2)
         labels.append(np.zeros(len(groups)))
     if not feats:
@@ -196,7 +215,7 @@ def calibrate(x: np.ndarray, character: np.ndarray, episode: np.ndarray, n_chara
     if y.min() == y.max():
         raise ValueError("the bank's held-out scores are all of one kind; add another labelled episode")
     w, b = _logistic(f, y)
-    return Calibration((float(w[0]), float(w[1])), b, int(y.sum()), int((1 - y).sum()))
+    return Calibration(tuple(float(v) for v in w), b, int(y.sum()), int((1 - y).sum()))
 
 
 @dataclass(frozen=True)
@@ -214,7 +233,8 @@ def match_clusters(x: np.ndarray, group: np.ndarray, n_groups: int, protos: Prot
     """Each group's best character where the calibrated probability reaches `accept`
     (at most one character per group; several groups may match one character)."""
     scores = character_scores(x, group, n_groups, protos)
-    best, f = match_features(scores)
+    sizes = np.bincount(group[group >= 0], minlength=n_groups)
+    best, f = match_features(scores, sizes)
     prob = calibration.probability(f)
     return [Match(g, int(best[g]), float(f[g, 0]), float(prob[g]))
             for g in range(n_groups) if np.isfinite(scores[g, best[g]]) and prob[g] >= accept]
@@ -222,20 +242,18 @@ def match_clusters(x: np.ndarray, group: np.ndarray, n_groups: int, protos: Prot
 
 def line_character_scores(x: np.ndarray, protos: Prototypes, calibration: Calibration,
                           top: int = 3) -> list[list[tuple[int, float]]]:
-    """Per line, its best characters with calibrated probabilities (for unassigned lines)."""
+    """Per line, its best character with the calibrated probability, then the next ones
+    ranked by score with theirs (each judged as if it were the best)."""
     n = x.shape[0]
     scores = character_scores(x, np.arange(n), n, protos)
     out = []
     for row in scores:
-        order = np.argsort(-np.where(np.isfinite(row), row, -9))[:top]
+        order = [int(c) for c in np.argsort(-np.where(np.isfinite(row), row, -9))[:top]
+                 if np.isfinite(row[c])]
         ranked = []
-        for rank, c in enumerate(order):
-            if not np.isfinite(row[c]):
-                break
-            others = np.delete(row, c)
-            second = others[np.isfinite(others)].max() if np.isfinite(others).any() else -1.0
-            margin = row[c] - second if rank == 0 else 0.0
-            p = float(calibration.probability(np.array([[row[c], margin]]))[0])
-            ranked.append((int(c), p))
+        for c in order:
+            alone = np.where(np.arange(row.size) == c, row, np.where(row >= row[c], -np.inf, row))
+            _, f = match_features(alone[None, :], np.ones(1))
+            ranked.append((c, float(calibration.probability(f)[0])))
         out.append(ranked)
     return out
