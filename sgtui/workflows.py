@@ -562,9 +562,32 @@ def match_bank(project: Project, bank_path: str | Path) -> dict:
     with project.transaction():
         project.set_name_suggestions("bank", found)
         project.meta_set("bank_path", str(Path(bank_path).resolve()))
+        lines_added = _suggest_bank_clusters(project, ids, voice, protos, calibration, names)
     by_name: dict[str, int] = {}
     for m in matches:
         by_name[names[m.character]] = by_name.get(names[m.character], 0) + 1
     return {"matched": len(found), "clusters": len(clusters),
             "suggested_merges": sum(n - 1 for n in by_name.values() if n > 1),
-            "seconds": round(time.perf_counter() - t0, 4)}
+            "line_suggestions": lines_added, "seconds": round(time.perf_counter() - t0, 4)}
+
+
+def _suggest_bank_clusters(project: Project, ids: np.ndarray, voice: np.ndarray, protos, calibration,
+                           names: list[str]) -> int:
+    """Unassigned lines get the clusters of the bank characters they sound like (the cluster
+    named so, else the largest one suggested so) among their suggestions."""
+    from sgtui.engine.bank import ACCEPT, line_character_scores
+
+    loose = set(project.unassigned_ids())
+    rows = [r for r, i in enumerate(ids.tolist()) if int(i) in loose]
+    if not rows:
+        return 0
+    home: dict[str, int] = {}
+    sizes = {c.id: c.size for c in project.clusters()}
+    for cid, sug in project.name_suggestions().items():
+        if sug.source == "bank" and sizes.get(cid, 0) > sizes.get(home.get(sug.name, -1), -1):
+            home[sug.name] = cid
+    home.update({c.name: c.id for c in project.clusters() if c.name})
+    ranked = line_character_scores(voice[rows], protos, calibration)
+    extra = {int(ids[r]): [(home[names[c]], p) for c, p in best if p >= ACCEPT and names[c] in home]
+             for r, best in zip(rows, ranked, strict=True)}
+    return project.extend_suggestions({k: v for k, v in extra.items() if v})

@@ -214,3 +214,25 @@ def test_ingest_embed_bank_clusters_and_names_a_new_episode(tmp_path, cli):
         assert p.meta_get("bank_path") == str(bank.resolve()) and p.clusters()
     report = json.loads(cli("eval", out, "--truth", files.truth, "--json").stdout)
     assert report["names"]["wrong"] == 0  # a mixed cluster is not given anyone's name
+
+
+def test_a_line_left_unassigned_lists_the_bank_characters_cluster(tmp_path, cli):
+    from sgtui.workflows import match_bank
+
+    ep1, ep2 = _labelled(tmp_path)
+    assert cli("labels", "import", ep1, tmp_path / "sample01.truth.csv").returncode == 0
+    bank = tmp_path / "s.sgbank"
+    assert cli("bank", "add", bank, ep1).returncode == 0
+    assert cli("cluster", ep2, "--bank", bank).returncode == 0
+    with Project.open(ep2) as p:
+        sugg = p.name_suggestions()
+        cid, name = max(((c.id, sugg[c.id].name) for c in p.clusters() if c.id in sugg),
+                        key=lambda t: len(p.cluster_lines(t[0])))
+        lid = p.cluster_lines(cid)[0]
+        # as the engine leaves a doubtful line: unassigned, with no suggestion of its own
+        p.conn.execute("DELETE FROM assignments WHERE line_id=?", (lid,))
+        p.conn.execute("DELETE FROM suggestions WHERE line_id=?", (lid,))
+        summary = match_bank(p, bank)
+        assert summary["line_suggestions"] >= 1
+        assert cid in [s.cluster_id for s in p.suggestions()[lid]]
+        assert name in {sugg[s.cluster_id].name for s in p.suggestions()[lid] if s.cluster_id in sugg}

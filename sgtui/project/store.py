@@ -545,6 +545,30 @@ class Project(ActionsMixin, FlagsMixin):
                 "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM clusters WHERE id=?)",
                 [(*r, r[0]) for r in rows])
 
+    def extend_suggestions(self, ranked: dict[int, Sequence[tuple[int, float]]]) -> int:
+        """Append clusters to unassigned lines' suggestions (after the engine's own, never a
+        cluster already listed or one a human took the line out of); returns rows added."""
+        cannot = self._cannot_links()
+        added = 0
+        with self.transaction() as c:
+            for lid, pairs in ranked.items():
+                if c.execute("SELECT 1 FROM assignments WHERE line_id=?", (int(lid),)).fetchone():
+                    continue
+                have = {r[0] for r in c.execute("SELECT cluster_id FROM suggestions WHERE line_id=?",
+                                                (int(lid),))}
+                rank = c.execute("SELECT COALESCE(MAX(rank), -1) + 1 FROM suggestions WHERE line_id=?",
+                                 (int(lid),)).fetchone()[0]
+                for cid, score in pairs:
+                    if cid in have or (int(lid), int(cid)) in cannot:
+                        continue
+                    c.execute("INSERT INTO suggestions(line_id, rank, cluster_id, score) "
+                              "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM clusters WHERE id=?)",
+                              (int(lid), rank, int(cid), float(score), int(cid)))
+                    have.add(cid)
+                    rank += 1
+                    added += 1
+        return added
+
     def annotators(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT name FROM annotators ORDER BY first_seen, name")]
 
