@@ -103,3 +103,16 @@ async def test_name_prompt_prefills_the_suggestion_and_completes_subtitle_speake
         await pilot.press("enter")
         await pilot.pause()
         assert app.state.by_id[b].name == "Ben"
+
+
+@pytest.fixture
+def snap_app(sp):
+    p = Project.open(sp.path)
+    yield AnnotatorApp(p, "snap", config=Config(image="halfcell"), player=NullPlayer(notice=None),
+                       poll_seconds=0, keyframe_delay=0)
+    p.close()
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)])
+def test_snapshot_suggested_names_beside_clusters(snap_app, snap_compare, size):
+    assert snap_compare(snap_app, terminal_size=size)

@@ -182,8 +182,11 @@ def cluster_row(state: AnnotatorState, index: int, width: int) -> Text:
     else:  # a machine's guess, drawn as one: `Kyon? 0.93` (y accepts it)
         room = max(1, width - 14)
         guess = f"{sug.name}? {sug.score:.2f}"
-        text.append(pad(f"{label} {guess}" if len(label) + len(guess) < room else guess, room),
-                    style="italic yellow")
+        if cell_len(label) + cell_len(guess) < room:
+            guess = f"{label} {guess}"
+        elif cell_len(guess) > room:  # a narrow pane: the name matters more than the score
+            guess = f"{sug.name}?"
+        text.append(pad(guess, room), style="italic yellow")
     text.append(f"{c.size:>5} {conf} ")
     return text
 
