@@ -68,6 +68,28 @@ def test_calibrated_matching_names_the_cast_and_leaves_guests_unnamed():
     assert set(matches) >= {0, 1, 2} and not set(matches) & {4, 5, 6}
 
 
+def test_on_haruhi03_a_character_left_out_of_the_bank_never_inherits_a_name():
+    """Real ECAPA voices: the bank learns four of the five speakers from the first half of the
+    episode; in the second half each speaker is one cluster, and the fifth is a guest."""
+    from engine_helpers import haruhi03
+
+    x, truth, _ = haruhi03()
+    n = truth.size
+    first = np.arange(n) < n // 2
+    correct = 0
+    for guest in range(5):
+        cast = [c for c in range(5) if c != guest]
+        bank = first & (truth != guest)
+        ch = np.searchsorted(cast, truth[bank])
+        cal = calibrate(x[bank], ch, np.zeros(ch.size, np.int64), 4)
+        protos = Prototypes.build(x[bank], ch, 4)
+        matches = match_clusters(x[~first], truth[~first], 5, protos, cal)
+        assert guest not in {m.group for m in matches}, f"guest {guest} was named"
+        assert all(cast[m.character] == m.group for m in matches)
+        correct += len(matches)
+    assert correct >= 12  # of 20 (4 recurring speakers × 5 choices of the guest)
+
+
 def _labelled(tmp_path: Path) -> tuple[Path, Path]:
     for f in ("sample01.sgproj", "sample01.truth.csv", "sample02.sgproj", "sample02.truth.csv"):
         shutil.copy(SAMPLES / f, tmp_path / f)

@@ -18,7 +18,8 @@ import numpy as np
 MAX_PROTOTYPES = 4
 LINES_PER_PROTOTYPE = 6  # a sub-cluster smaller than this is noise, not a register of the voice
 CHUNK = 8  # held-out groups are scored whole and in chunks of this many lines
-ACCEPT = 0.5  # calibrated probability above which a match becomes a suggested name
+ACCEPT = 0.7  # calibrated probability above which a match becomes a suggested name (a wrong
+# name on a guest costs more than a missing one: it misleads)
 JOIN = 0.9  # ... and above which the engine joins two auto groups of one character
 
 
