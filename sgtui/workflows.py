@@ -306,6 +306,7 @@ def apply_recluster(project: Project, plan: ReclusterPlan, annotator: str | None
             summary["bank"] = match_bank(project, bank)
         except SgtuiError as exc:  # the clustering stands; say why no names came
             summary["bank_error"] = str(exc)
+            project.set_name_suggestions("bank", {})  # guesses about the old clusters
     return summary
 
 

@@ -258,3 +258,19 @@ def test_a_line_left_unassigned_lists_the_bank_characters_cluster(tmp_path, cli)
         assert summary["line_suggestions"] >= 1
         assert cid in [s.cluster_id for s in p.suggestions()[lid]]
         assert name in {sugg[s.cluster_id].name for s in p.suggestions()[lid] if s.cluster_id in sugg}
+
+
+def test_a_recluster_without_its_bank_drops_the_old_bank_names(tmp_path, cli):
+    ep1, ep2 = _labelled(tmp_path)
+    assert cli("labels", "import", ep1, tmp_path / "sample01.truth.csv").returncode == 0
+    bank = tmp_path / "s.sgbank"
+    assert cli("bank", "add", bank, ep1).returncode == 0
+    assert cli("cluster", ep2, "--bank", bank).returncode == 0
+    with Project.open(ep2, readonly=True) as p:
+        assert p.name_suggestions()
+    bank.rename(tmp_path / "moved.sgbank")
+    r = cli("cluster", ep2, "--json")
+    assert r.returncode == 0, r.stderr
+    assert "does not exist" in json.loads(r.stdout)["bank_error"]
+    with Project.open(ep2, readonly=True) as p:
+        assert not p.name_suggestions()
