@@ -274,3 +274,23 @@ def test_a_recluster_without_its_bank_drops_the_old_bank_names(tmp_path, cli):
     assert "does not exist" in json.loads(r.stdout)["bank_error"]
     with Project.open(ep2, readonly=True) as p:
         assert not p.name_suggestions()
+
+
+def test_accepting_names_is_one_undoable_rename_and_refuses_what_changed_since(tmp_path):
+    from sgtui.errors import ConflictError, SgtuiError
+
+    _, ep2 = _labelled(tmp_path)
+    with Project.open(ep2) as p:
+        a, b, c = [cl.id for cl in p.clusters()[:3]]
+        p.set_name_suggestions("subtitle", {a: ("Kyon", 0.9), b: ("Haruhi", 0.8), c: ("Kyon", 0.7)})
+        action = p.accept_names({a: "Kyon", b: "Haruhi"}, "ann")
+        rows = [o for o in p.ops() if o.action_id == action]
+        assert [(o.kind, o.src_cluster, o.annotator) for o in rows] == [("rename", a, "ann"), ("rename", b, "ann")]
+        assert json.loads(rows[0].payload)["accepted"] == {str(a): ["Kyon", "subtitle"],
+                                                          str(b): ["Haruhi", "subtitle"]}
+        with pytest.raises(SgtuiError, match="merge the two clusters"):
+            p.accept_names({c: "Kyon"}, "ann")  # a suggested merge, not a second Kyon
+        with pytest.raises(ConflictError, match="since the screen was drawn"):
+            p.accept_names({a: "Kyon"}, "bea")  # named meanwhile
+        assert p.undo("ann") is not None  # one undo takes back both names
+        assert p.cluster(a).name is None and p.cluster(b).name is None
