@@ -491,12 +491,25 @@ def bank_add(bank_path: str | Path, projects: list[Project]) -> list[dict]:
     from sgtui.project.bank import Bank, Contribution
 
     out = []
+    models = {project.chosen_model("voice") for project in projects}
+    for project in projects:  # refused before the bank is created or changed
+        if project.chosen_model("voice") is None:
+            raise SgtuiError(f"{project.path.name} has no voice embeddings; run "
+                             f"`sgtui embed {project.path}` first")
+    if len(models) > 1:
+        raise SgtuiError(f"the episodes are embedded with different voice encoders "
+                         f"({', '.join(sorted(m for m in models if m))}); a bank holds one — "
+                         "embed them alike with `sgtui embed EP --voice ENCODER`")
+    if Path(bank_path).exists():
+        with Bank.open(bank_path, readonly=True) as bank:
+            held = bank.voice_model
+        if held is not None and held not in models:
+            raise SgtuiError(f"the episodes are embedded with {models.pop()!r} but the bank "
+                             f"{Path(bank_path).name} holds {held!r} voices; embed them with "
+                             f"`sgtui embed EP --voice {held}` or use another bank")
     with Bank.open(bank_path, create=True) as bank:
         for project in projects:
             model = project.chosen_model("voice")
-            if model is None:
-                raise SgtuiError(f"{project.path.name} has no voice embeddings; run "
-                                 f"`sgtui embed {project.path}` first")
             ids, voice = project.embeddings("voice", model)
             img_ids, img = project.embeddings("image")
             img_pos = {int(i): r for r, i in enumerate(img_ids.tolist())}

@@ -180,6 +180,9 @@ def test_bank_refuses_another_encoder_strangers_and_edits_with_one_line(tmp_path
     _one_line_error(cli("cluster", ep2, "--bank", ep2))
     _one_line_error(cli("bank", "add", ep1, ep1))  # the output is an input
     _one_line_error(cli("bank", "list", tmp_path / "missing.sgbank"))
+    fresh = tmp_path / "fresh.sgbank"
+    assert "different voice encoders" in _one_line_error(cli("bank", "add", fresh, ep1, other))
+    assert not fresh.exists()  # a refusal creates nothing
     con = sqlite3.connect(bank)
     con.execute("CREATE TRIGGER t AFTER INSERT ON episodes BEGIN DELETE FROM characters; END")
     con.commit()
