@@ -172,10 +172,12 @@ class ReclusterPlan:
 
 def plan_recluster(
     project: Project, method: str = "gated", model: str | Path | EngineModel | ConfidenceModel | None = None,
-    threshold: float | None = None,
+    threshold: float | None = None, bank: str | Path | None = None,
 ) -> ReclusterPlan:
     """Run the engine on the project's embeddings; nothing is written. `threshold`: the
-    similarity cut of `ahc` (default 0.3); gated estimates its own."""
+    similarity cut of `ahc` (default 0.3); gated estimates its own. `bank` (default: the
+    bank the project remembers): auto groups that the bank confidently calls one character
+    are joined (`join_by_bank`)."""
     if method not in METHODS:
         raise SgtuiError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     t0 = time.perf_counter()
@@ -199,13 +201,67 @@ def plan_recluster(
     groups = [(key, [int(ids[i]) for i in members]) for key, members in result.groups]
     sugg = {int(ids[i]): list(ranked) for i, ranked in result.suggestions.items()}
     _check_result(result, ids.size)  # an invalid result (NaN) is refused before anything is written
-    return ReclusterPlan(
+    plan = ReclusterPlan(
         method=method, lines=len(lines), ids=[int(i) for i in ids.tolist()], voice_model=voice_model,
         groups=groups, suggestions=sugg,
         confidence=None if result.confidence is None else result.confidence.tolist(),
         threshold=float(result.info["threshold"]) if "threshold" in result.info else None,
         started=t0, info=dict(result.info),
     )
+    bank = bank if bank is not None else project.meta_get("bank_path")
+    if bank and Path(bank).is_file():
+        try:
+            plan.info["bank_joined"] = join_by_bank(plan, ids, voice, bank)
+        except SgtuiError as exc:  # a bank of another encoder: cluster without it, and say so
+            plan.info["bank_error"] = str(exc)
+    return plan
+
+
+def join_by_bank(plan: ReclusterPlan, ids: np.ndarray, voice: np.ndarray, bank: str | Path) -> int:
+    """Join the plan's groups that the bank calls one character with calibrated probability
+    ≥ JOIN (an over-split speaker); returns how many groups were joined into others.
+
+    Only machine groups move: two groups that both keep a human-endorsed cluster stay apart
+    (the annotator sees them as a suggested merge)."""
+    from sgtui.engine.bank import JOIN, match_clusters
+
+    protos, calibration, _ = _bank_matcher(bank, plan.voice_model)
+    pos = {int(i): r for r, i in enumerate(ids.tolist())}
+    group = np.full(len(ids), -1, dtype=np.int64)
+    for g, (_, members) in enumerate(plan.groups):
+        for lid in members:
+            if lid in pos:
+                group[pos[lid]] = g
+    by_char: dict[int, list[int]] = {}
+    for m in match_clusters(voice, group, len(plan.groups), protos, calibration, accept=JOIN):
+        by_char.setdefault(m.character, []).append(m.group)
+    into = list(range(len(plan.groups)))
+    for gs in by_char.values():
+        keyed = [g for g in gs if plan.groups[g][0] is not None]
+        if len(gs) < 2 or len(keyed) > 1:
+            continue
+        target = keyed[0] if keyed else max(gs, key=lambda g: (len(plan.groups[g][1]), -g))
+        for g in gs:
+            into[g] = target
+    joined = sum(1 for g, t in enumerate(into) if t != g)
+    if not joined:
+        return 0
+    members: dict[int, list[int]] = {}
+    for g, (_, lids) in enumerate(plan.groups):
+        members.setdefault(into[g], []).extend(lids)
+    kept = sorted(members)
+    new_index = {g: kept.index(into[g]) for g in range(len(plan.groups))}
+    plan.groups = [(plan.groups[g][0], members[g]) for g in kept]
+    for lid, ranked in plan.suggestions.items():
+        seen: set[int] = set()
+        out = []
+        for gi, score in ranked:
+            ni = new_index[gi]
+            if ni not in seen:
+                seen.add(ni)
+                out.append((ni, score))
+        plan.suggestions[lid] = out
+    return joined
 
 
 def preview_recluster(project: Project, plan: ReclusterPlan) -> dict:
@@ -239,10 +295,51 @@ def apply_recluster(project: Project, plan: ReclusterPlan, annotator: str | None
     }
     if plan.threshold is not None:
         summary["threshold"] = round(plan.threshold, 4)
-    for key in ("modality_weights", "image_agreement", "speakers_estimate", "single_line_clusters"):
+    for key in ("modality_weights", "image_agreement", "speakers_estimate", "single_line_clusters",
+                "bank_joined", "bank_error"):
         if key in plan.info:
             summary[key] = plan.info[key]
+    summary["subtitle_names"] = len(suggest_subtitle_names(project))
+    bank = project.meta_get("bank_path")
+    if bank:  # the project knows its bank (from `cluster --bank`): name from it again
+        try:
+            summary["bank"] = match_bank(project, bank)
+        except SgtuiError as exc:  # the clustering stands; say why no names came
+            summary["bank_error"] = str(exc)
+            project.set_name_suggestions("bank", {})  # guesses about the old clusters
     return summary
+
+
+def subtitle_speakers(project: Project) -> dict[int, str | None]:
+    """line id -> the speaker its subtitle names (actor field or a `Name: text` prefix)."""
+    from sgtui.engine.names import line_speaker
+
+    return {ln.id: line_speaker(ln.actor, ln.text) for ln in project.lines()}
+
+
+def suggest_subtitle_names(project: Project) -> dict[int, tuple[str, float]]:
+    """Store each cluster's clear majority subtitle name as its suggested name (source
+    'subtitle'), replacing the earlier ones; returns them."""
+    from sgtui.engine.names import majority_names
+
+    speakers = subtitle_speakers(project)
+    if not any(speakers.values()):
+        if project.name_suggestions():
+            project.set_name_suggestions("subtitle", {})
+        return {}
+    by_cluster: dict[int, list[str | None]] = {}
+    for lid, a in project.assignments().items():
+        by_cluster.setdefault(a.cluster_id, []).append(speakers.get(lid))
+    found = majority_names(by_cluster)
+    project.set_name_suggestions("subtitle", found)
+    return found
+
+
+def cluster_names_for_eval(project: Project) -> dict[int, str]:
+    """cluster id -> the name `eval` judges it by: its human name, else its suggested name."""
+    out = {cid: s.name for cid, s in project.name_suggestions().items()}
+    out.update({c.id: c.name for c in project.clusters() if c.name})
+    return out
 
 
 def _check_result(result, n: int) -> None:
@@ -259,7 +356,7 @@ def _check_result(result, n: int) -> None:
 
 def recluster(
     project: Project, method: str = "gated", model: str | Path | EngineModel | ConfidenceModel | None = None,
-    annotator: str | None = None, threshold: float | None = None,
+    annotator: str | None = None, threshold: float | None = None, bank: str | Path | None = None,
 ) -> dict:
     """Run the engine and write its auto clusters as one action of `annotator`.
 
@@ -267,7 +364,7 @@ def recluster(
     cluster stay, removals stay cannot-links (the engine takes them as hard constraints,
     the store re-checks them when writing). See `apply_recluster` for the summary.
     """
-    return apply_recluster(project, plan_recluster(project, method, model, threshold), annotator)
+    return apply_recluster(project, plan_recluster(project, method, model, threshold, bank), annotator)
 
 
 _WEIGHTS: dict[str, float] = {}  # vectors' hash -> measured image weight
@@ -333,9 +430,13 @@ def train(projects: list[Project], q: float = 0.1) -> tuple[EngineModel, dict]:
     return model, summary
 
 
-def evaluate_project(project: Project, truth_csv: str | Path, weights: tuple[float, float, float] = (1, 1, 1)) -> dict:
-    """The `sgtui eval` JSON (docs/architecture.md, "The command line"): the project's clusters against a label CSV."""
-    from sgtui.engine.metrics import evaluate
+def evaluate_project(project: Project, truth_csv: str | Path, weights: tuple[float, ...] = (1, 1, 1)) -> dict:
+    """The `sgtui eval` JSON (docs/architecture.md, "The command line"): the project's clusters
+    against a label CSV.
+
+    Names count too: a cluster's name is its human name, else its suggested name (bank or
+    subtitle); `ops.rename` and `names` say how many are right."""
+    from sgtui.engine.metrics import NO_NAME, WRONG_NAME, evaluate
     from sgtui.project.labels_csv import match_rows, read_label_csv
 
     _, rows = read_label_csv(truth_csv)
@@ -346,7 +447,11 @@ def evaluate_project(project: Project, truth_csv: str | Path, weights: tuple[flo
                       for ln in lines], dtype=np.int64)
     a = project.assignments()
     pred = np.array([a[ln.id].cluster_id if ln.id in a else -1 for ln in lines], dtype=np.int64)
-    e = evaluate(pred, truth, weights)
+    w = (*weights, 1.0) if len(weights) == 3 else tuple(weights)
+    cluster_names = cluster_names_for_eval(project)
+    named = {cid: (names.index(n) if n in names else WRONG_NAME) for cid, n in cluster_names.items()}
+    named.update({cid: NO_NAME for cid in set(pred.tolist()) - set(named) if cid >= 0})
+    e = evaluate(pred, truth, w, names=named)
     return {
         "lines": len(lines),
         "evaluated": e.evaluated,
@@ -365,8 +470,11 @@ def evaluate_project(project: Project, truth_csv: str | Path, weights: tuple[flo
             "merge": e.ops.merge,
             "total": e.ops.total,
             "per_100_lines": round(e.ops.per_100_lines, 4),
+            "rename": e.ops.rename,
+            "total_with_names": e.ops.total_with_names,
         },
-        "weights": {"add": weights[0], "remove": weights[1], "merge": weights[2]},
+        "names": e.names,
+        "weights": {"add": w[0], "remove": w[1], "merge": w[2], "rename": w[3]},
     }
 
 
@@ -410,3 +518,131 @@ def live_suggestions(project: Project, ids: np.ndarray, vectors: np.ndarray, lin
         if got:
             out[lid] = [Suggestion(cids[g], round(score, 4)) for g, score in got]
     return out
+
+
+# ---- the character bank (README "Character bank") ---------------------------------------------
+def episode_key(project: Project) -> str:
+    """What identifies an episode in a bank across moves and renames of its file."""
+    return f"{project.meta_get('title', project.path.stem)}|{project.meta_get('created', '')}"
+
+
+def bank_add(bank_path: str | Path, projects: list[Project]) -> list[dict]:
+    """Store each project's named clusters in the bank (replacing that episode's earlier
+    contribution); creates the bank when missing. Returns one summary per episode."""
+    from sgtui.project.bank import Bank, Contribution
+
+    out = []
+    models = {project.chosen_model("voice") for project in projects}
+    for project in projects:  # refused before the bank is created or changed
+        if project.chosen_model("voice") is None:
+            raise SgtuiError(f"{project.path.name} has no voice embeddings; run "
+                             f"`sgtui embed {project.path}` first")
+    if len(models) > 1:
+        raise SgtuiError(f"the episodes are embedded with different voice encoders "
+                         f"({', '.join(sorted(m for m in models if m))}); a bank holds one — "
+                         "embed them alike with `sgtui embed EP --voice ENCODER`")
+    if Path(bank_path).exists():
+        with Bank.open(bank_path, readonly=True) as bank:
+            held = bank.voice_model
+        if held is not None and held not in models:
+            raise SgtuiError(f"the episodes are embedded with {models.pop()!r} but the bank "
+                             f"{Path(bank_path).name} holds {held!r} voices; embed them with "
+                             f"`sgtui embed EP --voice {held}` or use another bank")
+    with Bank.open(bank_path, create=True) as bank:
+        for project in projects:
+            model = project.chosen_model("voice")
+            ids, voice = project.embeddings("voice", model)
+            img_ids, img = project.embeddings("image")
+            img_pos = {int(i): r for r, i in enumerate(img_ids.tolist())}
+            row = {int(i): r for r, i in enumerate(ids.tolist())}
+            named = {c.id: c.name for c in project.clusters() if c.name}
+            members: dict[str, list[int]] = {}
+            for lid, a in project.assignments().items():
+                if a.cluster_id in named and lid in row:
+                    members.setdefault(named[a.cluster_id], []).append(lid)
+            contributions = []
+            for name, lids in sorted(members.items()):
+                lids.sort()
+                image = None
+                if img_ids.size:
+                    image = np.zeros((len(lids), img.shape[1]), np.float32)
+                    for k, lid in enumerate(lids):
+                        if lid in img_pos:
+                            image[k] = img[img_pos[lid]]
+                contributions.append(Contribution(name, lids, voice[[row[i] for i in lids]], image))
+            title = project.meta_get("title", project.path.stem) or project.path.stem
+            stored = bank.add_episode(episode_key(project), title, str(project.path.resolve()), model,
+                                      contributions)
+            out.append({"episode": title, "characters": len(contributions), "lines": stored})
+    return out
+
+
+def _bank_matcher(bank_path: str | Path, voice_model: str):
+    """(prototypes, calibration, names) of a bank, checked against the episode's encoder."""
+    from sgtui.engine.bank import Calibration, Prototypes
+    from sgtui.project.bank import Bank
+
+    with Bank.open(bank_path, readonly=True) as bank:
+        if bank.voice_model is None:
+            raise SgtuiError(f"the bank {bank_path} is empty; add labelled episodes with "
+                             f"`sgtui bank add {bank_path} EP.sgproj`")
+        if bank.voice_model != voice_model:
+            raise SgtuiError(f"the bank {bank_path} holds {bank.voice_model!r} voices but the episode "
+                             f"is embedded with {voice_model!r}; embed it with --voice "
+                             f"{bank.voice_model} or use a bank of that encoder")
+        cal = bank.calibration()
+        if cal is None:
+            raise SgtuiError(f"the bank {bank_path} cannot calibrate its matches yet (it needs two "
+                             "characters with two lines each); add another labelled episode")
+        vecs, owner, names = bank.prototypes("voice")
+    return Prototypes(vecs, owner, len(names)), Calibration.from_dict(cal), names
+
+
+def match_bank(project: Project, bank_path: str | Path) -> dict:
+    """Suggest bank names for the project's clusters (calibrated; a guest stays unnamed) and
+    remember the bank in the project. Returns {matched, clusters, suggested_merges, seconds}."""
+    from sgtui.engine.bank import match_clusters
+
+    t0 = time.perf_counter()
+    ids, voice, _, model = episode_modalities(project)
+    protos, calibration, names = _bank_matcher(bank_path, model)
+    a = project.assignments()
+    clusters = [c for c in project.clusters() if c.size]
+    index = {c.id: g for g, c in enumerate(clusters)}
+    group = np.array([index.get(a[int(i)].cluster_id, -1) if int(i) in a else -1
+                      for i in ids.tolist()], dtype=np.int64)
+    matches = match_clusters(voice, group, len(clusters), protos, calibration)
+    found = {clusters[m.group].id: (names[m.character], round(m.probability, 4)) for m in matches
+             if not clusters[m.group].name}
+    with project.transaction():
+        project.set_name_suggestions("bank", found)
+        project.meta_set("bank_path", str(Path(bank_path).resolve()))
+        lines_added = _suggest_bank_clusters(project, ids, voice, protos, calibration, names)
+    by_name: dict[str, int] = {}
+    for m in matches:
+        by_name[names[m.character]] = by_name.get(names[m.character], 0) + 1
+    return {"matched": len(found), "clusters": len(clusters),
+            "suggested_merges": sum(n - 1 for n in by_name.values() if n > 1),
+            "line_suggestions": lines_added, "seconds": round(time.perf_counter() - t0, 4)}
+
+
+def _suggest_bank_clusters(project: Project, ids: np.ndarray, voice: np.ndarray, protos, calibration,
+                           names: list[str]) -> int:
+    """Unassigned lines get the clusters of the bank characters they sound like (the cluster
+    named so, else the largest one suggested so) among their suggestions."""
+    from sgtui.engine.bank import ACCEPT, line_character_scores
+
+    loose = set(project.unassigned_ids())
+    rows = [r for r, i in enumerate(ids.tolist()) if int(i) in loose]
+    if not rows:
+        return 0
+    home: dict[str, int] = {}
+    sizes = {c.id: c.size for c in project.clusters()}
+    for cid, sug in project.name_suggestions().items():
+        if sug.source == "bank" and sizes.get(cid, 0) > sizes.get(home.get(sug.name, -1), -1):
+            home[sug.name] = cid
+    home.update({c.name: c.id for c in project.clusters() if c.name})
+    ranked = line_character_scores(voice[rows], protos, calibration)
+    extra = {int(ids[r]): [(home[names[c]], p) for c, p in best if p >= ACCEPT and names[c] in home]
+             for r, best in zip(rows, ranked, strict=True)}
+    return project.extend_suggestions({k: v for k, v in extra.items() if v})

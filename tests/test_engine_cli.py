@@ -44,11 +44,18 @@ def test_cluster_then_eval_reports_the_metrics_json_on_haruhi03(cli, h3_project)
         lines = p.lines()
         pred = np.array([a[ln.id].cluster_id if ln.id in a else -1 for ln in lines])
         truth = np.array([names.index(speakers[ln.id]) for ln in lines])
-    e = evaluate(pred, truth)
+        named = {cid: (names.index(n) if n in names else -2)
+                 for cid, n in ((c.id, c.name) for c in p.clusters()) if n}
+        suggested = {cid: s.name for cid, s in p.name_suggestions().items()}
+    named.update({cid: (names.index(n) if n in names else -2)
+                  for cid, n in suggested.items() if cid not in named})
+    e = evaluate(pred, truth, (1, 1, 1, 1), names=named)
     assert report["ops"] == {
         "add": e.ops.add, "remove": e.ops.remove, "merge": e.ops.merge,
         "total": e.ops.total, "per_100_lines": round(e.ops.per_100_lines, 4),
+        "rename": e.ops.rename, "total_with_names": e.ops.total_with_names,
     }
+    assert report["names"] == e.names
     assert report["clusters"] == e.clusters and report["unassigned"] == e.unassigned
     assert np.isclose(report["edge_f1"], e.edge_f1, atol=1e-6)
 

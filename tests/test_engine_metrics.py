@@ -159,3 +159,90 @@ def test_haruhi03_average_linkage_at_similarity_03_gives_62_62_11():
     assert e.clusters == 16 and round(e.edge_precision, 3) == 0.815
     assert round(e.edge_recall, 3) == 0.860
     assert np.isclose(e.ops.per_100_lines, 100 * 135 / 440)
+
+
+def _canon_named(state: tuple[int, ...], names: dict[int, int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    seen: dict[int, int] = {}
+    labels = tuple(-1 if c < 0 else seen.setdefault(c, len(seen)) for c in state)
+    return labels, tuple(names.get(c, -1) for c in seen)
+
+
+def brute_force_named(pred: list[int], truth: list[int], names: dict[int, int],
+                      w: tuple[int, int, int, int]) -> int:
+    """Min cost over every sequence of add/remove/merge/rename (Dijkstra), the goal being the
+    truth partition with each cluster named as its speaker; a merge keeps the name of the
+    cluster kept (either way round), a new cluster starts unnamed."""
+    w_a, w_r, w_m, w_n = w
+    start = _canon_named(tuple(pred), names)
+    dist = {start: 0}
+    heap = [(0, start)]
+    while heap:
+        cost, (state, nm) = heapq.heappop(heap)
+        if dist.get((state, nm)) != cost:
+            continue
+        members: dict[int, set[int]] = {}
+        for i, c in enumerate(state):
+            if c >= 0:
+                members.setdefault(c, set()).add(truth[i])
+        if all(c >= 0 for c in state) and all(len(m) == 1 for m in members.values()) \
+                and len(members) == len(set(truth)) \
+                and all(nm[c] == next(iter(m)) for c, m in members.items()):
+            return cost
+        k = len(nm)
+        named = dict(enumerate(nm))
+        nxt = []
+        for i, c in enumerate(state):
+            if c < 0:
+                for d in range(k + 1):
+                    nxt.append((state[:i] + (d,) + state[i + 1:], named, w_a))
+            else:
+                nxt.append((state[:i] + (-1,) + state[i + 1:], named, w_r))
+        for a in range(k):
+            for b in range(k):
+                if a != b:
+                    nxt.append((tuple(b if c == a else c for c in state), named, w_m))
+            for sp in set(truth):
+                nxt.append((state, {**named, a: sp}, w_n))
+        for s, n, dc in nxt:
+            key = _canon_named(s, n)
+            if key not in dist or cost + dc < dist[key]:
+                dist[key] = cost + dc
+                heapq.heappush(heap, (cost + dc, key))
+    raise AssertionError("goal unreachable")
+
+
+named_case = st.integers(1, 4).flatmap(
+    lambda n: st.tuples(
+        st.lists(st.integers(-1, 2), min_size=n, max_size=n),
+        st.lists(st.integers(0, 2), min_size=n, max_size=n),
+        st.lists(st.integers(-2, 2), min_size=3, max_size=3),
+    )
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(named_case, st.integers(1, 2), st.integers(1, 2), st.integers(1, 4), st.integers(0, 3))
+def test_renames_match_brute_force(case, w_a, w_r, w_m, w_n):
+    pred, truth, name_of = case
+    names = {c: name_of[c] for c in range(3)}  # -1: no name, -2: a name that is no speaker's
+    ops = operations(np.array(pred), np.array(truth), (w_a, w_r, w_m, w_n), names)
+    assert ops.total_with_names == brute_force_named(pred, truth, names, (w_a, w_r, w_m, w_n))
+    plain = operations(np.array(pred), np.array(truth), (w_a, w_r, w_m))
+    assert (ops.add, ops.remove, ops.merge, ops.total) == (plain.add, plain.remove, plain.merge, plain.total)
+
+
+def test_a_correctly_named_cluster_keeps_its_speaker():
+    # two clusters of speaker 0, the smaller one named 0: it is the one kept, the other merged
+    pred = np.array([0, 0, 0, 1, 1, 2])
+    truth = np.array([0, 0, 0, 0, 0, 1])
+    e = evaluate(pred, truth, (1, 1, 1, 1), names={1: 0, 2: 5})
+    assert (e.ops.merge, e.ops.rename, e.ops.total_with_names) == (1, 1, 2)
+    assert e.names == {"correct": 1, "wrong": 1, "missing": 1}
+    # nothing named: every speaker's cluster is one rename
+    e = evaluate(pred, truth, (1, 1, 1, 1), names={})
+    assert (e.ops.rename, e.names) == (2, {"correct": 0, "wrong": 0, "missing": 3})
+
+
+def test_speaker_with_only_unassigned_lines_costs_a_name():
+    e = evaluate(np.array([0, -1]), np.array([0, 1]), (1, 1, 1, 1), names={0: 0})
+    assert (e.ops.add, e.ops.rename, e.ops.total_with_names) == (1, 1, 2)

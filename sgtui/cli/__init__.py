@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "sgtui.cli.tui_cmds",
     "sgtui.cli.audio_cmds",
     "sgtui.cli.export_cmds",
+    "sgtui.cli.bank_cmds",
 )
 
 

@@ -26,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--as", dest="annotator", metavar="NAME",
                    help="who asks for the re-cluster: it is one action of NAME in the op log, "
                    "undoable by NAME (default: config 'annotator', else login name)")
+    p.add_argument("--bank", metavar="SERIES.sgbank",
+                   help="after clustering, suggest names from this character bank (calibrated: a "
+                   "new character stays unnamed); the project remembers the bank for R in the app")
     p.add_argument("--threshold", type=float, metavar="T",
                    help="with --method ahc: the cosine similarity to cut the tree at, between -1 and 1 "
                    "(default 0.3); gated estimates its own from each episode")
@@ -42,8 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("project", metavar="EP.sgproj")
     p.add_argument("--truth", required=True, metavar="TRUTH.csv",
                    help="labels: Chat-Haruhi layout or generic start,end,speaker")
-    p.add_argument("--weights", default="1,1,1", metavar="A,R,M",
-                   help="weights of add, remove, merge (default 1,1,1)")
+    p.add_argument("--weights", default="1,1,1,1", metavar="A,R,M[,N]",
+                   help="weights of add, remove, merge and rename (default 1,1,1,1); a cluster's "
+                   "name is its human name, else its suggested name")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_eval)
 
@@ -72,15 +76,16 @@ def _open(path: str, readonly: bool):
     return Project.open(path, readonly=readonly)
 
 
-def parse_weights(text: str) -> tuple[float, float, float]:
+def parse_weights(text: str) -> tuple[float, ...]:
     parts = text.split(",")
     try:
         w = tuple(float(v) for v in parts)
     except ValueError:
         w = ()
-    if len(w) != 3 or any(v < 0 or v != v or v == float("inf") for v in w):
-        raise SgtuiError(f"--weights {text!r} must be three numbers ≥ 0 like 1,1,1 (add,remove,merge)")
-    return w  # type: ignore[return-value]
+    if len(w) not in (3, 4) or any(v < 0 or v != v or v == float("inf") for v in w):
+        raise SgtuiError(f"--weights {text!r} must be three or four numbers ≥ 0 like 1,1,1,1 "
+                         "(add,remove,merge[,rename])")
+    return w
 
 
 def annotator_name(given: str | None) -> str:
@@ -105,14 +110,29 @@ def cmd_cluster(args: argparse.Namespace) -> int:
             raise SgtuiError(f"--threshold {args.threshold} must be a cosine similarity between -1 and 1, "
                              "e.g. 0.6")
     annotator = annotator_name(getattr(args, "annotator", None))
+    bank = getattr(args, "bank", None)
+    if bank is not None:
+        check_input(bank, "bank")
     with _open(args.project, readonly=False) as project:
+        if bank is not None:
+            from sgtui.workflows import _bank_matcher, episode_modalities
+
+            _bank_matcher(bank, episode_modalities(project)[3])  # refuse before anything is written
         summary = recluster(project, method=args.method, model=args.model, annotator=annotator,
-                            threshold=args.threshold)
+                            threshold=args.threshold, bank=bank)
+        if bank is not None:
+            from sgtui.workflows import match_bank
+
+            summary["bank"] = match_bank(project, bank)
     if args.json:
         print_json(summary)
     else:
         print(f"{summary['method']}: {summary['clusters']} clusters, {summary['assigned']} lines assigned, "
               f"{summary['unassigned']} unassigned ({summary['seconds']} s)")
+        if bank is not None:
+            b = summary["bank"]
+            print(f"bank: {b['matched']} of {b['clusters']} clusters named by {bank}, "
+                  f"{b['suggested_merges']} suggested merges")
     return 0
 
 
@@ -133,6 +153,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
               f"F1 {report['edge_f1']:.3f}")
         print(f"operations: add {o['add']}  remove {o['remove']}  merge {o['merge']}  "
               f"total {o['total']:g}  ({o['per_100_lines']:.1f} per 100 lines)")
+        n = report["names"]
+        print(f"names: {n['correct']} correct, {n['wrong']} wrong, {n['missing']} missing; "
+              f"with renames ({o['rename']}) the total is {o['total_with_names']:g}")
     return 0
 
 

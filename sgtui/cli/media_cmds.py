@@ -63,6 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                    help="device for --asr (CUDA in float16, else CPU in int8) and --embed")
     p.add_argument("--batch", type=int, default=None, help="batch size for --embed")
+    p.add_argument("--bank", metavar="SERIES.sgbank",
+                   help="with --embed: cluster the episode and suggest names from this character "
+                   "bank (as `sgtui cluster EP --bank`)")
     p.add_argument("--jobs", type=int, default=None,
                    help="season folder: episodes ingested at once (default: CPU cores)")
     p.add_argument("-o", "--output", metavar="EP.sgproj|OUTDIR", type=Path,
@@ -120,6 +123,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return _list_styles(video, opts)
     if args.output is None:
         raise SgtuiError("give the output with -o EP.sgproj (or -o OUTDIR/ for a season folder)")
+    bank = getattr(args, "bank", None)
+    if bank is not None:
+        if not args.embed:
+            raise SgtuiError("--bank needs --embed (a bank matches voices); add --embed")
+        if video.is_dir():
+            raise SgtuiError("--bank takes one video; for a season folder run "
+                             "`sgtui cluster EP --bank FILE` on each episode")
+        if not Path(bank).is_file():
+            raise SgtuiError(f"bank {bank} does not exist; make one with `sgtui bank add`")
     embed = _embedder(args) if args.embed else None
     if video.is_dir():
         return _ingest_season(video, args.output, opts, args.force, args.jobs, embed)
@@ -139,6 +151,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     print(f"{out}: {report.lines} lines from {report.source}{resumed}, "
           f"{report.actors} with speaker names; made {report.clips_made} clips and "
           f"{report.keyframes_made} keyframes")
+    if bank is not None:
+        from sgtui.project import Project
+        from sgtui.workflows import match_bank, recluster
+
+        with Project.open(out) as project:
+            summary = recluster(project, annotator="sgtui", bank=bank)
+            named = match_bank(project, bank)
+        print(f"clustered: {summary['clusters']} clusters; {named['matched']} named from {bank}, "
+              f"{named['suggested_merges']} suggested merges")
     return 0
 
 

@@ -31,6 +31,8 @@ class OpCount:
     merge: int
     total: float
     per_100_lines: float
+    rename: int = 0
+    total_with_names: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Evaluation:
     edge_recall: float
     edge_f1: float
     ops: OpCount
+    names: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,13 +96,13 @@ def edge_scores(table: np.ndarray, unassigned_per_speaker: np.ndarray) -> tuple[
     return precision, recall, f1
 
 
-def _integer_weights(weights: tuple[float, float, float]) -> tuple[int, int, int]:
+def _integer_weights(weights: tuple[float, ...]) -> tuple[int, ...]:
     """Scale weights to integers with the same ratios, so costs compare exactly."""
     fr = [Fraction(w).limit_denominator(10_000) for w in weights]
     if any(f < 0 for f in fr):
         raise ValueError("operation weights must be >= 0")
     scale = lcm(*(f.denominator for f in fr))
-    return tuple(int(f * scale) for f in fr)  # type: ignore[return-value]
+    return tuple(int(f * scale) for f in fr)
 
 
 def min_operations_assignment(
@@ -114,34 +117,69 @@ def min_operations_assignment(
     equal-cost solutions the one with fewest merges wins (costs are scaled by K + 1 and
     the merge count added, on integer-scaled weights so the comparison is exact).
     """
-    w_a, w_r, w_m = _integer_weights(weights)
+    add, remove, merge, _, _ = solve_named(table, unassigned, (*weights, 0), None)
+    return add, remove, merge
+
+
+NO_NAME = -1  # a cluster with no name
+WRONG_NAME = -2  # a cluster whose name is no speaker's
+
+
+def solve_named(
+    table: np.ndarray, unassigned: int, weights: tuple[float, float, float, float],
+    name_col: np.ndarray | None,
+) -> tuple[int, int, int, int, np.ndarray]:
+    """Exact (add, remove, merge, rename, target speaker per cluster) with names in play.
+
+    `name_col[c]` is the speaker column cluster c's name denotes, NO_NAME or WRONG_NAME.
+    Every speaker ends as one cluster; the cluster that ends as speaker s costs one rename
+    (w_n) unless its name is s, and a speaker no cluster maps to is started by an add and
+    named once. So a speaker column costs moves + w_n·[name ≠ s] − w_n, plus w_n per speaker
+    in all: the same assignment, in which a correctly named cluster prefers its speaker.
+    Merged and emptied clusters pay no rename (a merge keeps the name of the cluster kept).
+    The target of a merged or emptied cluster is its majority speaker (-1 with none).
+    """
+    w_a, w_r, w_m, w_n = _integer_weights(weights)
     k, s = table.shape
     if k == 0:
-        return unassigned, 0, 0
+        return unassigned, 0, 0, s, np.zeros(0, np.int64)
     n_c = table.sum(axis=1)
     best = table.max(axis=1) if s else np.zeros(k, dtype=np.int64)
     move = w_r + w_a
     tie = k + 1  # fewest merges among equal costs
     cost = np.empty((k, s + k), dtype=np.float64)
-    cost[:, :s] = move * (n_c[:, None] - table) * tie
+    cols = np.arange(s)
+    wrong = np.ones((k, s), dtype=np.int64)
+    if name_col is not None:
+        wrong = (np.asarray(name_col)[:, None] != cols[None, :]).astype(np.int64)
+    cost[:, :s] = (move * (n_c[:, None] - table) + w_n * (wrong - 1)) * tie
     merge_cost = (move * (n_c - best) + w_m) * tie + 1
     empty_cost = move * n_c * tie
     spare = np.minimum(merge_cost, empty_cost).astype(np.float64)
     cost[:, s:] = spare[:, None]
-    if float(cost.max()) >= 2.0**52:
+    if float(np.abs(cost).max()) >= 2.0**52:
         raise ValueError("operation weights too large for an exact count")
-    rows, cols = linear_sum_assignment(cost)
-    moved = 0
-    merges = 0
-    for r, c in zip(rows, cols, strict=True):
+    rows, chosen = linear_sum_assignment(cost)
+    moved = merges = 0
+    target = np.full(k, -1, dtype=np.int64)
+    mapped = set()
+    renames = 0
+    for r, c in zip(rows, chosen, strict=True):
         if c < s:
             moved += int(n_c[r] - table[r, c])
-        elif merge_cost[r] <= empty_cost[r] and s:
-            merges += 1
-            moved += int(n_c[r] - best[r])
+            target[r] = c
+            mapped.add(int(c))
+            renames += int(wrong[r, c])
         else:
-            moved += int(n_c[r])
-    return unassigned + moved, moved, merges
+            if s and best[r] > 0:
+                target[r] = int(np.argmax(table[r]))
+            if merge_cost[r] <= empty_cost[r] and s:
+                merges += 1
+                moved += int(n_c[r] - best[r])
+            else:
+                moved += int(n_c[r])
+    renames += s - len(mapped)
+    return unassigned + moved, moved, merges, renames, target
 
 
 def min_operations_unit(table: np.ndarray, unassigned: int) -> tuple[int, int, int]:
@@ -162,24 +200,78 @@ def min_operations_unit(table: np.ndarray, unassigned: int) -> tuple[int, int, i
     return unassigned + moved, moved, k - matched
 
 
+def _check_weights(weights: tuple[float, ...]) -> tuple[float, float, float, float]:
+    w = tuple(float(v) for v in weights)
+    if len(w) == 3:
+        w = (*w, 1.0)
+    if len(w) != 4:
+        raise ValueError("weights are (add, remove, merge) or (add, remove, merge, rename)")
+    return w  # type: ignore[return-value]
+
+
 def operations(
-    pred: np.ndarray, truth: np.ndarray, weights: tuple[float, float, float] = (1, 1, 1)
+    pred: np.ndarray, truth: np.ndarray, weights: tuple[float, ...] = (1, 1, 1),
+    names: dict[int, int] | None = None,
 ) -> OpCount:
-    """Minimum add/remove/merge to reach the truth; the exact solver picks by weights."""
+    """Minimum add/remove/merge to reach the truth; the exact solver picks by weights.
+
+    With `names` (cluster label -> the speaker label its name denotes, or NO_NAME /
+    WRONG_NAME; a label not in it has no name) renames are counted too: `rename` and
+    `total_with_names` come from the exact minimum with renames in the assignment (whose
+    add/remove/merge may trade against renames), while add/remove/merge/total stay the
+    minimum without names.
+    """
+    return _operations(pred, truth, weights, names)[0]
+
+
+def _operations(
+    pred: np.ndarray, truth: np.ndarray, weights: tuple[float, ...], names: dict[int, int] | None,
+) -> tuple[OpCount, dict | None]:
+    w_a, w_r, w_m, w_n = _check_weights(weights)
+    pred = np.asarray(pred, dtype=np.int64)
+    truth = np.asarray(truth, dtype=np.int64)
     table, unassigned = contingency(pred, truth)
-    if tuple(float(w) for w in weights) == (1.0, 1.0, 1.0):
+    if (w_a, w_r, w_m) == (1.0, 1.0, 1.0):
         add, remove, merge = min_operations_unit(table, unassigned)
     else:
-        add, remove, merge = min_operations_assignment(table, unassigned, weights)
-    w_a, w_r, w_m = (float(w) for w in weights)
+        add, remove, merge, _, _ = solve_named(table, unassigned, (w_a, w_r, w_m, 0), None)
     total = w_a * add + w_r * remove + w_m * merge
     evaluated = int(table.sum()) + unassigned
     per_100 = 100.0 * total / evaluated if evaluated else 0.0
-    return OpCount(add, remove, merge, total, per_100)
+    if names is None:
+        return OpCount(add, remove, merge, total, per_100, 0, total), None
+    name_col = _name_columns(pred, truth, names)
+    n_add, n_remove, n_merge, rename, target = solve_named(
+        table, unassigned, (w_a, w_r, w_m, w_n), name_col)
+    with_names = w_a * n_add + w_r * n_remove + w_m * n_merge + w_n * rename
+    return (OpCount(add, remove, merge, total, per_100, rename, with_names),
+            _name_report(name_col, target))
+
+
+def _name_columns(pred: np.ndarray, truth: np.ndarray, names: dict[int, int]) -> np.ndarray:
+    """Per contingency row (clusters in label order), the speaker column its name denotes."""
+    ev = truth != UNASSIGNED
+    speakers = np.unique(truth[ev]).tolist()
+    col_of = {int(t): i for i, t in enumerate(speakers)}
+    rows = np.unique(pred[ev & (pred != UNASSIGNED)]).tolist()
+    out = np.full(len(rows), NO_NAME, dtype=np.int64)
+    for r, label in enumerate(rows):
+        named = names.get(int(label), NO_NAME)
+        out[r] = named if named < 0 else col_of.get(int(named), WRONG_NAME)
+    return out
+
+
+def _name_report(name_col: np.ndarray, target: np.ndarray) -> dict:
+    """{correct, wrong, missing} over evaluated clusters, each against the speaker it ends as
+    (a merged or emptied cluster: its majority speaker)."""
+    correct = int(((name_col >= 0) & (name_col == target)).sum())
+    missing = int((name_col == NO_NAME).sum())
+    return {"correct": correct, "wrong": int(name_col.size) - correct - missing, "missing": missing}
 
 
 def evaluate(
-    pred: np.ndarray, truth: np.ndarray, weights: tuple[float, float, float] = (1, 1, 1)
+    pred: np.ndarray, truth: np.ndarray, weights: tuple[float, ...] = (1, 1, 1),
+    names: dict[int, int] | None = None,
 ) -> Evaluation:
     """Edge scores and minimum operations of ``pred`` against ``truth`` (both int arrays)."""
     pred = np.asarray(pred, dtype=np.int64)
@@ -189,6 +281,7 @@ def evaluate(
     _, t_idx = np.unique(truth[ev], return_inverse=True)
     loose = np.bincount(t_idx[pred[ev] == UNASSIGNED], minlength=table.shape[1])
     precision, recall, f1 = edge_scores(table, loose)
+    ops, report = _operations(pred, truth, weights, names)
     return Evaluation(
         evaluated=int(ev.sum()),
         speakers=int(table.shape[1]),
@@ -197,5 +290,6 @@ def evaluate(
         edge_precision=precision,
         edge_recall=recall,
         edge_f1=f1,
-        ops=operations(pred, truth, weights),
+        ops=ops,
+        names=report,
     )

@@ -389,6 +389,32 @@ class ActionsMixin:
             rec.log("rename", None, cluster_id, cluster_id)
         return self.last_action_id
 
+    def accept_names(self: Project, names: dict[int, str], annotator: str) -> int:
+        """Accept suggested names (cluster id -> name) as ONE rename action of `annotator`
+        (undone with one undo). Refused whole if a cluster was named since or a name is
+        taken; the payload says which suggestions were accepted."""
+        if not names:
+            raise SgtuiError("no suggested name to accept")
+        with self._action(annotator) as rec:
+            taken = dict(rec.conn.execute("SELECT name, id FROM clusters WHERE name IS NOT NULL"))
+            sources = dict(((cid, name), src) for cid, name, src in rec.conn.execute(
+                "SELECT cluster_id, name, source FROM name_suggestions"))
+            for cid, name in names.items():
+                current, _ = self._require_cluster(cid)
+                if current is not None:
+                    raise ConflictError(f"{self._last_renamer(cid)} named cluster #{cid} {current!r} "
+                                        "since the screen was drawn; nothing was changed")
+                if name in taken and taken[name] != cid:
+                    raise SgtuiError(f"the name {name!r} is already cluster #{taken[name]}'s; "
+                                     "merge the two clusters instead")
+                taken[name] = cid
+                rec.touch_cluster(cid)
+                rec.conn.execute("UPDATE clusters SET name=? WHERE id=?", (name, cid))
+                rec.log("rename", None, cid, cid)
+            rec.extra["accepted"] = {str(cid): [name, sources.get((cid, name))]
+                                     for cid, name in names.items()}
+        return self.last_action_id
+
     def confirm(self: Project, cluster_id: int, annotator: str, value: bool = True) -> int:
         """Mark a cluster reviewed (or not)."""
         with self._action(annotator) as rec:

@@ -74,6 +74,16 @@ class Suggestion:
 
 
 @dataclass(frozen=True)
+class NameSuggestion:
+    """A machine's guess at a cluster's name (a bank match or the subtitles' speaker names)."""
+
+    cluster_id: int
+    name: str
+    score: float
+    source: str  # bank | subtitle
+
+
+@dataclass(frozen=True)
 class HumanConstraints:
     """What the engine must respect on a re-run (docs/architecture.md, "The engine" 2–3)."""
 

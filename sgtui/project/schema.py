@@ -15,7 +15,7 @@ from collections.abc import Callable
 from functools import cache
 
 APPLICATION_ID = 0x53475052  # "SGPR"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Version 1: the first released layout.
 DDL_V1 = """
@@ -172,14 +172,28 @@ def migrate_v2_to_v3(conn: sqlite3.Connection) -> None:
     run_script(conn, DDL_LINE_FLAGS)
 
 
+# Version 4: suggested names of clusters (from a character bank or the subtitles' speaker
+# names). Machine guesses, not human work: a re-cluster may replace them; accepting one is a
+# logged rename.
+DDL_V3_TO_V4 = """
+CREATE TABLE name_suggestions(
+  cluster_id INTEGER NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
+  source TEXT NOT NULL CHECK (source IN ('bank', 'subtitle')),
+  name TEXT NOT NULL,
+  score REAL NOT NULL,
+  PRIMARY KEY (cluster_id, source)
+);
+"""
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: lambda conn: run_script(conn, DDL_V1_TO_V2),
     2: migrate_v2_to_v3,
+    3: lambda conn: run_script(conn, DDL_V3_TO_V4),
 }
 
 # Tables a current file holds (for counting rows by name).
 TABLES = ("meta", "lines", "clips", "keyframes", "embeddings", "confidence", "clusters",
-          "assignments", "ops", "annotators", "suggestions", "line_flags")
+          "assignments", "ops", "annotators", "suggestions", "line_flags", "name_suggestions")
 AUTOINCREMENT_TABLES = ("clusters",)
 
 

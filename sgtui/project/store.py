@@ -33,6 +33,7 @@ from sgtui.project.records import (
     Keyframe,
     Line,
     LineIn,
+    NameSuggestion,
     Suggestion,
 )
 
@@ -517,6 +518,56 @@ class Project(ActionsMixin, FlagsMixin):
         ):
             out.setdefault(line_id, []).append(Suggestion(cid, score))
         return out
+
+    # ---- suggested names (machine guesses: not logged, replaced freely) -------------------
+    def name_suggestions(self) -> dict[int, NameSuggestion]:
+        """The best suggested name per cluster (highest score; bank before subtitle on a tie)."""
+        out: dict[int, NameSuggestion] = {}
+        for cid, name, score, source in self.conn.execute(
+            "SELECT cluster_id, name, score, source FROM name_suggestions "
+            "ORDER BY cluster_id, score DESC, source"
+        ):
+            out.setdefault(cid, NameSuggestion(cid, name, float(score), source))
+        return out
+
+    def set_name_suggestions(self, source: str, names: dict[int, tuple[str, float]]) -> None:
+        """Replace every suggestion of `source` by `names` (cluster id -> (name, score)).
+
+        Clusters that no longer exist are skipped: a suggestion never outlives its cluster."""
+        if source not in ("bank", "subtitle"):
+            raise ValueError(source)
+        rows = [(int(cid), source, str(n).strip(), float(sc)) for cid, (n, sc) in names.items()
+                if str(n).strip()]
+        with self.transaction() as c:
+            c.execute("DELETE FROM name_suggestions WHERE source=?", (source,))
+            c.executemany(
+                "INSERT INTO name_suggestions(cluster_id, source, name, score) "
+                "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM clusters WHERE id=?)",
+                [(*r, r[0]) for r in rows])
+
+    def extend_suggestions(self, ranked: dict[int, Sequence[tuple[int, float]]]) -> int:
+        """Append clusters to unassigned lines' suggestions (after the engine's own, never a
+        cluster already listed or one a human took the line out of); returns rows added."""
+        cannot = self._cannot_links()
+        added = 0
+        with self.transaction() as c:
+            for lid, pairs in ranked.items():
+                if c.execute("SELECT 1 FROM assignments WHERE line_id=?", (int(lid),)).fetchone():
+                    continue
+                have = {r[0] for r in c.execute("SELECT cluster_id FROM suggestions WHERE line_id=?",
+                                                (int(lid),))}
+                rank = c.execute("SELECT COALESCE(MAX(rank), -1) + 1 FROM suggestions WHERE line_id=?",
+                                 (int(lid),)).fetchone()[0]
+                for cid, score in pairs:
+                    if cid in have or (int(lid), int(cid)) in cannot:
+                        continue
+                    c.execute("INSERT INTO suggestions(line_id, rank, cluster_id, score) "
+                              "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM clusters WHERE id=?)",
+                              (int(lid), rank, int(cid), float(score), int(cid)))
+                    have.add(cid)
+                    rank += 1
+                    added += 1
+        return added
 
     def annotators(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT name FROM annotators ORDER BY first_seen, name")]

@@ -43,6 +43,9 @@ HELP = {
     "merge": "merge the current cluster into another (by number or fuzzy name)",
     "rename": "name or rename the current cluster (completes names used in this project)",
     "confirm": "mark the current cluster reviewed / not reviewed",
+    "accept_name": "accept the cluster's suggested name (Kyon? 0.93, from the bank or subtitles)",
+    "accept_names": "accept every suggested name at or above the confidence the status bar shows",
+    "name_merge": "merge the cluster into the one its suggested name points to",
     "undo": "undo your latest action (any depth, survives a restart)",
     "redo": "redo the action you undid last",
     "suggest_1": "unassigned line: accept suggestion 1",
@@ -125,6 +128,9 @@ class MainScreen(Screen):
         Binding("M", "merge", "merge", id="merge"),
         Binding("n", "rename", "name", id="rename"),
         Binding("c", "confirm", "reviewed", id="confirm"),
+        Binding("y", "accept_name", "accept name", show=False, id="accept_name"),
+        Binding("Y", "accept_names", "accept names", show=False, id="accept_names"),
+        Binding("J", "suggested_merge", "suggested merge", show=False, id="name_merge"),
         Binding("u", "undo", "undo", id="undo"),
         Binding("U,ctrl+r", "redo", "redo", show=False, id="redo"),
         Binding("1", "suggest(1)", "sugg. 1", show=False, id="suggest_1"),
@@ -337,14 +343,32 @@ class MainScreen(Screen):
     def action_rename(self) -> None:
         if self._cluster_or_refuse() is None:
             return
+        from sgtui.tui.names import completion_names, prompt_default
+
         bound = self.state.bind_cluster()
         self.app.push_screen(
-            TextPrompt(f"Name for {self.state.cluster_label(bound.cluster_id)}", bound.name or "",
-                       self.state.name_choices()),
+            TextPrompt(f"Name for {self.state.cluster_label(bound.cluster_id)}",
+                       prompt_default(self.state, bound.cluster_id, bound.name),
+                       completion_names(self.state)),
             lambda name: name is not None and self.do(lambda: self.state.rename(name, bound)))
 
     def action_confirm(self) -> None:
         self.do(self.state.toggle_confirm)
+
+    def action_accept_name(self) -> None:
+        from sgtui.tui.names import accept
+
+        self.do(lambda: accept(self.state))
+
+    def action_accept_names(self) -> None:
+        from sgtui.tui.names import accept_all
+
+        self.do(lambda: accept_all(self.state))
+
+    def action_suggested_merge(self) -> None:
+        from sgtui.tui.names import follow_merge
+
+        self.do(lambda: follow_merge(self.state))
 
     def action_undo(self) -> None:
         self.do(self.state.undo)

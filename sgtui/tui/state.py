@@ -19,6 +19,7 @@ import numpy as np
 from sgtui.engine.doubt import line_doubt as engine_doubt
 from sgtui.errors import SgtuiError
 from sgtui.project import Assignment, Cluster, Line, Project, Suggestion
+from sgtui.project.records import NameSuggestion
 
 POOL = "pool"
 CLUSTER = "cluster"
@@ -126,6 +127,7 @@ class AnnotatorState:
         self.assign: dict[int, Assignment] = {}
         self.members: dict[int, list[int]] = {}
         self.suggest: dict[int, list[Suggestion]] = {}
+        self.name_sugg: dict[int, NameSuggestion] = {}  # machine guesses (bank, subtitles)
         self.confidence: dict[int, float] = {}
         self._doubt: dict[int, float] | None = None
         self._mean_conf: dict[int, float | None] = {}
@@ -160,6 +162,7 @@ class AnnotatorState:
         self.assign = p.assignments()
         self.suggest = p.suggestions()
         self._suggest_loose()
+        self.name_sugg = p.name_suggestions()
         self.members = {}
         for lid in self.order:
             a = self.assign.get(lid)

@@ -20,6 +20,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Static
 
+from sgtui.tui.names import status_hint
 from sgtui.tui.state import CLUSTER, POOL, AnnotatorState
 
 ORIGIN_MARK = {"human": "H", "auto": "a", "suggested": "s", None: " "}
@@ -190,13 +191,13 @@ def cluster_row(state: AnnotatorState, index: int, width: int) -> Text:
     label = c.name or f"#{c.id}"
     text = Text(f"{mark} ")
     if width < WITH_SCORE:  # a narrow list keeps the names readable; the score is in details
-        text.append(pad(label, max(1, width - 8)), style="bold" if c.name else "")
+        _append_label(text, state, c, max(1, width - 8))
         if state.sort_doubt:
             text.append(f" {fmt_score(state.cluster_doubt(cid))} ", style="yellow")
         else:
             text.append(f"{c.size:>5} ")
         return text
-    text.append(pad(label, max(1, width - 14)), style="bold" if c.name else "")
+    _append_label(text, state, c, max(1, width - 14))
     text.append(f"{c.size:>5} ")
     if state.sort_doubt:
         text.append(fmt_score(state.cluster_doubt(cid)), style="yellow")
@@ -206,6 +207,22 @@ def cluster_row(state: AnnotatorState, index: int, width: int) -> Text:
     return text
 
 
+def _append_label(text: Text, state: AnnotatorState, c, room: int) -> None:
+    """The cluster's name or #id; an unnamed cluster with a suggested name shows the machine's
+    guess as one: `Kyon? 0.93` (y accepts it), just `Kyon?` when the pane is narrow."""
+    label = c.name or f"#{c.id}"
+    sug = None if c.name else state.name_sugg.get(c.id)
+    if sug is None:
+        text.append(pad(label, room), style="bold" if c.name else "")
+        return
+    guess = f"{sug.name}? {sug.score:.2f}"
+    if cell_len(label) + cell_len(guess) < room:
+        guess = f"{label} {guess}"
+    elif cell_len(guess) > room:
+        guess = f"{sug.name}?"
+    text.append(pad(guess, room), style="italic yellow")
+
+
 def cluster_row_key(state: AnnotatorState, index: int) -> Hashable:
     """Everything a cluster row shows (rows with equal keys look the same)."""
     cid = state.cluster_rows()[index]
@@ -213,7 +230,9 @@ def cluster_row_key(state: AnnotatorState, index: int) -> Hashable:
         return ("pool", state.unassigned_count())
     c = state.by_id[cid]
     score = ("doubt", state.cluster_doubt(cid)) if state.sort_doubt else state.mean_confidence(cid)
-    return (cid, c.name, c.size, c.confirmed, score)
+    sug = state.name_sugg.get(cid)
+    return (cid, c.name, c.size, c.confirmed, score,
+            None if sug is None else (sug.name, sug.score))
 
 
 def line_row_key(state: AnnotatorState, index: int) -> Hashable:
@@ -419,6 +438,9 @@ class StatusBar(TextPane):
         ]
         if state.sort_doubt:
             parts.append(("doubt ", "yellow", 2))
+        hint = status_hint(state)
+        if hint:
+            parts.append((hint, "italic yellow", 2))
         if busy:
             parts.append((f"{busy} ", "bold yellow", 1))
         if player_name:  # the browser page's connection state always stays in view
