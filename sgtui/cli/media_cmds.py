@@ -78,10 +78,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="generate synthetic episodes (espeak-ng voices, drawn frames) for trying sgtui",
         description="Write synthetic episodes to DIR: NAME.mp4, NAME.srt, NAME.ass (true "
         "speaker names in the Name field, plus an OP song and a sign that the default style "
-        "rule leaves out) and NAME.truth.csv (start,end,speaker,text in seconds). Six "
-        "characters speak in distinct espeak-ng voices (about one line in seven a short "
-        "interjection such as 'Huh?'); each has its own look and is on screen in most, not "
-        "all, of its lines. Needs espeak-ng.",
+        "rule leaves out) and NAME.truth.csv (start,end,speaker,text in seconds). A season in "
+        "miniature: four characters appear in every episode and each episode has one guest "
+        "(speaking half as often), all in distinct espeak-ng voices (about one line in seven a "
+        "short interjection such as 'Huh?'); each has its own look and is on screen in most, "
+        "not all, of its lines. Needs espeak-ng.",
     )
     s.add_argument("-o", "--output", metavar="DIR", type=Path, required=True)
     s.add_argument("--episodes", type=int, default=2, help="how many episodes (default 2)")
@@ -374,7 +375,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out.mkdir(exist_ok=True)
     for i, name in enumerate(names):
         with progress_bar(args.lines, f"{name}: voices") as advance:
-            ep = synth.make_episode(args.seed + i, args.lines, short_p=0.15, progress=advance)
+            cast, weights = synth.season_cast(i)
+            ep = synth.make_episode(args.seed + i, args.lines, cast=cast, weights=weights,
+                                    short_p=0.15, progress=advance)
         n_frames = int(ep.duration_ms / 1000 * Fraction(24000, 1001))
         tmp = out / f"{name}.partial.mp4"
         with progress_bar(n_frames, f"{name}: frames") as advance:
@@ -384,5 +387,6 @@ def cmd_sample(args: argparse.Namespace) -> int:
         synth.write_ass(out / f"{name}.ass", ep, width=w, height=h)
         synth.write_truth(out / f"{name}.truth.csv", ep.lines)
         print(f"{out / name}.mp4: {ep.duration_ms / 1000:.0f} s, {len(ep.lines)} lines, "
-              f"{len(ep.cast)} characters (+ .srt, .ass, .truth.csv)")
+              f"{synth.RECURRING} recurring characters + guest {ep.cast[-1].name} "
+              "(+ .srt, .ass, .truth.csv)")
     return 0

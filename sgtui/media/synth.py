@@ -45,6 +45,17 @@ CAST = (
 )
 
 
+RECURRING = 4  # `sgtui sample`: the first four characters appear in every episode
+
+
+def season_cast(episode: int) -> tuple[tuple[Character, ...], tuple[float, ...]]:
+    """The cast of the `episode`-th (0-based) sample episode and how often each speaks: the
+    recurring four, plus one guest who appears in that episode only (Edward, then Fiona,
+    alternating) and speaks half as often — a season in miniature, for the character bank."""
+    guest = CAST[RECURRING + episode % (len(CAST) - RECURRING)]
+    return (*CAST[:RECURRING], guest), (1.0,) * RECURRING + (0.5,)
+
+
 @dataclass(frozen=True)
 class ScriptLine:
     start_ms: int
@@ -119,11 +130,12 @@ def _resample(pcm: np.ndarray, src: int, dst: int) -> np.ndarray:
 
 def make_episode(seed: int, n_lines: int, cast: tuple[Character, ...] = CAST,
                  lead_in_ms: int = 1500, on_screen_p: float = 0.85, signs: bool = True,
-                 short_p: float = 0.0,
+                 short_p: float = 0.0, weights: tuple[float, ...] | None = None,
                  progress: Callable[[int], None] | None = None) -> Episode:
     """Write a script, speak it and lay out shots; deterministic for a seed.
 
     ``short_p``: share of one-word lines ("Huh?"), which are hard for voice encoders.
+    ``weights``: how often each cast member speaks, relative (default: all alike).
     """
     rng = random.Random(seed)
     pieces: list[tuple[int, np.ndarray, ScriptLine]] = []
@@ -131,7 +143,8 @@ def make_episode(seed: int, n_lines: int, cast: tuple[Character, ...] = CAST,
     prev = -1
     texts: set[str] = set()
     for _ in range(n_lines):
-        who = rng.randrange(len(cast))
+        who = rng.randrange(len(cast)) if weights is None else \
+            rng.choices(range(len(cast)), weights)[0]
         if who == prev and rng.random() < 0.6:
             who = (who + 1 + rng.randrange(len(cast) - 1)) % len(cast)
         prev = who
