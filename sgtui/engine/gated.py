@@ -21,7 +21,9 @@ Human work is a hard constraint throughout (see `constraints.ConstrainedUnionFin
 Without labels or tuning, the threshold is estimated from the episode itself:
 `threshold_z` spreads above the typical similarity of two different speakers
 (`estimate_unrelated`, from random pairs), which assumes nothing about how many lines a
-speaker has. The former rule (a point between a typical unrelated pair and a typical 10th
+speaker has, capped one spread below the typical nearest-neighbour similarity (clean,
+distinct voices spread unrelated pairs so wide that the z-rule alone would split every
+speaker). The former rule (a point between a typical unrelated pair and a typical 10th
 neighbour) assumed ten or more lines per speaker and under-clustered casts with a long tail.
 """
 
@@ -83,7 +85,7 @@ class GatedParams:
     # Threshold rule: with `threshold_z` set, the threshold is `threshold_z` spreads above
     # the typical unrelated pair (estimate_unrelated), which assumes nothing about how many
     # lines a speaker has; None = the position rule above.
-    threshold_z: float | None = 3.5
+    threshold_z: float | None = 3.0
     connect_mutual: bool = True  # merge_connected's two-sided density test
     # refinement moves a lone line (cluster of one, or unassigned) only into a cluster whose
     # average similarity to it clears the merge threshold (refine.refine_partition join_min)
@@ -92,6 +94,14 @@ class GatedParams:
     # the temporal step may move a lone line only into a cluster whose average similarity
     # to it clears centre + time_gate_z × spread of unrelated pairs (None = no gate)
     time_gate_z: float | None = 2.0
+    # Ceiling on the z-rule's threshold: the median similarity of a line to its nearest
+    # neighbour (column cap_k of the k-NN graph), less cap_drop spreads of unrelated pairs.
+    # Almost every line's nearest neighbour is its own speaker in any cast, so a threshold
+    # above what most nearest neighbours score would split every speaker. This binds on
+    # clean, distinct voices (anime-like episodes: unrelated pairs spread wide, lines of one
+    # voice very close) and leaves hard real speech to the z-rule. None = no ceiling.
+    cap_k: int | None = 0
+    cap_drop: float = 1.0
 
 
 DEFAULT_PARAMS = GatedParams()
@@ -152,7 +162,10 @@ def threshold_for(x: np.ndarray, graph: KnnGraph, params: GatedParams) -> float:
         return params.threshold
     if params.threshold_z is not None:
         centre, spread = estimate_unrelated(x, params.pair_samples)
-        return centre + params.threshold_z * spread
+        theta = centre + params.threshold_z * spread
+        if params.cap_k is not None and graph.k > params.cap_k:
+            theta = min(theta, float(np.median(graph.sims[:, params.cap_k])) - params.cap_drop * spread)
+        return theta
     return estimate_threshold(x, graph, params.pair_samples, position=params.threshold_position)
 
 
