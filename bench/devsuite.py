@@ -367,11 +367,17 @@ class DevEpisode:
 
 def load(r: Recipe, out: Path | None = None) -> DevEpisode:
     """A built episode's stored vectors (voice, image) and truth, lines in time order."""
+    sg, truth_csv = paths(r, out)
+    return load_project(sg, truth_csv, r.name, r.regime, r.keyframes)
+
+
+def load_project(sg: Path, truth_csv: Path, name: str, regime: str, keyframes: str) -> DevEpisode:
+    """Any embedded project and its truth CSV (matched to the lines by time as `sgtui eval`
+    does), lines in time order."""
     from sgtui.project import Project
     from sgtui.project.labels_csv import match_rows, read_label_csv
     from sgtui.workflows import episode_modalities
 
-    sg, truth_csv = paths(r, out)
     p = Project.open(sg, readonly=True)
     try:
         ids, voice, image, _ = episode_modalities(p)
@@ -387,7 +393,7 @@ def load(r: Recipe, out: Path | None = None) -> DevEpisode:
     durs = np.array([lines[int(i)].duration_ms for i in ids.tolist()], dtype=np.float64)
     order = np.argsort(starts, kind="stable")
     img = None if image is None else image[order]
-    return DevEpisode(r.name, r.regime, r.keyframes, voice[order], img, truth[order], durs[order], starts[order])
+    return DevEpisode(name, regime, keyframes, voice[order], img, truth[order], durs[order], starts[order])
 
 
 def load_suite(build_missing: bool = False) -> list[DevEpisode]:
