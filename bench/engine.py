@@ -317,15 +317,18 @@ DECLARED_RULE = (
 
 def default_grid() -> list[tuple[str, GatedParams]]:
     """The settings the defaults were chosen from: the threshold's spread above unrelated
-    pairs and its ceiling below the typical nearest neighbour (none or a drop in spreads).
+    pairs, its ceiling below the typical nearest neighbour (none or a drop in spreads), and
+    the size up to which a cluster counts as alone for refinement's gates (1 or 3).
     Fixed by the first round on the real-speech regimes: tau 0.3, time gate 2.0, min_size 1,
-    mutual connectivity, the lone-line gate, centroid cosine."""
+    mutual connectivity, centroid cosine."""
     out = []
-    for z in (3.0, 3.5, 4.0):
-        for drop in (None, 0.75, 1.0, 1.25):
-            p = replace(DEFAULT_PARAMS, threshold_z=z, cap_k=None if drop is None else 0,
-                        cap_drop=0.0 if drop is None else drop)
-            out.append((f"z {z} ceiling {'none' if drop is None else f'1-NN - {drop} spread'}", p))
+    for alone in (1, 3):
+        for z in (3.0, 3.5, 4.0):
+            for drop in (None, 0.75, 1.0, 1.25):
+                p = replace(DEFAULT_PARAMS, threshold_z=z, cap_k=None if drop is None else 0,
+                            cap_drop=0.0 if drop is None else drop, refine_alone_max=alone)
+                ceiling = "none" if drop is None else f"1-NN - {drop} spread"
+                out.append((f"z {z} ceiling {ceiling} alone ≤ {alone}", p))
     return out
 
 

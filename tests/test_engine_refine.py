@@ -237,5 +237,27 @@ def test_refinement_rounds_repeat_the_whole_refinement():
     two, _, _ = gated_cluster(x, g, params=GatedParams(refine_rounds=2), order=order)
     again = refine_partition(x, one, iterations=p1.refine_iters, shrinkage=p1.refine_shrinkage,
                              order=order, kappa=p1.temporal_kappa, sweeps=p1.temporal_sweeps,
-                             join_min=theta, mean=p1.refine_mean, join_min_time=_time_gate(x, p1))
+                             join_min=theta, mean=p1.refine_mean, join_min_time=_time_gate(x, p1),
+                             alone_max=p1.refine_alone_max)
     assert (two == again).all()
+
+
+def test_a_small_cluster_counts_as_alone_up_to_alone_max():
+    """Two loose lines of a minor character: their leave-one-out centroid (the other line) is
+    farther than a main character's centroid, yet each is far from that character's lines on
+    average. Counted as alone (alone_max 3), they stay; with only single lines gated
+    (alone_max 1), the main character swallows them."""
+    rng = np.random.default_rng(0)
+    main = np.zeros(16)
+    main[0] = 1
+    big = normalise(main + 0.35 * rng.standard_normal((30, 16)))
+    minor = np.zeros((2, 16))
+    minor[:, 0] = 0.4
+    minor[0, 1] = minor[1, 2] = 0.9
+    x = normalise(np.vstack([minor, big]))
+    labels = np.array([1, 1] + [0] * 30)
+    assert (x[:2] @ x[2:].T).mean(axis=1).max() < 0.6  # below the gate
+    kept = refine_partition(x, labels, join_min=0.6, alone_max=3)
+    swallowed = refine_partition(x, labels, join_min=0.6, alone_max=1)
+    assert (kept == labels).all()
+    assert (swallowed[:2] == 0).all() and (swallowed[2:] == 0).all()

@@ -90,6 +90,9 @@ class GatedParams:
     # refinement moves a lone line (cluster of one, or unassigned) only into a cluster whose
     # average similarity to it clears the merge threshold (refine.refine_partition join_min)
     refine_alone_gate: bool = True
+    # clusters of up to this many lines count as alone for both gates: a minor character's
+    # two or three lines are not dissolved into a main character's centroid either
+    refine_alone_max: int = 3
     refine_mean: bool = False  # score clusters by average similarity, not centroid cosine
     # the temporal step may move a lone line only into a cluster whose average similarity
     # to it clears centre + time_gate_z × spread of unrelated pairs (None = no gate)
@@ -435,7 +438,8 @@ def _refine(x: np.ndarray, uf: ConstrainedUnionFind, labels: np.ndarray, constra
                                 params.refine_shrinkage, params.refine_fill, order,
                                 params.temporal_kappa, params.temporal_sweeps,
                                 join_min=theta if params.refine_alone_gate else None,
-                                mean=params.refine_mean, join_min_time=_time_gate(x, params))
+                                mean=params.refine_mean, join_min_time=_time_gate(x, params),
+                                alone_max=params.refine_alone_max)
 
     for _ in range(max(params.refine_rounds, 1)):
         new = refine(labels)
