@@ -53,10 +53,12 @@ class GatedParams:
     # The former threshold rule (used when threshold_z is None): where the threshold sits
     # between a typical unrelated pair (0) and a typical 10th neighbour (1).
     threshold_position: float = THRESHOLD_POSITION
-    # Defaults of the real-speech dev suite (bench/devsuite.py; bench/engine.py --defaults
-    # prints the declared rule and the grid; haruhi03 never entered any choice):
-    # threshold_z, time_gate_z and tau from the grid; mutual connectivity (gamma), min_size 1
-    # and the lone-line gate from earlier, coarser runs on the same suite.
+    # Defaults of the dev suite (bench/devsuite.py: real-speech regimes and an anime-like
+    # one made by sgtui/media/synth.py; bench/engine.py --defaults prints the declared rule
+    # and the grid; haruhi03 and the bundled samples never entered any choice): threshold_z,
+    # the nearest-neighbour ceiling (cap_drop) and refine_alone_max from the second round's
+    # grid; time_gate_z and tau from the first; mutual connectivity (gamma), min_size 1 and
+    # the lone-line gate from earlier, coarser runs on the real-speech regimes.
     gamma: float = 0.45  # k-NN density, both ways, needed to merge two components
     tau: float = 0.3  # confidence below which a line may only join
     join_share: float = 0.5  # share of a low line's neighbours its cluster must hold
