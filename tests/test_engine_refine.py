@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from sgtui.engine.constraints import Constraints
-from sgtui.engine.gated import GatedParams, _time_gate, gated_cluster
+from sgtui.engine.gated import GatedParams, _time_gate, estimate_unrelated, gated_cluster
 from sgtui.engine.knn import build_knn, normalise
 from sgtui.engine.methods import cluster
 from sgtui.engine.metrics import evaluate
@@ -121,9 +121,12 @@ def test_scores_leave_the_line_out_of_its_own_centroid():
 def test_gated_refinement_is_a_named_parameter_and_keeps_human_work():
     x, truth = clustered_vectors(500, 5, dim=32, spread=1.4, seed=8)
     g = build_knn(x)
-    off, _, _ = gated_cluster(x, g, params=GatedParams(refine_iters=0))
-    on, _, _ = gated_cluster(x, g)
-    assert evaluate(on, truth).ops.total < evaluate(off, truth).ops.total
+    # a core that over-splits (a threshold fixed high): refinement joins the pieces (at the
+    # estimated threshold these Gaussians barely split; the dev suite's episodes do, and
+    # there refinement takes 754 ops to 567: bench/engine.py)
+    off, _, _ = gated_cluster(x, g, params=GatedParams(threshold=0.45, refine_iters=0))
+    on, _, _ = gated_cluster(x, g, params=GatedParams(threshold=0.45))
+    assert evaluate(on, truth).ops.total < 0.7 * evaluate(off, truth).ops.total
     # a human put line a (speaker 0) with speaker 1's line b, and removed line c from
     # speaker 0's cluster: refinement must not undo either
     a = int(np.flatnonzero(truth == 0)[0])
@@ -238,7 +241,8 @@ def test_refinement_rounds_repeat_the_whole_refinement():
     again = refine_partition(x, one, iterations=p1.refine_iters, shrinkage=p1.refine_shrinkage,
                              order=order, kappa=p1.temporal_kappa, sweeps=p1.temporal_sweeps,
                              join_min=theta, mean=p1.refine_mean, join_min_time=_time_gate(x, p1),
-                             alone_max=p1.refine_alone_max)
+                             alone_max=p1.refine_alone_max,
+                             join_relative=(estimate_unrelated(x)[0], p1.join_relative), neighbours=g.indices)
     assert (two == again).all()
 
 

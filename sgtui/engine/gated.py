@@ -89,12 +89,20 @@ class GatedParams:
     # lines a speaker has; None = the position rule above.
     threshold_z: float | None = 3.0
     connect_mutual: bool = True  # merge_connected's two-sided density test
+    # a second connectivity pass, pooled over both directions, only between components of
+    # at least k lines each (where pooling's assumption holds): fragments of a main
+    # character rejoin; None = off
+    pooled_gamma: float | None = None
     # refinement moves a lone line (cluster of one, or unassigned) only into a cluster whose
     # average similarity to it clears the merge threshold (refine.refine_partition join_min)
     refine_alone_gate: bool = True
     # clusters of up to this many lines count as alone for both gates: a minor character's
     # two or three lines are not dissolved into a main character's centroid either
     refine_alone_max: int = 3
+    # ... and a lone line may also join a cluster it is as close to, relative to unrelated
+    # pairs, as `join_relative` of that cluster's own cohesion (None = the fixed bars only)
+    join_relative: float | None = 0.3
+    join_relative_votes: bool = True  # ... and only where most of its k neighbours are in it
     refine_mean: bool = False  # score clusters by average similarity, not centroid cosine
     # the temporal step may move a lone line only into a cluster whose average similarity
     # to it clears centre + time_gate_z × spread of unrelated pairs (None = no gate)
@@ -106,7 +114,7 @@ class GatedParams:
     # clean, distinct voices (anime-like episodes: unrelated pairs spread wide, lines of one
     # voice very close) and leaves hard real speech to the z-rule. None = no ceiling.
     cap_k: int | None = 0
-    cap_drop: float = 1.0
+    cap_drop: float = 1.5
 
 
 DEFAULT_PARAMS = GatedParams()
@@ -211,7 +219,7 @@ def merge_edges(
 
 def merge_connected(
     uf: ConstrainedUnionFind, graph: KnnGraph, gamma: float, active: np.ndarray | None = None,
-    mutual: bool = True,
+    mutual: bool = True, min_size: int = 1,
 ) -> None:
     """Merge components whose k-NN edges between them are dense, strongest first.
 
@@ -245,6 +253,8 @@ def merge_connected(
     size = uf.size
 
     def strength(a: int, b: int) -> float:
+        if min(size[a], size[b]) < min_size:
+            return 0.0
         ab, ba = out[a].get(b, 0.0), out[b].get(a, 0.0)
         if mutual:
             return min(ab / (k * size[a]), ba / (k * size[b]))
@@ -398,6 +408,8 @@ def _gated(x, graph, constraints, params, confidence, mlp, split, order):
     uf = ConstrainedUnionFind(x, constraints)
     merge_edges(uf, graph, theta, active=core, mlp=mlp, conf=confidence, split=split)
     merge_connected(uf, graph, params.gamma, active=core, mutual=params.connect_mutual)
+    if params.pooled_gamma is not None:
+        merge_connected(uf, graph, params.pooled_gamma, active=core, mutual=False, min_size=graph.k)
     labels = _components(uf, params.min_size)
     # a low-confidence line that took part in no merge first tries to join; if it cannot,
     # with min_size 1 it stays a cluster of one (it merged nothing, and refinement may still
@@ -410,7 +422,7 @@ def _gated(x, graph, constraints, params, confidence, mlp, split, order):
     back = alone & (labels < 0)
     labels[back] = roots[back]
     if params.refine_iters > 0:
-        labels = _refine(x, uf, labels, constraints, fixed, params, order, theta)
+        labels = _refine(x, uf, labels, constraints, fixed, params, order, theta, graph)
     return labels, confidence, theta
 
 
@@ -422,7 +434,8 @@ def _time_gate(x: np.ndarray, params: GatedParams) -> float | None:
 
 
 def _refine(x: np.ndarray, uf: ConstrainedUnionFind, labels: np.ndarray, constraints: Constraints,
-            fixed: np.ndarray, params: GatedParams, order: np.ndarray | None, theta: float) -> np.ndarray:
+            fixed: np.ndarray, params: GatedParams, order: np.ndarray | None, theta: float,
+            graph: KnnGraph | None = None) -> np.ndarray:
     """refine_partition with human work kept: placed and must-linked lines stay, and a line
     never enters a cluster holding a key it is cannot-linked to."""
     n = labels.shape[0]
@@ -441,7 +454,10 @@ def _refine(x: np.ndarray, uf: ConstrainedUnionFind, labels: np.ndarray, constra
                                 params.temporal_kappa, params.temporal_sweeps,
                                 join_min=theta if params.refine_alone_gate else None,
                                 mean=params.refine_mean, join_min_time=_time_gate(x, params),
-                                alone_max=params.refine_alone_max)
+                                alone_max=params.refine_alone_max,
+                                join_relative=None if params.join_relative is None else
+                                (estimate_unrelated(x, params.pair_samples)[0], params.join_relative),
+                                neighbours=graph.indices if params.join_relative_votes and graph is not None else None)
 
     for _ in range(max(params.refine_rounds, 1)):
         new = refine(labels)
