@@ -1,14 +1,17 @@
-"""Benchmark: the real-speech development suite, haruhi03 (held out), engine speed/memory.
+"""Benchmark: the development suite, the bundled samples, haruhi03 (held out), engine speed/memory.
 
     .venv/bin/python bench/devsuite.py --build     # once: builds the suite (~5 min here)
     .venv/bin/python bench/engine.py [--sizes 600,10000,100000] [--repeats 3] [--quick] [--defaults]
 
 Development suite (bench/devsuite.py: real speech laid on a timeline, a drawn video, run
-through `sgtui ingest --subs --embed`): per episode, per regime and in total, the seed's
-AHC at similarity 0.3, AHC at the single threshold best over the whole suite, AHC at each
+through `sgtui ingest --subs --embed`; anime-like episodes made by sgtui/media/synth.py the
+same way; haruhi16-calibrated generated ECAPA vectors, `haruhi16_regime`): per episode, per
+regime and in total, the seed's AHC at similarity 0.3, AHC at the single threshold best over
+its family (real speech, each generated regime), AHC at each
 episode's best threshold in hindsight, spectral, HDBSCAN, gated with the wave-1 defaults,
 gated voice only and gated with its defaults (the product), then the issue's targets with
-PASS/FAIL. haruhi03 (never used to choose anything): every method, before/after rows.
+PASS/FAIL. The bundled samples (a check). haruhi03 (never used to choose anything): every
+method, before/after rows.
 Speed: k-NN graph build and gated re-cluster on synthetic clustered 192-d vectors at each
 size, against scipy's average linkage where it fits in memory; peak traced memory.
 --defaults prints the declared selection rule, then the grid the defaults were chosen from.
