@@ -76,3 +76,22 @@ def test_characters_are_not_split_apart(anime):
     z_ops, z_clusters = _ops(anime, replace(DEFAULT_PARAMS, cap_k=None))
     assert ops <= 6 and clusters <= 8
     assert z_ops > 3 * max(ops, 1) and z_clusters > clusters
+
+
+@pytest.mark.parametrize("seed, noise, five", [(1001, 1.1, False), (101, 1.3, True)])
+def test_ecapa_anime_lines_rejoin_their_loose_characters(shared_data, seed, noise, five):
+    """Anime with ECAPA vectors (bench/engine.py's haruhi16-calibrated episodes: haruhi16's
+    real residuals around new speaker means, no labels of any Haruhi episode read): each
+    character is loose (a line scores ~0.6 with its nearest neighbour), so the threshold
+    alone leaves most lines apart. With the nearest-neighbour ceiling and the relative join
+    they rejoin; the first round's rules (3.5 spreads, no ceiling, fixed bars) leave over a
+    hundred pieces."""
+    import engine as bench_engine
+
+    x, y, dur = bench_engine.haruhi16_generated(seed, noise, five)
+    starts = np.cumsum(dur + 800.0) - dur
+    first = replace(DEFAULT_PARAMS, threshold_z=3.5, cap_k=None, join_relative=None, refine_alone_max=1)
+    now = evaluate(cluster("gated", x, durations_ms=dur, starts_ms=starts).labels, y)
+    before = evaluate(cluster("gated", x, params=first, durations_ms=dur, starts_ms=starts).labels, y)
+    assert now.ops.total <= 0.03 * y.size and now.clusters <= 3 * (int(y.max()) + 1)
+    assert before.ops.total > 10 * now.ops.total and before.clusters > 100

@@ -265,3 +265,26 @@ def test_a_small_cluster_counts_as_alone_up_to_alone_max():
     swallowed = refine_partition(x, labels, join_min=0.6, alone_max=1)
     assert (kept == labels).all()
     assert (swallowed[:2] == 0).all() and (swallowed[2:] == 0).all()
+
+
+def test_a_lone_line_joins_a_loose_cluster_as_close_as_its_members():
+    """A loose speaker (members ~0.05 to each other, against ~0.02 to another speaker) and
+    an unplaced line of it: the fixed bar (0.6) keeps it out; the relative bar (0.3 of the
+    way from the unrelated centre to the cluster's cohesion) lets it in — but only while
+    most of its nearest neighbours are in that cluster."""
+    rng = np.random.default_rng(1)
+    centre = np.zeros(16)
+    centre[0] = 1
+    other = np.zeros(16)
+    other[1] = 1
+    line = normalise(centre + 0.9 * rng.standard_normal((1, 16)))
+    x = normalise(np.vstack([line, centre + 0.9 * rng.standard_normal((25, 16)),
+                             other + 0.3 * rng.standard_normal((25, 16))]))
+    labels = np.array([-1] + [0] * 25 + [1] * 25)
+    g = build_knn(x)
+    assert (labels[g.indices[0]] == 0).mean() >= 0.5
+    fixed = refine_partition(x, labels, join_min=0.6, neighbours=g.indices)
+    relative = refine_partition(x, labels, join_min=0.6, join_relative=(0.0, 0.3), neighbours=g.indices)
+    assert fixed[0] == -1 and relative[0] == 0
+    elsewhere = np.tile(np.arange(26, 26 + g.k), (x.shape[0], 1))  # neighbours all in the other cluster
+    assert refine_partition(x, labels, join_min=0.6, join_relative=(0.0, 0.3), neighbours=elsewhere)[0] == -1
