@@ -89,10 +89,6 @@ class GatedParams:
     # lines a speaker has; None = the position rule above.
     threshold_z: float | None = 3.0
     connect_mutual: bool = True  # merge_connected's two-sided density test
-    # a second connectivity pass, pooled over both directions, only between components of
-    # at least k lines each (where pooling's assumption holds): fragments of a main
-    # character rejoin; None = off
-    pooled_gamma: float | None = None
     # refinement moves a lone line (cluster of one, or unassigned) only into a cluster whose
     # average similarity to it clears the merge threshold (refine.refine_partition join_min)
     refine_alone_gate: bool = True
@@ -219,7 +215,7 @@ def merge_edges(
 
 def merge_connected(
     uf: ConstrainedUnionFind, graph: KnnGraph, gamma: float, active: np.ndarray | None = None,
-    mutual: bool = True, min_size: int = 1,
+    mutual: bool = True,
 ) -> None:
     """Merge components whose k-NN edges between them are dense, strongest first.
 
@@ -253,8 +249,6 @@ def merge_connected(
     size = uf.size
 
     def strength(a: int, b: int) -> float:
-        if min(size[a], size[b]) < min_size:
-            return 0.0
         ab, ba = out[a].get(b, 0.0), out[b].get(a, 0.0)
         if mutual:
             return min(ab / (k * size[a]), ba / (k * size[b]))
@@ -408,8 +402,6 @@ def _gated(x, graph, constraints, params, confidence, mlp, split, order):
     uf = ConstrainedUnionFind(x, constraints)
     merge_edges(uf, graph, theta, active=core, mlp=mlp, conf=confidence, split=split)
     merge_connected(uf, graph, params.gamma, active=core, mutual=params.connect_mutual)
-    if params.pooled_gamma is not None:
-        merge_connected(uf, graph, params.pooled_gamma, active=core, mutual=False, min_size=graph.k)
     labels = _components(uf, params.min_size)
     # a low-confidence line that took part in no merge first tries to join; if it cannot,
     # with min_size 1 it stays a cluster of one (it merged nothing, and refinement may still
