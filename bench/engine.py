@@ -1,14 +1,17 @@
-"""Benchmark: the real-speech development suite, haruhi03 (held out), engine speed/memory.
+"""Benchmark: the development suite, the bundled samples, haruhi03 (held out), engine speed/memory.
 
     .venv/bin/python bench/devsuite.py --build     # once: builds the suite (~5 min here)
     .venv/bin/python bench/engine.py [--sizes 600,10000,100000] [--repeats 3] [--quick] [--defaults]
 
 Development suite (bench/devsuite.py: real speech laid on a timeline, a drawn video, run
-through `sgtui ingest --subs --embed`): per episode, per regime and in total, the seed's
-AHC at similarity 0.3, AHC at the single threshold best over the whole suite, AHC at each
+through `sgtui ingest --subs --embed`; anime-like episodes made by sgtui/media/synth.py the
+same way; haruhi16-calibrated generated ECAPA vectors, `haruhi16_regime`): per episode, per
+regime and in total, the seed's AHC at similarity 0.3, AHC at the single threshold best over
+its family (real speech, each generated regime), AHC at each
 episode's best threshold in hindsight, spectral, HDBSCAN, gated with the wave-1 defaults,
 gated voice only and gated with its defaults (the product), then the issue's targets with
-PASS/FAIL. haruhi03 (never used to choose anything): every method, before/after rows.
+PASS/FAIL. The bundled samples (a check). haruhi03 (never used to choose anything): every
+method, before/after rows.
 Speed: k-NN graph build and gated re-cluster on synthetic clustered 192-d vectors at each
 size, against scipy's average linkage where it fits in memory; peak traced memory.
 --defaults prints the declared selection rule, then the grid the defaults were chosen from.
@@ -276,12 +279,75 @@ def peak_rss_mib() -> float:
 # ---------------------------------------------------------------- development suite
 
 
-def load_devsuite() -> list:
-    """The real-speech episodes of bench/devsuite.py (built through ingest --subs --embed)."""
+def load_devsuite(h16: bool = True) -> list:
+    """The episodes of bench/devsuite.py (built through ingest --subs --embed), then (with
+    `h16`) the haruhi16-calibrated generated ECAPA episodes."""
     sys.path.insert(0, str(ROOT / "bench"))
     import devsuite
 
-    return devsuite.load_suite()
+    eps = devsuite.load_suite()
+    return eps + haruhi16_regime(devsuite.DevEpisode) if h16 else eps
+
+
+_H16: dict = {}
+H16_REGIME = "haruhi16-calibrated (ECAPA vectors)"
+
+
+def haruhi16_generated(seed: int, noise: float, five: bool, spread: float = 1.6
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A generated episode calibrated to haruhi16's *unlabelled* ECAPA vectors (wave 1; no
+    labels of any Haruhi episode are read): haruhi16 is clustered once with fixed settings
+    (the first engine's rule, so the episodes never change with the defaults); lines are new
+    speaker means plus real residuals around those clusters (either sign, scaled by `noise`);
+    speaker means are haruhi16's mean direction plus `spread` × a draw from its covariance,
+    scaled to the norm of its cluster means (mean centroid cosine ≈ 0.3, as haruhi16's own).
+    4–8 speakers of Zipf-like sizes and 300–700 lines in random order, or (`five`) haruhi16's
+    own sequence of its five clusters in dialogue order, rotated by the seed. Returns
+    (vectors, speaker, duration ms of the haruhi16 line each residual came from)."""
+    if not _H16:
+        x = normalise(np.load(SHARED / "data" / "haruhi16" / "voice_ecapa192.npy")).astype(np.float64)
+        first = GatedParams(threshold_z=None, threshold_position=0.5, gamma=0.5, connect_mutual=False, min_size=2,
+                            tau=0.5, refine_iters=0, cap_k=None, refine_alone_gate=False, time_gate_z=None)
+        lab = gated_cluster(x, build_knn(x), params=first)[0]
+        roots = np.unique(lab[lab >= 0])
+        seq = np.searchsorted(roots, np.maximum(lab, 0))
+        seq[lab < 0] = np.random.default_rng(0).integers(0, roots.size, int((lab < 0).sum()))
+        means = np.stack([x[lab == r].mean(axis=0) for r in roots])
+        res = np.vstack([x[lab == r] - m for r, m in zip(roots, means, strict=True)])
+        with open(SHARED / "data" / "haruhi16" / "lines.csv", encoding="utf-8-sig", newline="") as f:
+            dur = np.array([(float(r["end"]) - float(r["start"])) * 1000 for r in csv.DictReader(f)])
+        dur = np.concatenate([dur[lab == r] for r in roots])
+        g = x.mean(axis=0)
+        w, v = np.linalg.eigh(np.cov((x - g).T))
+        _H16.update(pool=np.vstack([res, -res]), dur=np.concatenate([dur, dur]), g=g / np.linalg.norm(g), seq=seq,
+                    covsqrt=v * np.sqrt(np.maximum(w, 0)), norm=float(np.linalg.norm(means, axis=1).mean()))
+    h = _H16
+    rng = np.random.default_rng(seed)
+    if five:
+        labels = np.roll(h["seq"], int(rng.integers(0, h["seq"].size)))
+        k, n = int(labels.max()) + 1, labels.size
+    else:
+        k = int(rng.integers(4, 9))
+        n = int(rng.integers(300, 700))
+        weights = 1.0 / np.arange(1, k + 1) ** 0.8
+        labels = rng.choice(k, size=n, p=weights / weights.sum())
+    mu = h["g"] + spread * rng.standard_normal((k, 192)) @ h["covsqrt"].T
+    mu *= h["norm"] / np.linalg.norm(mu, axis=1, keepdims=True)
+    pool = h["pool"]
+    pick = rng.choice(pool.shape[0], size=n, replace=n > pool.shape[0])
+    return normalise(mu[labels] + noise * pool[pick]), labels.astype(np.int64), h["dur"][pick]
+
+
+def haruhi16_regime(make) -> list:
+    """Anime with ECAPA vectors: 4 episodes of 4–8 speakers (noise 1.1) and 4 in haruhi16's
+    five-character sequence (noise 1.3), as wave 1 made them; lines in the given order."""
+    out = []
+    for i, (seed, noise, five) in enumerate([(s, 1.1, False) for s in range(1000, 1004)]
+                                            + [(s, 1.3, True) for s in range(100, 104)]):
+        x, y, dur = haruhi16_generated(seed, noise, five)
+        starts = np.cumsum(dur + 800.0) - dur
+        out.append(make(f"h16{'five' if five else 'g'}{i % 4}", H16_REGIME, "none", x, None, y, dur, starts))
+    return out
 
 
 AHC_GRID = np.round(np.arange(0.30, 0.90, 0.01), 3)
@@ -302,26 +368,35 @@ def run_gated(e, params: GatedParams = DEFAULT_PARAMS, image: bool = True, image
 
 
 DECLARED_RULE = (
-    "Selection rule (declared before any result is printed; haruhi03 is not loaded): every "
-    "setting of the grid runs on every dev-suite episode as `sgtui cluster` runs it (image "
-    "weight measured per episode, lines in time order). Chosen: among the settings with no "
-    "regime worse than AHC at its best single suite-wide threshold, the lowest suite total "
-    "ops; if none qualifies, the lowest suite total. Ties: the earlier setting in grid order. "
-    "Stage 1 chooses the clustering settings (image weight measured with the defaults), stage 2 "
-    "the image weighting (maximum weight, margin above chance) with stage 1's choice."
+    "Selection rule (declared before any result is printed; haruhi03 and the bundled samples "
+    "are not loaded): every setting of the grid runs on every dev-suite episode, the "
+    "anime-like regime included, as `sgtui cluster` runs it (image weight measured per "
+    "episode, lines in time order). A regime's bound is the better (lower) of the wave-1 "
+    "defaults and AHC at its family's best single threshold (one for the real-speech suite, one "
+    "per generated regime) on that regime. Chosen: among "
+    "the settings with every regime within its bound, the lowest suite total ops; if none "
+    "qualifies, the fewest regimes over their bound, then the lowest suite total. Ties: the "
+    "earlier setting in grid order. Stage 1 chooses the clustering settings (image weight "
+    "measured with the defaults), stage 2 the image weighting (maximum weight, margin above "
+    "chance) with stage 1's choice."
 )
 
 
 def default_grid() -> list[tuple[str, GatedParams]]:
     """The settings the defaults were chosen from: the threshold's spread above unrelated
-    pairs, the temporal step's lone-line gate, tau. Fixed by earlier, coarser runs on the
-    same suite: min_size 1, mutual connectivity, the lone-line gate, centroid cosine."""
+    pairs, its ceiling below the typical nearest neighbour (none or a drop in spreads), and
+    the lone-line gate's relative bar (none, or a share of the destination's cohesion where
+    most of the line's neighbours are). Fixed by earlier stages on the same suite: clusters
+    of ≤ 3 lines gated as alone; tau 0.3, time gate 2.0, min_size 1, mutual connectivity,
+    centroid cosine (first round, real-speech regimes)."""
     out = []
-    for z in (3.0, 3.5):
-        for gate in (None, 1.0, 1.5, 2.0):
-            for tau in (0.3, 0.5):
-                p = replace(DEFAULT_PARAMS, threshold_z=z, time_gate_z=gate, tau=tau)
-                out.append((f"z {z} time gate {gate} tau {tau}", p))
+    for rel in (None, 0.3, 0.5):
+        for z in (3.0, 3.5):
+            for drop in (None, 1.0, 1.25, 1.5):
+                p = replace(DEFAULT_PARAMS, threshold_z=z, cap_k=None if drop is None else 0,
+                            cap_drop=0.0 if drop is None else drop, join_relative=rel)
+                ceiling = "none" if drop is None else f"1-NN - {drop} spread"
+                out.append((f"z {z} ceiling {ceiling} relative join {rel}", p))
     return out
 
 
@@ -329,28 +404,57 @@ def regimes(eps: list) -> list[str]:
     return list(dict.fromkeys(e.regime for e in eps))
 
 
+GENERATED = ("anime-like (generated)", "haruhi16-calibrated (ECAPA vectors)")
+
+
+def family(e) -> str:
+    """Episodes whose vectors share an encoder and a kind of source: the real-speech suite,
+    and each generated regime on its own (one AHC threshold cannot serve resemblyzer
+    vectors of espeak voices and ECAPA vectors at once, so each family gets its own)."""
+    return e.regime if e.regime in GENERATED else "real speech"
+
+
+def single_columns(eps: list, grid: np.ndarray) -> np.ndarray:
+    """Per episode: the AHC_GRID column of its family's best single threshold."""
+    fams = [family(e) for e in eps]
+    best = {f: int(np.argmin(grid[[i for i, g in enumerate(fams) if g == f]].sum(axis=0))) for f in set(fams)}
+    return np.array([best[f] for f in fams])
+
+
+def regime_bounds(eps: list, grid: np.ndarray, single: np.ndarray) -> dict[str, float]:
+    """Per regime: the better of the wave-1 defaults and AHC at its family's best single
+    threshold."""
+    wave1 = [evaluate(run_gated(e, WAVE1_PARAMS, image_weight=0.3).labels, e.truth).ops.total for e in eps]
+    return {r: float(min(sum(grid[i, single[i]] for i, e in enumerate(eps) if e.regime == r),
+                         sum(w for w, e in zip(wave1, eps, strict=True) if e.regime == r)))
+            for r in regimes(eps)}
+
+
+def pick_setting(score: dict[str, tuple[float, int]]) -> str:
+    """The declared rule: fewest regimes over their bound, then lowest total, then grid order."""
+    return min(score, key=lambda lb: (score[lb][1], score[lb][0]))
+
+
 def select_suite_defaults(eps: list) -> None:
     """Print the declared rule, then the grid's per-regime ops and the chosen setting."""
     print(f"\n{DECLARED_RULE}")
     sys.stdout.flush()
     grid = ahc_grid(eps)
-    single = int(np.argmin(grid.sum(axis=0)))
+    single = single_columns(eps, grid)
     regs = regimes(eps)
-    ahc_reg = {r: float(sum(grid[i, single] for i, e in enumerate(eps) if e.regime == r)) for r in regs}
+    bound = regime_bounds(eps, grid, single)
     rows, score = [], {}
     for label, params in default_grid():
         per = [evaluate(run_gated(e, params).labels, e.truth).ops.total for e in eps]
         reg = {r: sum(v for v, e in zip(per, eps, strict=True) if e.regime == r) for r in regs}
-        ok = all(reg[r] <= ahc_reg[r] for r in regs)
-        score[label] = (sum(per), ok)
-        rows.append([label, *(f"{reg[r]:g}" for r in regs), f"{sum(per):g}", "yes" if ok else "no"])
+        over = sum(reg[r] > bound[r] for r in regs)
+        score[label] = (sum(per), over)
+        rows.append([label, *(f"{reg[r]:g}" for r in regs), f"{sum(per):g}", over])
         print(f"  {label}: {sum(per):g}", file=sys.stderr, flush=True)
-    qualified = [lb for lb in score if score[lb][1]] or list(score)
-    pick = min(qualified, key=lambda lb: score[lb][0])
-    rows.append([f"AHC, best single threshold {AHC_GRID[single]:.2f}", *(f"{ahc_reg[r]:g}" for r in regs),
-                 f"{grid[:, single].sum():g}", "-"])
+    pick = pick_setting(score)
+    rows.append(["bound: min(wave-1, AHC best single)", *(f"{bound[r]:g}" for r in regs), "", "-"])
     print_table(f"Stage 1, clustering: ops per regime (chosen: {pick})",
-                ["setting", *regs, "total", "no regime worse"], rows)
+                ["setting", *regs, "total", "regimes over bound"], rows)
     # stage 2: the image weighting, with stage 1's choice, by the same rule
     params = dict(default_grid())[pick]
     from sgtui.engine.modality import image_weight
@@ -366,21 +470,20 @@ def select_suite_defaults(eps: list) -> None:
                 per.append(evaluate(run_gated(e, params, image_weight=w).labels, e.truth).ops.total)
             reg = {r: sum(v for v, e in zip(per, eps, strict=True) if e.regime == r) for r in regs}
             label = f"image max weight {mw}, margin {margin}"
-            score[label] = (sum(per), all(reg[r] <= ahc_reg[r] for r in regs))
-            rows.append([label, *(f"{reg[r]:g}" for r in regs), f"{sum(per):g}", "yes" if score[label][1] else "no"])
-    qualified = [lb for lb in score if score[lb][1]] or list(score)
-    pick = min(qualified, key=lambda lb: score[lb][0])
+            score[label] = (sum(per), sum(reg[r] > bound[r] for r in regs))
+            rows.append([label, *(f"{reg[r]:g}" for r in regs), f"{sum(per):g}", score[label][1]])
+    pick = pick_setting(score)
     print_table(f"Stage 2, image weighting: ops per regime (chosen: {pick})",
-                ["setting", *regs, "total", "no regime worse"], rows)
+                ["setting", *regs, "total", "regimes over bound"], rows)
 
 
 def suite_quality(eps: list) -> dict:
     """The dev-suite table: baselines and the gated engine per episode, per regime, total;
     returns the totals the targets are checked on."""
     grid = ahc_grid(eps)
-    single = int(np.argmin(grid.sum(axis=0)))
+    single = single_columns(eps, grid)
     old = WAVE1_PARAMS
-    methods = ["AHC 0.3 (seed)", f"AHC best single {AHC_GRID[single]:.2f}", "AHC hindsight [labels]",
+    methods = ["AHC 0.3 (seed)", "AHC best single (per family)", "AHC hindsight [labels]",
                "spectral", "HDBSCAN", "gated, wave-1 defaults, image 0.3", "gated, voice only", "gated (defaults)"]
     table: dict[str, list[float]] = {m: [] for m in methods}
     rows = []
@@ -388,7 +491,7 @@ def suite_quality(eps: list) -> dict:
         v = normalise(e.voice)
         cells = {
             methods[0]: evaluate(baselines.ahc(v, 0.3), e.truth).ops.total,
-            methods[1]: grid[i, single],
+            methods[1]: grid[i, single[i]],
             methods[2]: grid[i].min(),
             methods[3]: evaluate(baselines.spectral(v)[0], e.truth).ops.total,
             methods[4]: evaluate(baselines.hdbscan_labels(v), e.truth).ops.total,
@@ -413,19 +516,51 @@ def suite_quality(eps: list) -> dict:
                 "baselines on the voice vectors)",
                 ["episode", "regime", "keyframes", "lines", "speakers", *methods, "threshold", "image w",
                  "speakers est.", "unassigned", "F1"], rows)
+    real = [i for i, e in enumerate(eps) if family(e) == "real speech"]
+    real_single = int(single[real[0]])
+    print("\nAHC best single threshold per family: " + ", ".join(
+        f"{family(e)} {AHC_GRID[single[i]]:.2f}" for i, e in enumerate(eps)
+        if i == min(j for j, d in enumerate(eps) if family(d) == family(e))))
+    print(f"Real-speech regimes only: gated {sum(table[methods[7]][i] for i in real):g}, "
+          f"AHC at the best single threshold over them ({AHC_GRID[real_single]:.2f}) {grid[real, real_single].sum():g}")
     tot = {m: float(sum(v)) for m, v in table.items()}
     reg = {r: {m: float(sum(table[m][i] for i, e in enumerate(eps) if e.regime == r)) for m in methods}
            for r in regs}
     unin = [i for i, e in enumerate(eps) if e.uninformative]
     return {"total": tot, "regimes": reg, "single": methods[1], "gated": methods[7], "voice": methods[6],
+            "real": (sum(table[methods[7]][i] for i in real), float(grid[real, real_single].sum())),
             "uninformative": (sum(table[methods[7]][i] for i in unin), sum(table[methods[6]][i] for i in unin))}
+
+
+def samples_check() -> None:
+    """The bundled sample projects (sample_projects/, made by scripts/make_samples.sh): a
+    check, never a choice: wave-1 defaults, the defaults, AHC at 0.3."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import devsuite
+
+    rows = []
+    for name in ("sample01", "sample02"):
+        base = ROOT / "sample_projects" / name
+        e = devsuite.load_project(base.with_suffix(".sgproj"), base.with_suffix(".truth.csv"), name, "sample",
+                                  "generator")
+        cells = []
+        for labels in (run_gated(e, WAVE1_PARAMS, image_weight=0.3).labels, run_gated(e).labels,
+                       baselines.ahc(normalise(e.voice), 0.3)):
+            ev = evaluate(labels, e.truth)
+            cells.append(f"{ev.ops.total:g} ops, {ev.clusters} clusters")
+        rows.append([name, e.truth.size, int(np.unique(e.truth).size), *cells])
+    print_table("Bundled samples (a check, not used to choose)",
+                ["sample", "lines", "speakers", "gated, wave-1 defaults", "gated (defaults)", "AHC 0.3"], rows)
 
 
 def print_targets(s: dict, h3: tuple[float, float] | None) -> None:
     """The issue's targets, each with pass/fail."""
     g, a = s["gated"], s["single"]
-    rows = [["suite total ≤ 0.7 × AHC best single threshold", f"{s['total'][g]:g} vs {0.7 * s['total'][a]:.1f}",
+    rows = [["whole suite ≤ 0.7 × AHC best single (per family)", f"{s['total'][g]:g} vs {0.7 * s['total'][a]:.1f}",
              "PASS" if s["total"][g] <= 0.7 * s["total"][a] else "FAIL"]]
+    gr, ar = s["real"]
+    rows.append(["real-speech regimes: total ≤ 0.7 × AHC best single over them", f"{gr:g} vs {0.7 * ar:.1f}",
+                 "PASS" if gr <= 0.7 * ar else "FAIL"])
     for r, v in s["regimes"].items():
         rows.append([f"regime '{r}' ≤ AHC best single", f"{v[g]:g} vs {v[a]:g}", "PASS" if v[g] <= v[a] else "FAIL"])
     fu, vo = s["uninformative"]
@@ -453,6 +588,7 @@ def main() -> int:
     print(f"Defaults in use: {DEFAULT_PARAMS}")
     eps = load_devsuite()
     summary = suite_quality(eps)
+    samples_check()
     models = {"synthetic": train_on_synthetic()}
     x, truth, dur = load_episode("haruhi03")
     h3 = quality("haruhi03 (held out: never used to choose anything)", x, truth, dur, models, in_order=True)

@@ -44,6 +44,8 @@ def test_cli_recluster_after_naming_every_cluster_keeps_every_name_on_its_lines(
         ids_before = {c.name: c.id for c in p.clusters()}
         state_before = snapshot(p)
     assert sum(map(len, before.values())) == 80
+    # the sample's own first clustering (by "sgtui") may already count as one
+    reclusters_before = json.loads(cli("ops", demo, "--json").stdout)["raw"]["recluster"]
     r = cli("cluster", demo, "--as", "alice", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["annotator"] == "alice"
@@ -55,7 +57,7 @@ def test_cli_recluster_after_naming_every_cluster_keeps_every_name_on_its_lines(
         speakers = [row[0] for row in csv.reader(f)][1:]
     assert len(speakers) == 80 and all(speakers), "no line exported without a speaker"
     ops = json.loads(cli("ops", demo, "--json").stdout)
-    assert ops["raw"]["recluster"] == 1
+    assert ops["raw"]["recluster"] == reclusters_before + 1
     assert ops["raw"]["add"] == ops["raw"]["remove"] == ops["raw"]["merge"] == 0
     assert ops["by_annotator"]["alice"]["raw"]["recluster"] == 1
     with Project.open(demo) as p:
@@ -68,7 +70,9 @@ def test_cli_recluster_after_naming_every_cluster_keeps_every_name_on_its_lines(
 
 def test_a_named_or_reviewed_cluster_keeps_all_its_auto_lines(demo):
     with Project.open(demo) as p:
-        a, b, c = (cl.id for cl in p.clusters()[:3])
+        a, b = (cl.id for cl in p.clusters()[:2])
+        # the unnamed, unreviewed cluster the one new group below overlaps most
+        biggest = max((cl.id for cl in p.clusters()[2:]), key=lambda cid: (len(p.cluster_lines(cid)), -cid))
         p.rename(a, "Kyon", "alice")
         p.confirm(b, "bob")
         lines_a, lines_b = sorted(p.cluster_lines(a)), sorted(p.cluster_lines(b))
@@ -79,7 +83,7 @@ def test_a_named_or_reviewed_cluster_keeps_all_its_auto_lines(demo):
         assert sorted(p.cluster_lines(a)) == lines_a and p.cluster(a).name == "Kyon"
         assert sorted(p.cluster_lines(b)) == lines_b and p.cluster(b).confirmed
         rest = set(everything) - set(lines_a) - set(lines_b)
-        assert {p.assignments()[lid].cluster_id for lid in rest} == {c}, \
+        assert {p.assignments()[lid].cluster_id for lid in rest} == {biggest}, \
             "the new group takes the identity of the old cluster it overlaps most"
 
 
@@ -160,9 +164,10 @@ def test_a_merged_away_cluster_id_never_comes_back(demo):
     """An old merge row must never come to mean a new cluster (it would redirect removals)."""
     with Project.open(demo) as p:
         top = max(c.id for c in p.clusters())
+        other = min(c.id for c in p.clusters())
+        p.move([p.cluster_lines(other)[-1]], top, "bob")  # top keeps a line after the removal
         line = p.cluster_lines(top)[0]
         p.remove([line], "bob")
-        other = min(c.id for c in p.clusters())
         p.merge(top, other, "bob")
         p.move([line], None, "alice")  # a new cluster
         new = p.assignments()[line].cluster_id

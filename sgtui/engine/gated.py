@@ -21,7 +21,9 @@ Human work is a hard constraint throughout (see `constraints.ConstrainedUnionFin
 Without labels or tuning, the threshold is estimated from the episode itself:
 `threshold_z` spreads above the typical similarity of two different speakers
 (`estimate_unrelated`, from random pairs), which assumes nothing about how many lines a
-speaker has. The former rule (a point between a typical unrelated pair and a typical 10th
+speaker has, capped one spread below the typical nearest-neighbour similarity (clean,
+distinct voices spread unrelated pairs so wide that the z-rule alone would split every
+speaker). The former rule (a point between a typical unrelated pair and a typical 10th
 neighbour) assumed ten or more lines per speaker and under-clustered casts with a long tail.
 """
 
@@ -51,10 +53,12 @@ class GatedParams:
     # The former threshold rule (used when threshold_z is None): where the threshold sits
     # between a typical unrelated pair (0) and a typical 10th neighbour (1).
     threshold_position: float = THRESHOLD_POSITION
-    # Defaults of the real-speech dev suite (bench/devsuite.py; bench/engine.py --defaults
-    # prints the declared rule and the grid; haruhi03 never entered any choice):
-    # threshold_z, time_gate_z and tau from the grid; mutual connectivity (gamma), min_size 1
-    # and the lone-line gate from earlier, coarser runs on the same suite.
+    # Defaults of the dev suite (bench/devsuite.py: real-speech regimes and an anime-like
+    # one made by sgtui/media/synth.py; bench/engine.py --defaults prints the declared rule
+    # and the grid; haruhi03 and the bundled samples never entered any choice): threshold_z,
+    # the nearest-neighbour ceiling (cap_drop) and refine_alone_max from the second round's
+    # grid; time_gate_z and tau from the first; mutual connectivity (gamma), min_size 1 and
+    # the lone-line gate from earlier, coarser runs on the real-speech regimes.
     gamma: float = 0.45  # k-NN density, both ways, needed to merge two components
     tau: float = 0.3  # confidence below which a line may only join
     join_share: float = 0.5  # share of a low line's neighbours its cluster must hold
@@ -83,15 +87,30 @@ class GatedParams:
     # Threshold rule: with `threshold_z` set, the threshold is `threshold_z` spreads above
     # the typical unrelated pair (estimate_unrelated), which assumes nothing about how many
     # lines a speaker has; None = the position rule above.
-    threshold_z: float | None = 3.5
+    threshold_z: float | None = 3.0
     connect_mutual: bool = True  # merge_connected's two-sided density test
     # refinement moves a lone line (cluster of one, or unassigned) only into a cluster whose
     # average similarity to it clears the merge threshold (refine.refine_partition join_min)
     refine_alone_gate: bool = True
+    # clusters of up to this many lines count as alone for both gates: a minor character's
+    # two or three lines are not dissolved into a main character's centroid either
+    refine_alone_max: int = 3
+    # ... and a lone line may also join a cluster it is as close to, relative to unrelated
+    # pairs, as `join_relative` of that cluster's own cohesion (None = the fixed bars only)
+    join_relative: float | None = 0.3
+    join_relative_votes: bool = True  # ... and only where most of its k neighbours are in it
     refine_mean: bool = False  # score clusters by average similarity, not centroid cosine
     # the temporal step may move a lone line only into a cluster whose average similarity
     # to it clears centre + time_gate_z × spread of unrelated pairs (None = no gate)
     time_gate_z: float | None = 2.0
+    # Ceiling on the z-rule's threshold: the median similarity of a line to its nearest
+    # neighbour (column cap_k of the k-NN graph), less cap_drop spreads of unrelated pairs.
+    # Almost every line's nearest neighbour is its own speaker in any cast, so a threshold
+    # above what most nearest neighbours score would split every speaker. This binds on
+    # clean, distinct voices (anime-like episodes: unrelated pairs spread wide, lines of one
+    # voice very close) and leaves hard real speech to the z-rule. None = no ceiling.
+    cap_k: int | None = 0
+    cap_drop: float = 1.5
 
 
 DEFAULT_PARAMS = GatedParams()
@@ -152,7 +171,10 @@ def threshold_for(x: np.ndarray, graph: KnnGraph, params: GatedParams) -> float:
         return params.threshold
     if params.threshold_z is not None:
         centre, spread = estimate_unrelated(x, params.pair_samples)
-        return centre + params.threshold_z * spread
+        theta = centre + params.threshold_z * spread
+        if params.cap_k is not None and graph.k > params.cap_k:
+            theta = min(theta, float(np.median(graph.sims[:, params.cap_k])) - params.cap_drop * spread)
+        return theta
     return estimate_threshold(x, graph, params.pair_samples, position=params.threshold_position)
 
 
@@ -392,7 +414,7 @@ def _gated(x, graph, constraints, params, confidence, mlp, split, order):
     back = alone & (labels < 0)
     labels[back] = roots[back]
     if params.refine_iters > 0:
-        labels = _refine(x, uf, labels, constraints, fixed, params, order, theta)
+        labels = _refine(x, uf, labels, constraints, fixed, params, order, theta, graph)
     return labels, confidence, theta
 
 
@@ -404,7 +426,8 @@ def _time_gate(x: np.ndarray, params: GatedParams) -> float | None:
 
 
 def _refine(x: np.ndarray, uf: ConstrainedUnionFind, labels: np.ndarray, constraints: Constraints,
-            fixed: np.ndarray, params: GatedParams, order: np.ndarray | None, theta: float) -> np.ndarray:
+            fixed: np.ndarray, params: GatedParams, order: np.ndarray | None, theta: float,
+            graph: KnnGraph | None = None) -> np.ndarray:
     """refine_partition with human work kept: placed and must-linked lines stay, and a line
     never enters a cluster holding a key it is cannot-linked to."""
     n = labels.shape[0]
@@ -422,7 +445,11 @@ def _refine(x: np.ndarray, uf: ConstrainedUnionFind, labels: np.ndarray, constra
                                 params.refine_shrinkage, params.refine_fill, order,
                                 params.temporal_kappa, params.temporal_sweeps,
                                 join_min=theta if params.refine_alone_gate else None,
-                                mean=params.refine_mean, join_min_time=_time_gate(x, params))
+                                mean=params.refine_mean, join_min_time=_time_gate(x, params),
+                                alone_max=params.refine_alone_max,
+                                join_relative=None if params.join_relative is None else
+                                (estimate_unrelated(x, params.pair_samples)[0], params.join_relative),
+                                neighbours=graph.indices if params.join_relative_votes and graph is not None else None)
 
     for _ in range(max(params.refine_rounds, 1)):
         new = refine(labels)

@@ -18,7 +18,7 @@ MAX_IMAGE_WEIGHT = 0.3  # the weight an image channel that fully agrees with the
 # Agreement needed above chance before the image gets any weight: a weak agreement comes as
 # easily from shots that favour the main characters as from the speaker being on screen.
 # Both chosen on the dev suite (bench/engine.py --defaults, stage 2).
-AGREEMENT_MARGIN = 0.1
+AGREEMENT_MARGIN = 0.0
 
 
 def neighbour_agreement(graph: KnnGraph, labels: np.ndarray) -> float:

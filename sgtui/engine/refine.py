@@ -102,17 +102,31 @@ def whitened(x: np.ndarray, g: np.ndarray, shrinkage: float) -> np.ndarray:
 
 
 def _may_join(x: np.ndarray, g: np.ndarray, rows: np.ndarray, best: np.ndarray, n_groups: int,
-              join_min: float) -> np.ndarray:
+              join_min: float, alone_max: int = 1, relative: tuple[float, float] | None = None,
+              neighbours: np.ndarray | None = None) -> np.ndarray:
     """For each of `rows` (moving to group `best`): True unless the line is alone (group
-    of one or none) and its average cosine to `best`'s lines is below join_min."""
+    of at most `alone_max` lines, or none) and its average cosine to `best`'s lines is
+    below join_min. `relative` = (centre, ratio): the bar for a group is at most
+    centre + ratio × (the group's own average within-pair cosine − centre): a line as close
+    to a loose cluster as its members are to each other may join it."""
     sums, sizes = group_sums(np.asarray(x, dtype=np.float32), g, n_groups)
     cur = g[rows]
-    alone = (cur < 0) | (sizes[np.maximum(cur, 0)] <= 1)
+    alone = (cur < 0) | (sizes[np.maximum(cur, 0)] <= alone_max)
     if not alone.any():
         return np.ones(rows.size, dtype=bool)
     xb = np.asarray(x[rows], dtype=np.float32)
     avg = np.einsum("ij,ij->i", xb, sums[best]) / np.maximum(sizes[best], 1)
-    return ~alone | (best == cur) | (avg >= join_min)
+    bar = np.full(rows.size, join_min)
+    if relative is not None:
+        centre, ratio = relative
+        n = sizes.astype(np.float64)
+        within = np.where(n > 1, (np.einsum("ij,ij->i", sums, sums) - n) / np.maximum(n * (n - 1), 1), np.inf)
+        rel_bar = centre + ratio * (within[best] - centre)
+        if neighbours is not None:  # ... only where most of the line's neighbours are in it
+            share = (g[neighbours[rows]] == best[:, None]).mean(axis=1)
+            rel_bar = np.where(share >= 0.5, rel_bar, np.inf)
+        bar = np.minimum(bar, rel_bar)
+    return ~alone | (best == cur) | (avg >= bar)
 
 
 def refine_partition(
@@ -129,6 +143,9 @@ def refine_partition(
     join_min: float | None = None,
     mean: bool = False,
     join_min_time: float | None = None,
+    alone_max: int = 1,
+    join_relative: tuple[float, float] | None = None,
+    neighbours: np.ndarray | None = None,
 ) -> np.ndarray:
     """Labels after re-assigning movable lines to their nearest LOO centroid (see module doc).
 
@@ -142,6 +159,9 @@ def refine_partition(
     otherwise it stays where it is. A centroid of many lines is closer to almost any line
     than one line is, so without this a minor character's lone line is always drawn into
     a main character's cluster. `join_min_time`: the same gate for the temporal step.
+    `alone_max`: clusters of up to this many lines count as alone for both gates.
+    `join_relative`: (centre, ratio), each gate relative to the destination's cohesion too
+    (see `_may_join`).
     """
     labels = np.asarray(labels, dtype=np.int64).copy()
     n = labels.shape[0]
@@ -169,7 +189,7 @@ def refine_partition(
         best = np.argmax(s, axis=1)
         ok = np.isfinite(s[np.arange(rows.size), best])
         if join_min is not None:
-            ok &= _may_join(x, g, rows, best, uniq.size, join_min)
+            ok &= _may_join(x, g, rows, best, uniq.size, join_min, alone_max, join_relative, neighbours)
         new = np.where(ok, best, g[rows])
         if np.array_equal(new, g[rows]):
             break
@@ -181,7 +201,8 @@ def refine_partition(
         g = smooth_in_time(s, g, np.asarray(order, dtype=np.int64), kappa, move, sweeps)
         moved = np.flatnonzero(g != before)
         if join_min_time is not None and moved.size:  # a lone line's gate in time (lower: time is evidence too)
-            keep = ~_may_join(x, before, moved, g[moved], uniq.size, join_min_time)
+            keep = ~_may_join(x, before, moved, g[moved], uniq.size, join_min_time, alone_max, join_relative,
+                              neighbours)
             g[moved[keep]] = before[moved[keep]]
     return np.where(g >= 0, uniq[np.maximum(g, 0)], -1)
 
