@@ -7,7 +7,7 @@ import sys
 import threading
 
 import pytest
-from tui_helpers import build_big_project, small_project
+from tui_helpers import AppMaker, build_big_project, small_project
 
 from sgtui.project import LineIn, Project
 from sgtui.tui.app import AnnotatorApp
@@ -28,20 +28,9 @@ def sp(tmp_path, tmp_path_factory):
 
 @pytest.fixture
 def make_app(sp):
-    opened = []
-
-    def make(path=None, **kw):
-        p = Project.open(path or sp.path)
-        opened.append(p)
-        kw.setdefault("config", Config(image="halfcell"))
-        kw.setdefault("player", NullPlayer())
-        kw.setdefault("poll_seconds", 0)
-        kw.setdefault("keyframe_delay", 0)
-        return AnnotatorApp(p, "tester", **kw)
-
+    make = AppMaker(sp.path)
     yield make
-    for p in opened:
-        p.close()
+    make.close()
 
 
 def status(app: AnnotatorApp) -> str:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from tui_helpers import small_project
+from tui_helpers import AppMaker, small_project
 
 from sgtui.errors import SgtuiError
 from sgtui.project import LineIn, Project
@@ -31,20 +31,9 @@ def sp(tmp_path, tmp_path_factory):
 
 @pytest.fixture
 def make_app(sp):
-    opened = []
-
-    def make(path=None, **kw):
-        p = Project.open(path or sp.path)
-        opened.append(p)
-        kw.setdefault("config", Config(image="halfcell"))
-        kw.setdefault("player", NullPlayer(notice=None))
-        kw.setdefault("poll_seconds", 0)
-        kw.setdefault("keyframe_delay", 0)
-        return AnnotatorApp(p, "tester", **kw)
-
+    make = AppMaker(sp.path, player=NullPlayer(notice=None))
     yield make
-    for p in opened:
-        p.close()
+    make.close()
 
 
 def status(app: AnnotatorApp) -> str:

@@ -117,3 +117,33 @@ def build_big_project(path: Path, n: int, speakers: int = 8, seed: int = 0) -> P
                 for i in ids if i > keep}
         p.apply_clustering(groups, sugg, method="test")
     return path
+
+
+class AppMaker:
+    """Opens AnnotatorApps on small test projects (halfcell images, no polling, no keyframe
+    delay, a silent player) and closes their projects afterwards."""
+
+    def __init__(self, default_path, **defaults) -> None:
+        self.default_path = default_path
+        self.defaults = defaults
+        self.opened: list = []
+
+    def __call__(self, path=None, **kw):
+        from sgtui.project import Project
+        from sgtui.tui.app import AnnotatorApp
+        from sgtui.tui.config import Config
+        from sgtui.tui.player import NullPlayer
+
+        p = Project.open(path or self.default_path)
+        self.opened.append(p)
+        for key, value in self.defaults.items():
+            kw.setdefault(key, value)
+        kw.setdefault("config", Config(image="halfcell"))
+        kw.setdefault("player", NullPlayer())
+        kw.setdefault("poll_seconds", 0)
+        kw.setdefault("keyframe_delay", 0)
+        return AnnotatorApp(p, "tester", **kw)
+
+    def close(self) -> None:
+        for p in self.opened:
+            p.close()

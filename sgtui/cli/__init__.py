@@ -72,16 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except sqlite3.OperationalError as exc:  # the disk or the file refused a write: not a bug
-        reason = write_failure(exc)
-        if reason is None:
-            return _internal(exc, args.debug)
-        if args.debug:
-            traceback.print_exc()
-        print(f"sgtui: error: {reason}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        reason = environment_failure(exc)
+    except (sqlite3.OperationalError, OSError) as exc:  # the disk or the file refused: not a bug
+        reason = (write_failure(exc) if isinstance(exc, sqlite3.OperationalError)
+                  else environment_failure(exc))
         if reason is None:
             return _internal(exc, args.debug)
         if args.debug:
