@@ -249,7 +249,7 @@ def paths(r: Recipe, out: Path | None = None) -> tuple[Path, Path]:
 
 def build_synth(r: SynthRecipe, out: Path | None = None) -> Built:
     """Generate the episode with the product's generator, then `sgtui ingest --subs --embed`."""
-    from sgtui.media.synth import make_episode, write_srt, write_truth, write_video
+    from sgtui.media.synth import make_episode
 
     sg, truth = paths(r, out)
     if sg.exists() and truth.exists():
@@ -257,6 +257,15 @@ def build_synth(r: SynthRecipe, out: Path | None = None) -> Built:
     sg.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     ep = make_episode(r.seed, r.n_lines, r.cast(), signs=False, short_p=0.15)
+    _ingest(ep, sg, truth)
+    return Built(r, sg, truth, len(ep.lines), time.time() - t0)
+
+
+def _ingest(ep, sg: Path, truth: Path) -> None:  # ep: sgtui.media.synth.Episode
+    """The product's own path: a video and an SRT of the episode, `sgtui ingest --subs
+    --embed` into `sg`, the truth CSV written last (its presence marks a finished build)."""
+    from sgtui.media.synth import write_srt, write_truth, write_video
+
     video, srt = sg.with_suffix(".mp4"), sg.with_suffix(".srt")
     write_video(video, ep, width=320, height=180, fps=Fraction(5), keyint=50)
     write_srt(srt, ep.lines)
@@ -267,7 +276,6 @@ def build_synth(r: SynthRecipe, out: Path | None = None) -> Built:
                     "--device", "cpu", "-o", str(sg), "--force"], check=True, env=env)
     tmp_truth.replace(truth)
     video.unlink()
-    return Built(r, sg, truth, len(ep.lines), time.time() - t0)
 
 
 def build(r: Recipe, out: Path | None = None) -> Built:
@@ -280,9 +288,6 @@ def build(r: Recipe, out: Path | None = None) -> Built:
         Episode,
         ScriptLine,
         Shot,
-        write_srt,
-        write_truth,
-        write_video,
     )
 
     if isinstance(r, SynthRecipe):
@@ -335,17 +340,7 @@ def build(r: Recipe, out: Path | None = None) -> Built:
     audio16 = np.clip(audio24 * 32767, -32768, 32767).astype(np.int16)
     assert AUDIO_RATE == 24000
     ep = Episode(tuple(lines), tuple(shots), cast, duration, audio16)
-    video = sg.with_suffix(".mp4")
-    srt = sg.with_suffix(".srt")
-    write_video(video, ep, width=320, height=180, fps=Fraction(5), keyint=50)
-    write_srt(srt, ep.lines)
-    tmp_truth = truth.with_suffix(".tmp")
-    write_truth(tmp_truth, ep.lines)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-m", "sgtui", "ingest", str(video), "--subs", str(srt), "--embed",
-                    "--device", "cpu", "-o", str(sg), "--force"], check=True, env=env)
-    tmp_truth.replace(truth)
-    video.unlink()
+    _ingest(ep, sg, truth)
     return Built(r, sg, truth, len(lines), time.time() - t0)
 
 
