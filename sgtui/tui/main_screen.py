@@ -112,7 +112,7 @@ class MainScreen(Screen):
     MainScreen.-narrow KeyframePanel { width: 28; height: 100%; max-height: 100%; margin-right: 1; }
     MainScreen.-narrow LineDetails { width: 1fr; }
     .pane-title { text-style: bold; background: $boost; width: 100%; padding: 0 1; }
-    #clusters-title { padding: 0; }
+    #clusters-title { padding: 0; text-wrap: nowrap; text-overflow: clip; }
     .-focused > .pane-title { background: $accent; color: $text; }
     RowList:focus { background-tint: $foreground 4%; }
     #search { dock: bottom; height: 1; border: none; padding: 0 1; display: none; }
@@ -194,6 +194,13 @@ class MainScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#lines" if self.state.rows() else "#clusters", RowList).focus()
         self.redraw()
+        # the list's width is known only once the breakpoints have laid the screen out
+        self.call_after_refresh(self._draw_cluster_header)
+
+    def on_screen_resume(self) -> None:
+        """Back from a modal (e.g. the sound-page notice shown at start): widths may have
+        settled meanwhile."""
+        self._draw_cluster_header()
 
     # ---- drawing -------------------------------------------------------------------------
     def on_resize(self) -> None:
