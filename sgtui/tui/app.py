@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -23,6 +24,7 @@ from textual.worker import get_current_worker
 from sgtui.errors import SgtuiError
 from sgtui.project import Project
 from sgtui.tui.config import Config
+from sgtui.tui.idle_gc import TICK, IdleCollector
 from sgtui.tui.main_screen import HELP, MainScreen
 from sgtui.tui.modals import ClusterPicker, ConfirmPrompt, TextPrompt
 from sgtui.tui.player import LineInfo, LinePlayer, NullPlayer, Player, join_clips
@@ -125,6 +127,7 @@ class AnnotatorApp(App):
         self.keyframe_delay = keyframe_delay
         self.busy = ""
         self._noticed = False
+        self.idle_gc = IdleCollector()
         self.sub_title = f"{project.path.name} — {annotator}" + (" — view only" if project.readonly else "")
         if self.config.keys:
             check_keymap(self.config)
@@ -135,6 +138,8 @@ class AnnotatorApp(App):
         return self.main
 
     def on_mount(self) -> None:
+        self.call_after_refresh(self.idle_gc.start)  # first screen first, then freeze
+        self.set_interval(TICK, self.idle_gc.tick)
         if self.poll_seconds > 0:
             self.set_interval(self.poll_seconds, self.poll)
         if hasattr(self.player, "url"):  # the browser page: say once how to reach it
@@ -163,7 +168,13 @@ class AnnotatorApp(App):
         if self.state.poll():
             self.main.redraw()
 
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self.idle_gc.key()  # garbage is collected between keys, not during them
+        await super().on_event(event)
+
     def on_unmount(self) -> None:
+        self.idle_gc.stop()
         self.player.stop()
         close = getattr(self.player, "close", None)
         if close is not None:
