@@ -529,6 +529,7 @@ def episode_key(project: Project) -> str:
 def bank_add(bank_path: str | Path, projects: list[Project]) -> list[dict]:
     """Store each project's named clusters in the bank (replacing that episode's earlier
     contribution); creates the bank when missing. Returns one summary per episode."""
+    from sgtui.engine.bank import fit_characters
     from sgtui.project.bank import Bank, Contribution
 
     out = []
@@ -572,7 +573,7 @@ def bank_add(bank_path: str | Path, projects: list[Project]) -> list[dict]:
                 contributions.append(Contribution(name, lids, voice[[row[i] for i in lids]], image))
             title = project.meta_get("title", project.path.stem) or project.path.stem
             stored = bank.add_episode(episode_key(project), title, str(project.path.resolve()), model,
-                                      contributions)
+                                      contributions, fit=fit_characters)
             out.append({"episode": title, "characters": len(contributions), "lines": stored})
     return out
 

@@ -89,11 +89,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from sgtui.engine.bank import fit_characters
     from sgtui.project.bank import Bank
 
     with Bank.open(check_input(args.bank, "bank")) as bank:
         if args.character is not None:
-            if not bank.remove_character(args.character):
+            if not bank.remove_character(args.character, fit=fit_characters):
                 raise SgtuiError(f"the bank has no character {args.character!r}; see `sgtui bank list`")
             print(f"removed {args.character}")
             return 0
@@ -105,7 +106,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
             with Project.open(ep, readonly=True) as project:
                 keys.insert(0, episode_key(project))
-        if not any(bank.remove_episode(k) for k in keys):
+        if not any(bank.remove_episode(k, fit=fit_characters) for k in keys):
             raise SgtuiError(f"the bank holds no episode {ep!r}; see `sgtui bank list`")
     print(f"removed episode {ep}")
     return 0

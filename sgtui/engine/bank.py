@@ -258,3 +258,16 @@ def line_character_scores(x: np.ndarray, protos: Prototypes, calibration: Calibr
             ranked.append((c, float(calibration.probability(f)[0])))
         out.append(ranked)
     return out
+
+
+def fit_characters(x: np.ndarray, character: np.ndarray, episode: np.ndarray, n_characters: int,
+                   modality: str) -> tuple[Prototypes, dict | None]:
+    """What a bank stores for one modality: each character's prototypes and, for voices, the
+    calibration of match scores (None while the bank is too small to calibrate)."""
+    protos = Prototypes.build(x, character, n_characters)
+    if modality != "voice":
+        return protos, None
+    try:
+        return protos, calibrate(x, character, episode, n_characters).to_dict()
+    except ValueError:
+        return protos, None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +25,10 @@ from sgtui import __version__
 from sgtui.errors import SgtuiError
 from sgtui.project import connection
 from sgtui.project.schema import run_script, schema_of
+
+# (lines' vectors, their character, their episode, characters, modality) -> (prototypes with
+# `.vecs` and `.owner`, calibration dict or None): the engine's fit_characters.
+CharacterFit = Callable[[np.ndarray, np.ndarray, np.ndarray, int, str], tuple[object, dict | None]]
 
 BANK_APPLICATION_ID = 0x5347424B  # "SGBK"
 BANK_SCHEMA_VERSION = 1
@@ -276,7 +280,7 @@ class Bank:
 
     # ---- writing -------------------------------------------------------------------------
     def add_episode(self, key: str, title: str, path: str | None, voice_model: str,
-                    contributions: Sequence[Contribution]) -> int:
+                    contributions: Sequence[Contribution], fit: CharacterFit) -> int:
         """Replace the episode `key`'s contribution by `contributions`; returns lines stored."""
         known = self.voice_model
         if known is not None and known != voice_model:
@@ -302,22 +306,22 @@ class Bank:
                         [(eid, int(lid), cid, modality, int(v.shape[1]), row.tobytes())
                          for lid, row in zip(con.line_ids, v, strict=True) if row.any()])
                 stored += len(con.line_ids)
-            self._refresh(c)
+            self._refresh(c, fit)
         return stored
 
-    def remove_episode(self, key_or_title: str) -> int:
+    def remove_episode(self, key_or_title: str, fit: CharacterFit) -> int:
         with self._transaction() as c:
             n = c.execute("DELETE FROM episodes WHERE key=? OR title=? OR path=?",
                           (key_or_title, key_or_title, key_or_title)).rowcount
             if n:
-                self._refresh(c)
+                self._refresh(c, fit)
         return n
 
-    def remove_character(self, name: str) -> int:
+    def remove_character(self, name: str, fit: CharacterFit) -> int:
         with self._transaction() as c:
             n = c.execute("DELETE FROM characters WHERE name=?", (name,)).rowcount
             if n:
-                self._refresh(c)
+                self._refresh(c, fit)
         return n
 
     def rename_character(self, old: str, new: str) -> None:
@@ -331,10 +335,9 @@ class Bank:
                 raise SgtuiError(f"the bank already has a character {new!r}; remove one first")
             c.execute("UPDATE characters SET name=? WHERE name=?", (new, old))
 
-    def _refresh(self, c: sqlite3.Connection) -> None:
-        """Recompute prototypes and the calibration from the lines (inside the transaction)."""
-        from sgtui.engine.bank import Prototypes, calibrate
-
+    def _refresh(self, c: sqlite3.Connection, fit: CharacterFit) -> None:
+        """Recompute prototypes and the calibration from the lines (inside the transaction).
+        `fit` is the engine's (sgtui.engine.bank.fit_characters): this layer only stores."""
         c.execute("DELETE FROM characters WHERE id NOT IN (SELECT character_id FROM bank_lines)")
         c.execute("DELETE FROM prototypes")
         ids = [r[0] for r in c.execute("SELECT id FROM characters ORDER BY id")]
@@ -343,7 +346,9 @@ class Bank:
             x, ch, ep, _ = self.training_lines(modality)
             if x.shape[0] == 0:
                 continue
-            protos = Prototypes.build(x, ch, len(ids))
+            protos, cal = fit(x, ch, ep, len(ids), modality)
+            if modality == "voice":
+                calibration = cal
             rank = {}
             rows = []
             for vec, owner in zip(protos.vecs, protos.owner.tolist(), strict=True):
@@ -352,11 +357,6 @@ class Bank:
                 rows.append((ids[owner], modality, r, int(vec.shape[0]), vec.astype(np.float32).tobytes()))
             c.executemany("INSERT INTO prototypes(character_id, modality, rank, dim, vec) "
                           "VALUES (?,?,?,?,?)", rows)
-            if modality == "voice":
-                try:
-                    calibration = calibrate(x, ch, ep, len(ids)).to_dict()
-                except ValueError:
-                    calibration = None
         if not ids:
             c.execute("DELETE FROM meta WHERE key='voice_model'")
         value = json.dumps(calibration) if calibration else None
@@ -364,7 +364,6 @@ class Bank:
             c.execute("DELETE FROM meta WHERE key='calibration'")
         else:
             c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('calibration', ?)", (value,))
-
 
 def _vec(blob: bytes, dim: int, path: Path) -> np.ndarray:
     if not isinstance(blob, bytes) or not isinstance(dim, int) or dim < 1 or len(blob) != 4 * dim:
