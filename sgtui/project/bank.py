@@ -24,7 +24,7 @@ import numpy as np
 from sgtui import __version__
 from sgtui.errors import SgtuiError
 from sgtui.project import connection
-from sgtui.project.schema import run_script, schema_of
+from sgtui.project.schema import compare_schema, run_script, schema_of
 
 # (lines' vectors, their character, their episode, characters, modality) -> (prototypes with
 # `.vecs` and `.owner`, calibration dict or None): the engine's fit_characters.
@@ -65,9 +65,6 @@ CREATE TABLE prototypes(
 );
 """
 
-BANK_MIGRATIONS: dict = {}  # version -> step, as in schema.MIGRATIONS (none yet)
-
-
 def build_bank(conn: sqlite3.Connection) -> None:
     run_script(conn, DDL_BANK_V1)
 
@@ -82,12 +79,6 @@ def _expected() -> dict:
         mem.close()
 
 
-def _differences(conn: sqlite3.Connection) -> list[str]:
-    want = _expected()
-    have = schema_of(conn)
-    out = [f"{t} {n!r} differs from what sgtui creates" if (t, n) in want else f"unexpected {t} {n!r}"
-           for (t, n), v in sorted(have.items()) if want.get((t, n)) != v]
-    return out + [f"missing {t} {n!r}" for (t, n) in sorted(want) if (t, n) not in have]
 
 
 @dataclass(frozen=True)
@@ -184,7 +175,7 @@ class Bank:
             if int(row[0]) > BANK_SCHEMA_VERSION:
                 raise SgtuiError(f"{path} was written by a newer sgtui (bank schema {row[0]}); "
                                  "upgrade sgtui to use it")
-            diff = _differences(conn)
+            diff = compare_schema(conn, _expected())
             if diff:
                 raise SgtuiError(f"{path} does not match the bank schema ({'; '.join(diff[:3])}); "
                                  "it was edited by hand or damaged — refusing to use it")

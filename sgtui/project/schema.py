@@ -237,7 +237,12 @@ def schema_of(conn: sqlite3.Connection) -> dict[tuple[str, str], tuple[str, str 
 
 def schema_differences(conn: sqlite3.Connection, version: int) -> list[str]:
     """What differs between a file's schema and the one `version` creates (empty: identical)."""
-    want = expected_schema(version)
+    return compare_schema(conn, expected_schema(version))
+
+
+def compare_schema(conn: sqlite3.Connection, want: dict) -> list[str]:
+    """What differs between a file's schema objects and `want` (a `schema_of` of the schema
+    sgtui creates): changed, unexpected and missing objects (empty: identical)."""
     have = schema_of(conn)
     out = [f"{t} {n!r} differs from what sgtui creates" if (t, n) in want else f"unexpected {t} {n!r}"
            for (t, n), v in sorted(have.items()) if want.get((t, n)) != v]
