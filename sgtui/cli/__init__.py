@@ -73,8 +73,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except (sqlite3.OperationalError, OSError) as exc:  # the disk or the file refused: not a bug
-        reason = (write_failure(exc) if isinstance(exc, sqlite3.OperationalError)
-                  else environment_failure(exc))
+        if isinstance(exc, sqlite3.OperationalError):
+            from sgtui.project.store import write_failure
+
+            failed = write_failure(exc, "the file")
+            reason = None if failed is None else str(failed)
+        else:
+            reason = environment_failure(exc)
         if reason is None:
             return _internal(exc, args.debug)
         if args.debug:
@@ -84,23 +89,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so, and how to see more
         return _internal(exc, args.debug)
     return int(result or 0)
-
-
-def write_failure(exc: sqlite3.OperationalError) -> str | None:
-    """One line for a write the disk or the file refused (SQLite rolled it back), else None."""
-    text = str(exc)
-    if "full" in text:
-        what = "the disk is full"
-        todo = "free some space and run the command again"
-    elif "readonly" in text or "read-only" in text:
-        what = "the project file cannot be written (read-only)"
-        todo = "copy it somewhere you can write, or make it writable (chmod u+w), and run again"
-    elif "disk I/O error" in text or "unable to open" in text:
-        what = f"the disk refused a write ({text})"
-        todo = "check for free space and that the file and its folder are still there and writable"
-    else:
-        return None
-    return f"{what}; the write in progress was undone and the file is intact — {todo}"
 
 
 ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,

@@ -56,10 +56,21 @@ _WRITE_FAILURES = ("readonly", "read-only", "disk is full", "disk i/o error", "d
                    "unable to open database file")
 
 
-def _is_write_failure(exc: sqlite3.OperationalError) -> bool:
-    """An error from the disk or the file's permissions, not from sgtui's own SQL."""
+def write_failure(exc: sqlite3.OperationalError, name: str) -> WriteFailed | None:
+    """A write the disk or the file's permissions refused (SQLite rolled it back), as one line
+    saying what to do; None for an error of sgtui's own SQL (a bug)."""
     text = str(exc).lower()
-    return any(w in text for w in _WRITE_FAILURES)
+    if not any(w in text for w in _WRITE_FAILURES):
+        return None
+    if "readonly" in text or "read-only" in text:
+        why = "the file has become read-only; make it writable (chmod u+w) or ask its owner"
+    elif "full" in text:
+        why = "the disk is full; free some space and try again"
+    elif "locked" in text or "busy" in text:
+        why = "another program holds the file; try again in a moment"
+    else:
+        why = f"the disk reported an error ({exc}); check the disk and try again"
+    return WriteFailed(f"could not save to {name}: {why}; nothing of that action was written")
 
 
 def _file_identity(path: Path) -> tuple[int, int] | None:
@@ -226,7 +237,7 @@ class Project(ActionsMixin, FlagsMixin):
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise self._write_failed(exc) from None
+            raise write_failure(exc, self.path.name) or exc from None
         self._tx_depth = 1
         try:
             yield self.conn
@@ -235,8 +246,9 @@ class Project(ActionsMixin, FlagsMixin):
             if self.conn.in_transaction:  # SQLite may already have rolled back (disk full)
                 with contextlib.suppress(sqlite3.Error):
                     self.conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.OperationalError) and _is_write_failure(exc):
-                raise self._write_failed(exc) from None
+            failed = write_failure(exc, self.path.name) if isinstance(exc, sqlite3.OperationalError) else None
+            if failed is not None:
+                raise failed from None
             raise
         finally:
             self._tx_depth = 0
@@ -260,18 +272,6 @@ class Project(ActionsMixin, FlagsMixin):
         if self._identity is not None and _file_identity(self.path) != self._identity:
             raise WriteFailed(f"{self.path.name} was deleted or replaced while open; nothing was saved "
                               "— quit and open the file again (or restore it)")
-
-    def _write_failed(self, exc: sqlite3.OperationalError) -> WriteFailed:
-        text = str(exc).lower()
-        if "readonly" in text or "read-only" in text:
-            why = "the file has become read-only; make it writable (chmod u+w) or ask its owner"
-        elif "full" in text:
-            why = "the disk is full; free some space and try again"
-        elif "locked" in text or "busy" in text:
-            why = "another program holds the file; try again in a moment"
-        else:
-            why = f"the disk reported an error ({exc}); check the disk and try again"
-        return WriteFailed(f"could not save to {self.path.name}: {why}; nothing of that action was written")
 
     def data_version(self) -> int:
         """Changes when another connection commits (PRAGMA data_version): poll to see them."""
