@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -59,3 +62,34 @@ def h3_project(h3_project_template, tmp_path) -> Path:
     dst = tmp_path / "h3.sgproj"
     shutil.copy(h3_project_template, dst)
     return dst
+
+
+# ---- a folder this process cannot write (tests of read-only files) -------------------------
+@contextlib.contextmanager
+def read_only_folder(base: Path, files: list[Path]) -> Iterator[Path]:
+    """A folder this process cannot write, holding copies of `files` (mode 0444)."""
+    folder = base / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        for f in files:
+            shutil.copy(f, folder)
+            (folder / f.name).chmod(0o444)
+        folder.chmod(0o555)
+        try:
+            yield folder
+        finally:
+            folder.chmod(0o755)
+        return
+    # root writes through permissions: only a read-only mount stops it
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"running as root without the right to mount a read-only tmpfs ({mounted.stderr.strip()})")
+    try:
+        for f in files:
+            shutil.copy(f, folder)
+            (folder / f.name).chmod(0o444)
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)

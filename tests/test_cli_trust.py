@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import HARUHI03
+from conftest import HARUHI03, read_only_folder
 from project_helpers import make_project
 
 from sgtui.project import Project
@@ -303,36 +303,6 @@ def test_a_refused_store_leaves_no_part_file(cli, tmp_path):
 
 
 # ---- case 9: read-only files and folders, a full disk ----------------------------------------
-@contextlib.contextmanager
-def _read_only_folder(base: Path, files: list[Path]) -> Iterator[Path]:
-    """A folder this process cannot write, holding copies of `files` (mode 0444)."""
-    folder = base / "ro"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        for f in files:
-            shutil.copy(f, folder)
-            (folder / f.name).chmod(0o444)
-        folder.chmod(0o555)
-        try:
-            yield folder
-        finally:
-            folder.chmod(0o755)
-        return
-    # root writes through permissions: only a read-only mount stops it
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(folder)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"running as root without the right to mount a read-only tmpfs ({mounted.stderr.strip()})")
-    try:
-        for f in files:
-            shutil.copy(f, folder)
-            (folder / f.name).chmod(0o444)
-        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
-
-
 def test_reading_a_0444_file_works_and_leaves_nothing_beside_it(cli, h3_project):
     assert cli("cluster", h3_project).returncode == 0
     h3_project.chmod(0o444)
@@ -347,7 +317,7 @@ def test_reading_a_0444_file_works_and_leaves_nothing_beside_it(cli, h3_project)
 
 def test_a_project_in_a_read_only_folder_reads_and_refuses_writes_with_one_line(cli, h3_project, tmp_path):
     assert cli("cluster", h3_project).returncode == 0
-    with _read_only_folder(tmp_path, [h3_project]) as folder:
+    with read_only_folder(tmp_path, [h3_project]) as folder:
         path = folder / h3_project.name
         before = path.read_bytes()
         for args in (("info", path), ("ops", path, "--json"),
@@ -366,7 +336,7 @@ def test_a_project_in_a_read_only_folder_reads_and_refuses_writes_with_one_line(
 
 
 def test_ingest_into_a_read_only_folder_exits_2(cli, sample_episode, tmp_path):
-    with _read_only_folder(tmp_path, []) as folder:
+    with read_only_folder(tmp_path, []) as folder:
         _err(cli("ingest", sample_episode / "sample01.mp4", "--subs", sample_episode / "sample01.ass",
                  "-o", folder / "ep.sgproj"), "cannot write in folder")
         assert list(folder.iterdir()) == []
@@ -435,7 +405,7 @@ def test_open_decides_view_only_for_a_file_it_cannot_write(h3_project, tmp_path,
     with pytest.raises(Stop):
         tui_cmds.run_annotator(h3_project, args)
     assert seen == {"readonly": False}
-    with _read_only_folder(tmp_path, [h3_project]) as folder, pytest.raises(Stop):
+    with read_only_folder(tmp_path, [h3_project]) as folder, pytest.raises(Stop):
         tui_cmds.run_annotator(folder / h3_project.name, args)
     assert seen == {"readonly": True}
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -79,6 +80,43 @@ def _expected() -> dict:
         mem.close()
 
 
+def _replay_problem(alone: Path, replayed: Path) -> str | None:
+    """Why a bank with a left-over -wal replayed (`replayed`) cannot be the bank `alone` plus
+    its own log, or None: the result must be intact, still a bank of exactly our schema, and
+    the same bank (its creation stamp, written once, is on the meta page that every write
+    puts in the -wal). An older copy of the *same* bank put in its place is caught only if
+    replaying breaks its structure: a bank keeps no history to check its log against."""
+    def created(conn: sqlite3.Connection) -> str | None:
+        row = conn.execute("SELECT value FROM meta WHERE key='created'").fetchone()
+        return None if row is None else row[0]
+
+    try:
+        conn = sqlite3.connect(replayed, isolation_level=None)
+        try:
+            conn.execute("PRAGMA trusted_schema=OFF")
+            errors = [r[0] for r in conn.execute("PRAGMA integrity_check(5)")]
+            if errors != ["ok"]:
+                return f"replaying it breaks the file: {errors[0]}"
+            if conn.execute("PRAGMA application_id").fetchone()[0] != BANK_APPLICATION_ID:
+                return "replaying it leaves something that is not a bank"
+            if compare_schema(conn, _expected()):
+                return "replaying it changes the bank's schema"
+            after = created(conn)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return f"replaying it leaves an unreadable file: {exc}"
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(alone))}?mode=ro&immutable=1", uri=True)
+        try:
+            before = created(conn)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return None  # the file alone is mid-checkpoint; the checks above decide
+    if before is not None and after != before:
+        return f"it is the log of another bank (created {after}, this one {before})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -118,6 +156,8 @@ class Bank:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
+        self._closed = False
+        connection.opened(path)  # our own -wal is live, not left over (connection.wal_in_use)
 
     @classmethod
     def open(cls, path: str | Path, *, create: bool = False, readonly: bool = False) -> Bank:
@@ -129,10 +169,17 @@ class Bank:
                 raise SgtuiError(f"bank {path} does not exist; make one with "
                                  f"`sgtui bank add {path} EP.sgproj...`")
             return cls._create(path)
-        if not readonly and not connection.writable(path):
+        can_write = connection.writable(path)
+        if not readonly and not can_write:
             raise SgtuiError(f"{path} is read-only here; make it writable (chmod u+w) or copy it")
+        # as for projects (store.Project.open): a -wal left by a crashed writer is replayed
+        # only if it belongs to this file, and a bank we may not write is read as immutable
+        # (nothing is created beside it) unless a -wal must be read
+        connection.check_hot_wal(path, _replay_problem)
+        wal = Path(f"{path}-wal")
+        hot_wal = wal.exists() and wal.stat().st_size > 0
         try:
-            conn = connection.connect(path, "rw" if connection.writable(path) else "ro")
+            conn = connection.connect(path, "rw" if can_write else "ro", immutable=not can_write and not hot_wal)
             if readonly:
                 conn.execute("PRAGMA query_only=ON")
         except sqlite3.DatabaseError as exc:
@@ -146,6 +193,7 @@ class Bank:
 
     @classmethod
     def _create(cls, path: Path) -> Bank:
+        """A new, empty bank (the caller checked that nothing is at `path`)."""
         connection.create_file(path, force=False)
         conn = connection.connect(path, "rwc")
         conn.execute(f"PRAGMA journal_mode={connection.journal_mode_for(path)}")
@@ -187,6 +235,9 @@ class Bank:
 
     def close(self) -> None:
         self.conn.close()
+        if not self._closed:
+            self._closed = True
+            connection.closed(self.path)
 
     def __enter__(self) -> Bank:
         return self
@@ -196,9 +247,12 @@ class Bank:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write. Each also stamps `changed` in meta, so the meta page — with the bank's
+        `created` stamp, its identity — is in every -wal a writer leaves (`_replay_problem`)."""
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
+            self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('changed', ?)", (_now(),))
             self.conn.execute("COMMIT")
         except BaseException:
             if self.conn.in_transaction:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -191,14 +192,18 @@ def wal_in_use(path: Path) -> bool:
         return False
 
 
-def check_hot_wal(path: Path) -> None:
+ReplayCheck = Callable[[Path, Path], str | None]
+
+
+def check_hot_wal(path: Path, replay_problem: ReplayCheck | None = None) -> None:
     """Refuse a -wal left by a crashed writer that does not belong to the file as it is now.
 
     SQLite replays any valid -wal into the file beside it, even when the file was replaced by
     another copy since the crash: pages of one file land in another. So before SQLite sees a
-    left-over -wal, it is replayed into a private copy, which must pass a full integrity check
-    and keep every op-log row of the file alone (the log is append-only: a -wal of this file
-    only adds to it). Nothing beside the file is changed here.
+    left-over -wal, it is replayed into a private copy, which must pass `replay_problem`
+    (default, a project's: a full integrity check, and every op-log row of the file alone
+    kept — the log is append-only, so a -wal of this file only adds to it). Nothing beside
+    the file is changed here.
     """
     import shutil
     import struct
@@ -232,7 +237,7 @@ def check_hot_wal(path: Path) -> None:
             shutil.copyfile(path, alone)
             shutil.copyfile(path, replayed)
             shutil.copyfile(wal, f"{replayed}-wal")
-            problem = _replay_problem(alone, replayed)
+            problem = (replay_problem or _replay_problem)(alone, replayed)
     except OSError as exc:
         raise SgtuiError(f"{wal} was left by a writer that stopped without closing and could not "
                          f"be checked ({exc.strerror} in the temporary folder); free space there "
