@@ -523,6 +523,11 @@ def suite_quality(eps: list) -> dict:
         if i == min(j for j, d in enumerate(eps) if family(d) == family(e))))
     print(f"Real-speech regimes only: gated {sum(table[methods[7]][i] for i in real):g}, "
           f"AHC at the best single threshold over them ({AHC_GRID[real_single]:.2f}) {grid[real, real_single].sum():g}")
+    oracle = sum(table[methods[2]][i] for i in real)
+    either = sum(min(table[methods[2]][i], table[methods[7]][i]) for i in real)
+    print(f"  for scale [labels]: AHC at each episode's own best threshold in hindsight {oracle:g}; the better "
+          f"of that and gated on each episode {either:g}; the target (0.7 × best single) "
+          f"{0.7 * grid[real, real_single].sum():.0f}")
     tot = {m: float(sum(v)) for m, v in table.items()}
     reg = {r: {m: float(sum(table[m][i] for i, e in enumerate(eps) if e.regime == r)) for m in methods}
            for r in regs}
