@@ -48,6 +48,24 @@ def _crashed_rename(path: Path, old: str, new: str) -> None:
     assert Path(f"{path}-wal").stat().st_size > 0
 
 
+def _killed_mid_write(path: Path) -> None:
+    """A writer (rollback journal, as on a network share) killed in the middle of a change."""
+    code = textwrap.dedent(f"""
+        import os, signal
+        from sgtui.project.bank import Bank
+        b = Bank.open({str(path)!r})
+        b.conn.execute("PRAGMA cache_size=2")  # changed pages spill into the file before the commit
+        with b._transaction() as c:
+            c.execute("UPDATE bank_lines SET dim = dim")
+            c.execute("UPDATE characters SET name = name || '!'")
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    env = {**ENV, "SGTUI_JOURNAL_MODE": "DELETE"}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == -9, r.stderr
+    assert Path(f"{path}-journal").stat().st_size > 0
+
+
 def _names(cli, path: Path) -> str:
     r = cli("bank", "list", path)
     assert r.returncode == 0, r.stderr
@@ -80,6 +98,29 @@ def test_a_crashed_writers_wal_beside_another_bank_is_refused_and_nothing_change
     wal.rename(tmp_path / "stale.wal")  # once the stale log is moved away, the copy opens as itself
     Path(f"{path}-shm").unlink(missing_ok=True)
     assert "Kyon" not in _names(cli, path)
+
+
+def test_a_crashed_writers_journal_is_rolled_back_only_into_its_own_bank(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("SGTUI_JOURNAL_MODE", "DELETE")
+    path, other = tmp_path / "s.sgbank", tmp_path / "other.sgbank"
+    _bank(path, 0)
+    _bank(other, 1)
+    _killed_mid_write(path)
+    journal, saved = Path(f"{path}-journal"), tmp_path / "saved.sgbank"
+    shutil.copyfile(path, saved)  # the bank as the killed writer left it, and its journal
+    shutil.copyfile(journal, tmp_path / "saved.journal")
+    shutil.copyfile(other, path)  # another bank put in its place
+    before, journal_before = path.read_bytes(), journal.read_bytes()
+    r = cli("bank", "list", path)
+    assert r.returncode == 2 and "will not roll it back" in r.stderr and "another bank" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert path.read_bytes() == before and journal.read_bytes() == journal_before
+    # its own journal, beside its own file: rolled back as usual, nothing of the change kept
+    shutil.copyfile(saved, path)
+    shutil.copyfile(tmp_path / "saved.journal", journal)
+    out = _names(cli, path)
+    assert "!" not in out and "c0" in out
+    assert not journal.exists()
 
 
 def test_a_bank_we_may_not_write_is_read_without_a_trace(cli, tmp_path):

@@ -120,6 +120,93 @@ def test_a_crashed_writers_own_wal_is_replayed_as_usual(cli, tmp_path):
         assert sum(1 for r in p.ops() if r.annotator == "w") >= 35
 
 
+# On network filesystems sgtui keeps a rollback journal (connection.journal_mode_for): a writer
+# killed mid-transaction leaves the file's original pages in -journal, and SQLite would copy
+# them into whatever file is there on the next read.
+KILLED_MID_TRANSACTION = """
+import os, signal, sys
+from sgtui.project import Project
+p = Project.open(sys.argv[1])
+p.conn.execute("PRAGMA cache_size=2")  # changed pages spill into the file before the commit
+by_name = {c.name: c.id for c in p.clusters()}
+with p.transaction():
+    for k in range(150):
+        line, dst = k % 12 + 1, by_name[f"c{(k + 1) % 3}"]
+        cur = p.assignments().get(line)
+        if cur is not None and cur.cluster_id == dst:
+            p.confirm(dst, "w")
+        else:
+            p.move([line], dst, "w")
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _killed_mid_transaction(path: Path, env: dict) -> None:
+    r = subprocess.run([sys.executable, "-c", KILLED_MID_TRANSACTION, str(path)], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == -9, r.stderr
+    assert Path(f"{path}-journal").stat().st_size > 0
+
+
+@pytest.fixture
+def rollback_journal(monkeypatch) -> dict:
+    monkeypatch.setenv("SGTUI_JOURNAL_MODE", "DELETE")
+    return {**ENV, "SGTUI_JOURNAL_MODE": "DELETE"}
+
+
+def _worker_env(path: Path, start: int, count: int, env: dict) -> None:
+    subprocess.run([sys.executable, str(WORKER), str(path), "w", str(start), str(count)],
+                   env=env, check=True, capture_output=True, timeout=120)
+
+
+def test_a_crashed_writers_journal_is_never_rolled_back_into_a_file_replaced_since(cli, tmp_path, rollback_journal):
+    path, older = tmp_path / "ep.sgproj", tmp_path / "older.sgproj"
+    _named(path)
+    _worker_env(path, 0, 20, rollback_journal)
+    shutil.copyfile(path, older)                       # a copy from earlier in the day
+    _worker_env(path, 20, 40, rollback_journal)        # more work
+    _killed_mid_transaction(path, rollback_journal)    # a writer dies mid-change
+    shutil.copyfile(older, path)                       # cp older.sgproj ep.sgproj
+    journal = Path(f"{path}-journal")
+    before, journal_before = path.read_bytes(), journal.read_bytes()
+    for command in (("info",), ("cluster",), ("ops", "--json")):
+        _err(cli(*command, path), "ep.sgproj-journal", "will not roll it back", "move ep.sgproj-journal")
+        assert path.read_bytes() == before, "the file must not be written"
+        assert journal.read_bytes() == journal_before
+    journal.rename(tmp_path / "stale.journal")  # once moved away, the file opens as the copy it is
+    r = cli("ops", path, "--json")
+    assert r.returncode == 0, r.stderr
+    with Project.open(path, readonly=True) as p:
+        assert sum(1 for r in p.ops() if r.annotator == "w") == 20
+
+
+def test_a_crashed_writers_own_journal_is_rolled_back_as_usual(cli, tmp_path, rollback_journal):
+    path = tmp_path / "ep.sgproj"
+    _named(path)
+    _worker_env(path, 0, 20, rollback_journal)
+    with Project.open(path, readonly=True) as p:
+        committed = [(r.action_id, r.line_id, r.dst_cluster) for r in p.ops()]
+    _killed_mid_transaction(path, rollback_journal)
+    r = cli("ops", path, "--json")
+    assert r.returncode == 0, r.stderr
+    assert not Path(f"{path}-journal").exists()
+    with Project.open(path, readonly=True) as p:
+        assert [(r.action_id, r.line_id, r.dst_cluster) for r in p.ops()] == committed
+        assert p.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_crashed_writers_journal_beside_a_file_we_may_not_write_is_refused(cli, tmp_path, rollback_journal):
+    path = tmp_path / "ep.sgproj"
+    _named(path)
+    _killed_mid_transaction(path, rollback_journal)
+    with read_only_folder(tmp_path, [path, Path(f"{path}-journal")]) as folder:
+        copy = folder / path.name
+        before = copy.read_bytes()
+        _err(cli("info", copy), "ep.sgproj-journal", "only a writer can roll it back")
+        assert copy.read_bytes() == before
+        assert sorted(p.name for p in folder.iterdir()) == ["ep.sgproj", "ep.sgproj-journal"]
+
+
 # ---- case 7: no output ever overwrites an input ----------------------------------------------
 @pytest.fixture(scope="module")
 def sample_episode(tmp_path_factory) -> Path:

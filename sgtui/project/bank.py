@@ -81,8 +81,8 @@ def _expected() -> dict:
 
 
 def _replay_problem(alone: Path, replayed: Path) -> str | None:
-    """Why a bank with a left-over -wal replayed (`replayed`) cannot be the bank `alone` plus
-    its own log, or None: the result must be intact, still a bank of exactly our schema, and
+    """Why a bank with a left-over -wal replayed or -journal rolled back (`replayed`) cannot
+    be the bank `alone` plus its own log, or None: the result must be intact, still a bank of exactly our schema, and
     the same bank (its creation stamp, written once, is on the meta page that every write
     puts in the -wal). An older copy of the *same* bank put in its place is caught only if
     replaying breaks its structure: a bank keeps no history to check its log against."""
@@ -90,13 +90,13 @@ def _replay_problem(alone: Path, replayed: Path) -> str | None:
         row = conn.execute("SELECT value FROM meta WHERE key='created'").fetchone()
         return None if row is None else row[0]
 
+    problem = connection.integrity_problem(replayed, "replaying it")
+    if problem:
+        return problem
     try:
         conn = sqlite3.connect(replayed, isolation_level=None)
         try:
             conn.execute("PRAGMA trusted_schema=OFF")
-            errors = [r[0] for r in conn.execute("PRAGMA integrity_check(5)")]
-            if errors != ["ok"]:
-                return f"replaying it breaks the file: {errors[0]}"
             if conn.execute("PRAGMA application_id").fetchone()[0] != BANK_APPLICATION_ID:
                 return "replaying it leaves something that is not a bank"
             if compare_schema(conn, _expected()):
@@ -172,10 +172,11 @@ class Bank:
         can_write = connection.writable(path)
         if not readonly and not can_write:
             raise SgtuiError(f"{path} is read-only here; make it writable (chmod u+w) or copy it")
-        # as for projects (store.Project.open): a -wal left by a crashed writer is replayed
-        # only if it belongs to this file, and a bank we may not write is read as immutable
+        # as for projects (store.Project.open): a -wal or -journal left by a crashed writer is
+        # replayed or rolled back only if it belongs to this file, and a bank we may not write is read as immutable
         # (nothing is created beside it) unless a -wal must be read
         connection.check_hot_wal(path, _replay_problem)
+        connection.check_hot_journal(path, _replay_problem)
         wal = Path(f"{path}-wal")
         hot_wal = wal.exists() and wal.stat().st_size > 0
         try:
@@ -229,7 +230,8 @@ class Bank:
                                  "it was edited by hand or damaged — refusing to use it")
             check = conn.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
-                raise SgtuiError(f"{path} is damaged ({check}); restore it from a backup copy")
+                raise SgtuiError(f"{path} is damaged ({connection.one_line(check)}); restore it from a "
+                                 "backup copy")
         except sqlite3.DatabaseError as exc:
             raise connection.unreadable(path, exc) from None
 
@@ -247,12 +249,13 @@ class Bank:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write. Each also stamps `changed` in meta, so the meta page — with the bank's
-        `created` stamp, its identity — is in every -wal a writer leaves (`_replay_problem`)."""
+        """One write. Each first stamps `changed` in meta, so the meta page — with the bank's
+        `created` stamp, its identity — is in every -wal or -journal a writer leaves, even one
+        killed mid-write (`_replay_problem`)."""
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            yield self.conn
             self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('changed', ?)", (_now(),))
+            yield self.conn
             self.conn.execute("COMMIT")
         except BaseException:
             if self.conn.in_transaction:

@@ -115,7 +115,7 @@ def verify(conn: sqlite3.Connection, path: Path) -> int:
                              "not the JSON object sgtui wrote); restore the file from a backup copy")
         check = conn.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
-            raise SgtuiError(f"{path} is damaged ({check}); restore it from a backup copy")
+            raise SgtuiError(f"{path} is damaged ({one_line(check)}); restore it from a backup copy")
         return version
     except sqlite3.DatabaseError as exc:
         raise unreadable(path, exc) from None
@@ -151,6 +151,8 @@ WAL_MAGIC = (0x377F0682, 0x377F0683)
 WAL_HEADER = 32
 WAL_FRAME_HEADER = 24
 SHM_DMS_BYTE = 128  # every connection using the WAL holds a shared lock on this byte of -shm
+JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")  # a rollback journal's header (SQLite file format §4)
+RESERVED_BYTE = 0x40000001  # a writer with a transaction open holds a lock on this byte of the file
 
 
 _OPEN_HERE: dict[str, int] = {}  # resolved path -> connections this process holds on it
@@ -248,29 +250,145 @@ def check_hot_wal(path: Path, replay_problem: ReplayCheck | None = None) -> None
                          f"sgtui will not replay it — {advice}")
 
 
+def journal_in_use(path: Path) -> bool:
+    """Whether a live writer owns the file's -journal: one of this process, or another
+    process holding SQLite's reserved lock on the file (a transaction in progress)."""
+    import fcntl
+    import struct
+
+    if str(path.resolve()) in _OPEN_HERE:
+        return True  # never open the file ourselves then (it would drop our own locks on it)
+    try:
+        with open(path, "rb") as fh:
+            probe = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, RESERVED_BYTE, 1, 0)
+            got = fcntl.fcntl(fh.fileno(), fcntl.F_GETLK, probe)
+        return struct.unpack("hhqqi4x", got)[0] != fcntl.F_UNLCK
+    except OSError:
+        return False
+
+
+def hot_journal(path: Path) -> bool:
+    """A rollback journal a crashed writer left beside the file (SQLite rolls it back into
+    the file on the next read)."""
+    journal = Path(f"{path}-journal")
+    try:
+        with open(journal, "rb") as fh:
+            head = fh.read(len(JOURNAL_MAGIC))
+    except OSError:
+        return False
+    return head == JOURNAL_MAGIC and not journal_in_use(path)
+
+
+def check_hot_journal(path: Path, rollback_problem: ReplayCheck | None = None) -> None:
+    """Refuse a -journal left by a crashed writer that does not belong to the file as it is now.
+
+    On filesystems where sgtui uses a rollback journal (network shares, see
+    `journal_mode_for`), a writer that dies mid-transaction leaves the file's original pages
+    in -journal, and SQLite copies them back into whatever file sits there on the next read:
+    into another copy's pages if the file was replaced since. So the rollback is first done in
+    a private copy, which must pass `rollback_problem` (default, a project's: a full integrity
+    check, and the op log rolled back to a prefix of the file's own — a rollback only takes
+    away the unfinished transaction's rows). Nothing beside the file is changed here.
+    """
+    import shutil
+    import tempfile
+
+    if not hot_journal(path):
+        return
+    journal = Path(f"{path}-journal")
+    advice = (f"move {journal.name} out of the folder, keeping it if that session's last work "
+              "matters, then run again")
+    if not writable(path):
+        raise SgtuiError(f"{journal} was left by a writer that stopped mid-change, and only a writer "
+                         f"can roll it back; open {path.name} where you may write it (or ask its "
+                         "owner to), or " + advice)
+    try:
+        with tempfile.TemporaryDirectory(prefix="sgtui-journal-") as tmp:
+            alone, rolled = Path(tmp) / "alone.sgproj", Path(tmp) / "rolled.sgproj"
+            shutil.copyfile(path, alone)
+            shutil.copyfile(path, rolled)
+            shutil.copyfile(journal, f"{rolled}-journal")
+            problem = (rollback_problem or _rollback_problem)(alone, rolled)
+    except OSError as exc:
+        raise SgtuiError(f"{journal} was left by a writer that stopped mid-change and could not be "
+                         f"checked ({exc.strerror} in the temporary folder); free space there (or "
+                         "set TMPDIR) and run again") from None
+    if problem:
+        raise SgtuiError(f"{journal} was left by a writer that stopped mid-change and does not "
+                         f"belong to {path} as it is now ({problem}; was the file replaced?); "
+                         f"sgtui will not roll it back — {advice}")
+
+
 OPS_COLUMNS = "id, action_id, ts, annotator, kind, line_id, src_cluster, dst_cluster, payload, undoes"
+
+
+def _ops(path: Path, immutable: bool) -> list[tuple]:
+    uri = f"file:{quote(str(path))}" + ("?mode=ro&immutable=1" if immutable else "")
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+    try:
+        conn.execute("PRAGMA trusted_schema=OFF")
+        return conn.execute(f"SELECT {OPS_COLUMNS} FROM ops ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
+def _rollback_problem(alone: Path, rolled: Path) -> str | None:
+    """Why the private copy rolled back by its -journal cannot be this file's state before its
+    unfinished transaction, or None."""
+    problem = integrity_problem(rolled, "rolling it back")
+    if problem:
+        return problem
+    try:
+        after = _ops(rolled, immutable=False)
+    except sqlite3.DatabaseError as exc:
+        return f"rolling it back leaves an unreadable file: {exc}"
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(alone))}?mode=ro&immutable=1", uri=True)
+        try:
+            intact = [r[0] for r in conn.execute("PRAGMA integrity_check(1)")] == ["ok"]
+        finally:
+            conn.close()
+        before = _ops(alone, immutable=True) if intact else None
+    except sqlite3.DatabaseError:
+        before = None
+    if before is None:
+        return None  # the file alone is mid-transaction (its own log); the check above decides
+    if before[: len(after)] != after:
+        return f"the op log would become {len(after)} rows that are not the file's own"
+    return None
+
+
+def integrity_problem(path: Path, doing: str) -> str | None:
+    """Open `path` (SQLite replays or rolls back whatever log is beside it) and check every
+    page: None, or what `doing` that did to it, in one line."""
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA trusted_schema=OFF")
+            errors = [r[0] for r in conn.execute("PRAGMA integrity_check(5)")]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return f"{doing} leaves an unreadable file: {exc}"
+    return None if errors == ["ok"] else f"{doing} breaks the file: {one_line(errors[0])}"
+
+
+def one_line(text: str) -> str:
+    """SQLite's multi-line reports (integrity_check) as one line."""
+    return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
 def _replay_problem(alone: Path, replayed: Path) -> str | None:
     """Why the replayed private copy cannot be the file plus its own log, or None."""
+    problem = integrity_problem(replayed, "replaying it")
+    if problem:
+        return problem
     try:
-        conn = sqlite3.connect(replayed, isolation_level=None)
-        try:
-            conn.execute("PRAGMA trusted_schema=OFF")
-            errors = [r[0] for r in conn.execute("PRAGMA integrity_check(5)")]
-            if errors != ["ok"]:
-                return f"replaying it breaks the file: {errors[0]}"
-            after = conn.execute(f"SELECT {OPS_COLUMNS} FROM ops ORDER BY id").fetchall()
-        finally:
-            conn.close()
+        after = _ops(replayed, immutable=False)
     except sqlite3.DatabaseError as exc:
         return f"replaying it leaves an unreadable file: {exc}"
     try:
-        conn = sqlite3.connect(f"file:{quote(str(alone))}?mode=ro&immutable=1", uri=True)
-        try:
-            before = conn.execute(f"SELECT {OPS_COLUMNS} FROM ops ORDER BY id").fetchall()
-        finally:
-            conn.close()
+        before = _ops(alone, immutable=True)
     except sqlite3.DatabaseError:
         return None  # the file alone is mid-checkpoint; the integrity check above decides
     if after[: len(before)] != before:

@@ -178,6 +178,7 @@ class Project(ActionsMixin, FlagsMixin):
         # closing the last connection tidies up as usual. A file we may not write, with no
         # WAL beside it, is read as immutable: nothing is created next to it.
         connection.check_hot_wal(path)
+        connection.check_hot_journal(path)
         wal = Path(f"{path}-wal")
         hot_wal = wal.exists() and wal.stat().st_size > 0
         mode = "rw" if can_write else "ro"
