@@ -175,19 +175,23 @@ def closed(path: Path) -> None:
 def wal_in_use(path: Path) -> bool:
     """Whether a live connection uses the file's -wal: one of this process, or another
     process holding SQLite's lock on the -shm."""
-    import fcntl
-    import struct
-
     if str(path.resolve()) in _OPEN_HERE:
         # never open -shm ourselves then: closing any descriptor of a file drops every POSIX
         # lock this process holds on it, SQLite's included
         return True
     shm = Path(f"{path}-shm")
-    if not shm.exists():
-        return False
+    return shm.exists() and _locked(shm, SHM_DMS_BYTE)
+
+
+def _locked(path: Path, byte: int) -> bool:
+    """Whether another process holds a POSIX lock on `byte` of `path` (how SQLite marks a
+    live connection or transaction; os_unix.c)."""
+    import fcntl
+    import struct
+
     try:
-        with open(shm, "rb") as fh:
-            probe = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, SHM_DMS_BYTE, 1, 0)
+        with open(path, "rb") as fh:
+            probe = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, byte, 1, 0)
             got = fcntl.fcntl(fh.fileno(), fcntl.F_GETLK, probe)
         return struct.unpack("hhqqi4x", got)[0] != fcntl.F_UNLCK
     except OSError:
@@ -207,9 +211,7 @@ def check_hot_wal(path: Path, replay_problem: ReplayCheck | None = None) -> None
     kept — the log is append-only, so a -wal of this file only adds to it). Nothing beside
     the file is changed here.
     """
-    import shutil
     import struct
-    import tempfile
 
     wal = Path(f"{path}-wal")
     try:
@@ -233,38 +235,38 @@ def check_hot_wal(path: Path, replay_problem: ReplayCheck | None = None) -> None
     if magic not in WAL_MAGIC or wal_page != db_page:
         raise SgtuiError(f"{wal} beside {path} is not a log of this file (page size {wal_page}, "
                          f"the file's {db_page}); sgtui will not replay it — {advice}")
+    _vet_log(path, wal, replay_problem or _replay_problem, "replay it", "stopped without closing", advice)
+
+
+def _vet_log(path: Path, log: Path, check: ReplayCheck, verb: str, stopped: str, advice: str) -> None:
+    """Apply a left-over `log` (-wal or -journal) to a private copy of `path` and refuse it,
+    in one line, unless `check(alone, applied)` finds nothing wrong."""
+    import shutil
+    import tempfile
+
     try:
-        with tempfile.TemporaryDirectory(prefix="sgtui-wal-") as tmp:
-            alone, replayed = Path(tmp) / "alone.sgproj", Path(tmp) / "replayed.sgproj"
+        with tempfile.TemporaryDirectory(prefix="sgtui-log-") as tmp:
+            alone, applied = Path(tmp) / "alone.sgproj", Path(tmp) / "applied.sgproj"
             shutil.copyfile(path, alone)
-            shutil.copyfile(path, replayed)
-            shutil.copyfile(wal, f"{replayed}-wal")
-            problem = (replay_problem or _replay_problem)(alone, replayed)
+            shutil.copyfile(path, applied)
+            shutil.copyfile(log, f"{applied}{log.name[len(path.name):]}")  # its -wal / -journal
+            problem = check(alone, applied)
     except OSError as exc:
-        raise SgtuiError(f"{wal} was left by a writer that stopped without closing and could not "
-                         f"be checked ({exc.strerror} in the temporary folder); free space there "
-                         "(or set TMPDIR) and run again") from None
+        raise SgtuiError(f"{log} was left by a writer that {stopped} and could not be checked "
+                         f"({exc.strerror} in the temporary folder); free space there (or set "
+                         "TMPDIR) and run again") from None
     if problem:
-        raise SgtuiError(f"{wal} was left by a writer that stopped without closing and does not "
-                         f"belong to {path} as it is now ({problem}; was the file replaced?); "
-                         f"sgtui will not replay it — {advice}")
+        raise SgtuiError(f"{log} was left by a writer that {stopped} and does not belong to {path} "
+                         f"as it is now ({problem}; was the file replaced?); sgtui will not {verb} — "
+                         f"{advice}")
 
 
 def journal_in_use(path: Path) -> bool:
     """Whether a live writer owns the file's -journal: one of this process, or another
     process holding SQLite's reserved lock on the file (a transaction in progress)."""
-    import fcntl
-    import struct
-
     if str(path.resolve()) in _OPEN_HERE:
         return True  # never open the file ourselves then (it would drop our own locks on it)
-    try:
-        with open(path, "rb") as fh:
-            probe = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, RESERVED_BYTE, 1, 0)
-            got = fcntl.fcntl(fh.fileno(), fcntl.F_GETLK, probe)
-        return struct.unpack("hhqqi4x", got)[0] != fcntl.F_UNLCK
-    except OSError:
-        return False
+    return _locked(path, RESERVED_BYTE)
 
 
 def hot_journal(path: Path) -> bool:
@@ -290,8 +292,6 @@ def check_hot_journal(path: Path, rollback_problem: ReplayCheck | None = None) -
     check, and the op log rolled back to a prefix of the file's own — a rollback only takes
     away the unfinished transaction's rows). Nothing beside the file is changed here.
     """
-    import shutil
-    import tempfile
 
     if not hot_journal(path):
         return
@@ -302,21 +302,8 @@ def check_hot_journal(path: Path, rollback_problem: ReplayCheck | None = None) -
         raise SgtuiError(f"{journal} was left by a writer that stopped mid-change, and only a writer "
                          f"can roll it back; open {path.name} where you may write it (or ask its "
                          "owner to), or " + advice)
-    try:
-        with tempfile.TemporaryDirectory(prefix="sgtui-journal-") as tmp:
-            alone, rolled = Path(tmp) / "alone.sgproj", Path(tmp) / "rolled.sgproj"
-            shutil.copyfile(path, alone)
-            shutil.copyfile(path, rolled)
-            shutil.copyfile(journal, f"{rolled}-journal")
-            problem = (rollback_problem or _rollback_problem)(alone, rolled)
-    except OSError as exc:
-        raise SgtuiError(f"{journal} was left by a writer that stopped mid-change and could not be "
-                         f"checked ({exc.strerror} in the temporary folder); free space there (or "
-                         "set TMPDIR) and run again") from None
-    if problem:
-        raise SgtuiError(f"{journal} was left by a writer that stopped mid-change and does not "
-                         f"belong to {path} as it is now ({problem}; was the file replaced?); "
-                         f"sgtui will not roll it back — {advice}")
+    _vet_log(path, journal, rollback_problem or _rollback_problem, "roll it back", "stopped mid-change",
+             advice)
 
 
 OPS_COLUMNS = "id, action_id, ts, annotator, kind, line_id, src_cluster, dst_cluster, payload, undoes"
@@ -330,32 +317,6 @@ def _ops(path: Path, immutable: bool) -> list[tuple]:
         return conn.execute(f"SELECT {OPS_COLUMNS} FROM ops ORDER BY id").fetchall()
     finally:
         conn.close()
-
-
-def _rollback_problem(alone: Path, rolled: Path) -> str | None:
-    """Why the private copy rolled back by its -journal cannot be this file's state before its
-    unfinished transaction, or None."""
-    problem = integrity_problem(rolled, "rolling it back")
-    if problem:
-        return problem
-    try:
-        after = _ops(rolled, immutable=False)
-    except sqlite3.DatabaseError as exc:
-        return f"rolling it back leaves an unreadable file: {exc}"
-    try:
-        conn = sqlite3.connect(f"file:{quote(str(alone))}?mode=ro&immutable=1", uri=True)
-        try:
-            intact = [r[0] for r in conn.execute("PRAGMA integrity_check(1)")] == ["ok"]
-        finally:
-            conn.close()
-        before = _ops(alone, immutable=True) if intact else None
-    except sqlite3.DatabaseError:
-        before = None
-    if before is None:
-        return None  # the file alone is mid-transaction (its own log); the check above decides
-    if before[: len(after)] != after:
-        return f"the op log would become {len(after)} rows that are not the file's own"
-    return None
 
 
 def integrity_problem(path: Path, doing: str) -> str | None:
@@ -379,20 +340,39 @@ def one_line(text: str) -> str:
 
 
 def _replay_problem(alone: Path, replayed: Path) -> str | None:
-    """Why the replayed private copy cannot be the file plus its own log, or None."""
-    problem = integrity_problem(replayed, "replaying it")
+    """Why the copy replayed with its -wal cannot be the file plus its own log, or None: the
+    op log only grows by a -wal."""
+    return _op_log_problem(alone, replayed, "replaying it", grows=True)
+
+
+def _rollback_problem(alone: Path, rolled: Path) -> str | None:
+    """Why the copy rolled back by its -journal cannot be the file before its unfinished
+    transaction, or None: a rollback only takes rows away from the end of the op log."""
+    return _op_log_problem(alone, rolled, "rolling it back", grows=False)
+
+
+def _op_log_problem(alone: Path, applied: Path, doing: str, grows: bool) -> str | None:
+    problem = integrity_problem(applied, doing)
     if problem:
         return problem
     try:
-        after = _ops(replayed, immutable=False)
+        after = _ops(applied, immutable=False)
     except sqlite3.DatabaseError as exc:
-        return f"replaying it leaves an unreadable file: {exc}"
+        return f"{doing} leaves an unreadable file: {exc}"
     try:
-        before = _ops(alone, immutable=True)
+        conn = sqlite3.connect(f"file:{quote(str(alone))}?mode=ro&immutable=1", uri=True)
+        try:
+            intact = [r[0] for r in conn.execute("PRAGMA integrity_check(1)")] == ["ok"]
+        finally:
+            conn.close()
+        before = _ops(alone, immutable=True) if intact else None
     except sqlite3.DatabaseError:
-        return None  # the file alone is mid-checkpoint; the integrity check above decides
-    if after[: len(before)] != before:
-        return f"the op log would go from {len(before)} rows to {len(after)} without keeping them"
+        before = None
+    if before is None:
+        return None  # the file alone is mid-checkpoint or mid-transaction: the check above decides
+    kept, whole = (before, after) if grows else (after, before)
+    if whole[: len(kept)] != kept:
+        return f"the op log would go from {len(before)} rows to {len(after)} that are not the file's own"
     return None
 
 
