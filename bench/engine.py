@@ -528,6 +528,11 @@ def suite_quality(eps: list) -> dict:
     print(f"  for scale [labels]: AHC at each episode's own best threshold in hindsight {oracle:g}; the better "
           f"of that and gated on each episode {either:g}; the target (0.7 × best single) "
           f"{0.7 * grid[real, real_single].sum():.0f}")
+    eer, nn = zip(*(voice_resolution(eps[i]) for i in real), strict=True)
+    print(f"  the voice vectors themselves [labels]: same- vs different-speaker pairs of one episode "
+          f"cross at an equal error rate of {100 * statistics.median(eer):.1f}% (median over these "
+          f"episodes; {100 * min(eer):.1f}–{100 * max(eer):.1f}%), and a line's nearest line is its own "
+          f"speaker's for {100 * statistics.median(nn):.0f}%")
     tot = {m: float(sum(v)) for m, v in table.items()}
     reg = {r: {m: float(sum(table[m][i] for i, e in enumerate(eps) if e.regime == r)) for m in methods}
            for r in regs}
@@ -535,6 +540,23 @@ def suite_quality(eps: list) -> dict:
     return {"total": tot, "regimes": reg, "single": methods[1], "gated": methods[7], "voice": methods[6],
             "real": (sum(table[methods[7]][i] for i in real), float(grid[real, real_single].sum())),
             "uninformative": (sum(table[methods[7]][i] for i in unin), sum(table[methods[6]][i] for i in unin))}
+
+
+def voice_resolution(e) -> tuple[float, float]:
+    """(pair equal error rate, 1-NN speaker accuracy) of an episode's voice vectors: how far
+    any clustering of them can go, whatever the engine."""
+    v = normalise(e.voice)
+    keep = e.truth >= 0
+    v, t = v[keep], e.truth[keep]
+    sims = v @ v.T
+    iu = np.triu_indices(t.size, 1)
+    same, s = (t[:, None] == t[None, :])[iu], sims[iu]
+    grid = np.quantile(s, np.linspace(0, 1, 401))
+    far = np.array([(s[~same] >= g).mean() for g in grid])
+    frr = np.array([(s[same] < g).mean() for g in grid])
+    j = int(np.argmin(np.abs(far - frr)))
+    np.fill_diagonal(sims, -np.inf)
+    return float((far[j] + frr[j]) / 2), float((t[sims.argmax(axis=1)] == t).mean())
 
 
 def samples_check() -> None:
