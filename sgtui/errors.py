@@ -5,6 +5,12 @@ Every layer may import this module (stdlib only).
 """
 
 
+def one_line(text: object) -> str:
+    """A message as the one line users are promised (a multi-line report from SQLite or a
+    library is joined with "; ")."""
+    return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
 class SgtuiError(Exception):
     """A problem the user caused and can fix: the message says what is wrong and what to do."""
 

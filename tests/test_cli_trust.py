@@ -586,3 +586,22 @@ def test_a_text_output_that_the_disk_refuses_exits_2_and_leaves_nothing(tmp_path
                        capture_output=True, text=True, env=ENV, timeout=300, preexec_fn=limit_files)
     _err(r, "free some space")
     assert not out.exists() and not Path(f"{out}.part").exists()
+
+
+def test_a_damaged_file_is_reported_on_one_line(cli, tmp_path):
+    """SQLite's integrity report runs over several lines; the user gets one."""
+    path = tmp_path / "ep.sgproj"
+    _named(path)
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=DELETE")
+    page = conn.execute("PRAGMA page_size").fetchone()[0]
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.close()
+    with open(path, "r+b") as fh:  # two pages nobody points at: "Page N is never used", twice
+        fh.seek(pages * page)
+        fh.write(b"\0" * (2 * page))
+        fh.seek(28)
+        fh.write((pages + 2).to_bytes(4, "big"))  # the header's page count
+    before = path.read_bytes()
+    _err(cli("info", path), "is damaged", "never used;", "restore it from a backup copy")
+    assert path.read_bytes() == before

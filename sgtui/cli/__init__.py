@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 
 from sgtui import __version__
-from sgtui.errors import SgtuiError
+from sgtui.errors import SgtuiError, one_line
 
 # Modules that add sub-commands; each exposes register(subparsers).
 COMMAND_MODULES = (
@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SgtuiError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"sgtui: error: {exc}", file=sys.stderr)
+        print(f"sgtui: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("sgtui: interrupted", file=sys.stderr)
@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _internal(exc, args.debug)
         if args.debug:
             traceback.print_exc()
-        print(f"sgtui: error: {reason}", file=sys.stderr)
+        print(f"sgtui: error: {one_line(reason)}", file=sys.stderr)
         return 2
     except Exception as exc:  # a bug: say so, and how to see more
         return _internal(exc, args.debug)

@@ -23,7 +23,7 @@ from urllib.parse import quote
 import numpy as np
 
 from sgtui import __version__
-from sgtui.errors import SgtuiError
+from sgtui.errors import SgtuiError, one_line
 from sgtui.project import connection
 from sgtui.project.schema import compare_schema, run_script, schema_of
 
@@ -230,7 +230,7 @@ class Bank:
                                  "it was edited by hand or damaged — refusing to use it")
             check = conn.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
-                raise SgtuiError(f"{path} is damaged ({connection.one_line(check)}); restore it from a "
+                raise SgtuiError(f"{path} is damaged ({one_line(check)}); restore it from a "
                                  "backup copy")
         except sqlite3.DatabaseError as exc:
             raise connection.unreadable(path, exc) from None

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
-from sgtui.errors import SgtuiError
+from sgtui.errors import SgtuiError, one_line
 from sgtui.project import schema
 
 NETWORK_FILESYSTEMS = {
@@ -332,11 +332,6 @@ def integrity_problem(path: Path, doing: str) -> str | None:
     except sqlite3.DatabaseError as exc:
         return f"{doing} leaves an unreadable file: {exc}"
     return None if errors == ["ok"] else f"{doing} breaks the file: {one_line(errors[0])}"
-
-
-def one_line(text: str) -> str:
-    """SQLite's multi-line reports (integrity_check) as one line."""
-    return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
 def _replay_problem(alone: Path, replayed: Path) -> str | None:

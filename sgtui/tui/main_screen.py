@@ -15,7 +15,7 @@ from textual.containers import Container, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
-from sgtui.errors import SgtuiError
+from sgtui.errors import SgtuiError, one_line
 from sgtui.tui.help_screen import HelpScreen
 from sgtui.tui.modals import ClusterPicker, Pick, TextPrompt
 from sgtui.tui.state import CLUSTER, POOL, TIMELINE, AnnotatorState, LineBinding
@@ -254,8 +254,8 @@ class MainScreen(Screen):
 
     def refuse(self, exc: SgtuiError) -> None:
         """Say why an action did not happen, in the status bar and a toast."""
-        self.state.message = str(exc)
-        self.notify(str(exc), severity="error", timeout=4)
+        self.state.message = one_line(exc)  # the status bar holds one line
+        self.notify(one_line(exc), severity="error", timeout=4)
         self.redraw()
 
     def _cluster_or_refuse(self) -> int | None:
