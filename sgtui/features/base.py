@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal, Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -120,23 +121,52 @@ class VoiceEncoderBase:
         return [tile_to(w, min_len) for w in windows]
 
     def embed(self, batch: Sequence[np.ndarray]) -> np.ndarray:
+        return self.embed_prepared(self.prepare(batch))
+
+    def prepare(self, batch: Sequence[np.ndarray]) -> PreparedBatch:
+        """Everything before the network (the policy's segments, and each encoder's own
+        features, see `_prepare_segments`): numpy work that `embed_project` runs in its
+        decoding thread while the network works on the previous batch."""
         owners: list[int] = []
         segs: list[np.ndarray] = []
         for i, wav in enumerate(batch):
             for seg in self.segments(wav):
                 owners.append(i)
                 segs.append(seg)
-        out = np.zeros((len(batch), self.dim), dtype=np.float32)
-        if not segs:
-            return out
         order = sorted(range(len(segs)), key=lambda j: len(segs[j]))
-        seg_vecs = np.zeros((len(segs), self.dim), dtype=np.float32)
         step = max(1, int(self.batch_size))
-        for start in range(0, len(order), step):
-            idx = order[start : start + step]
-            seg_vecs[idx] = l2_normalise(self._embed_segments([segs[j] for j in idx]))
-        np.add.at(out, np.asarray(owners), seg_vecs)
+        chunks = [(idx, self._prepare_segments([segs[j] for j in idx]))
+                  for idx in (order[s : s + step] for s in range(0, len(order), step))]
+        return PreparedBatch(len(batch), owners, chunks)
+
+    def embed_prepared(self, prepared: PreparedBatch) -> np.ndarray:
+        """The network's part of `embed`: one row per line of the batch `prepare` was given."""
+        out = np.zeros((prepared.n, self.dim), dtype=np.float32)
+        if not prepared.owners:
+            return out
+        seg_vecs = np.zeros((len(prepared.owners), self.dim), dtype=np.float32)
+        for idx, features in prepared.chunks:
+            seg_vecs[idx] = l2_normalise(self._forward_segments(features))
+        np.add.at(out, np.asarray(prepared.owners), seg_vecs)
         return l2_normalise(out)
+
+    def _prepare_segments(self, segs: list[np.ndarray]) -> Any:
+        """Features of at most `batch_size` segments; by default the segments themselves."""
+        return segs
+
+    def _forward_segments(self, features: Any) -> np.ndarray:
+        """One row per segment from `_prepare_segments`'s output; by default `_embed_segments`."""
+        return self._embed_segments(features)
 
     def _embed_segments(self, segs: list[np.ndarray]) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
+
+
+@dataclass
+class PreparedBatch:
+    """A batch of voice lines ready for the network: `n` lines, the line each segment
+    belongs to, and the segments' features in length-sorted chunks (segment indices, features)."""
+
+    n: int
+    owners: list[int]
+    chunks: list[tuple[list[int], Any]] = field(default_factory=list)
