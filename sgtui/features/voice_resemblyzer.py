@@ -33,22 +33,28 @@ class ResemblyzerEncoder(VoiceEncoderBase):
     min_seconds = PARTIAL_SECONDS
 
     def __init__(self, device: str = "auto", batch_size: int = 32, model_path: str | None = None):
-        from importlib.metadata import PackageNotFoundError, version
-
         self.device = resolve_device(device)
         self.batch_size = batch_size
+        self.version = self.version_for(model_path)
+        self._model = _load_ge2e(Path(model_path) if model_path else _packaged_weights(), self.device)
+
+    @classmethod
+    def version_for(cls, model_path: str | None = None) -> str:
+        """The version this encoder will have, known without loading torch or the weights
+        (so `embed_project` can start decoding while they load)."""
+        from importlib.metadata import PackageNotFoundError, version
+
         try:
             installed = version("resemblyzer")
         except PackageNotFoundError:
             raise SgtuiError("the resemblyzer package is not installed; run `make demo` or "
                              "`pip install resemblyzer`") from None
-        weights = None
-        if model_path is not None:
-            weights = Path(model_path)
-            if not weights.is_file():
-                raise SgtuiError(f"resemblyzer weights {weights} not found; give a .pt file")
-        self.version = installed + ("" if weights is None else f"+{weights.stem}")
-        self._model = _load_ge2e(weights or _packaged_weights(), self.device)
+        if model_path is None:
+            return installed
+        weights = Path(model_path)
+        if not weights.is_file():
+            raise SgtuiError(f"resemblyzer weights {weights} not found; give a .pt file")
+        return f"{installed}+{weights.stem}"
 
     def _preprocess(self, wav: np.ndarray) -> np.ndarray:
         """resemblyzer's preprocessing (volume up to -30 dBFS, long silences cut) made safe
