@@ -72,11 +72,9 @@ class ResemblyzerEncoder(VoiceEncoderBase):
             wav = np.tile(wav, int(np.ceil(n / len(wav))))[:n]
         return wav.astype(np.float32, copy=False)
 
-    def _prepare_segments(self, segs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
-        """(the 1.6 s partials' mel spectrograms stacked, the segment each belongs to,
-        segment count): everything but the network, so it can run in another thread."""
-        from sgtui.features.melspec import mel_spectrograms
-
+    def _prepare_segments(self, segs: list[np.ndarray]) -> tuple[list[np.ndarray], list[list[slice]]]:
+        """Each segment preprocessed and padded to its last partial, with the partials'
+        mel-frame slices: `embed_project` runs this in its decoding thread."""
         wavs: list[np.ndarray] = []
         slices: list[list[slice]] = []
         for seg in segs:
@@ -86,24 +84,28 @@ class ResemblyzerEncoder(VoiceEncoderBase):
                 wav = np.pad(wav, (0, stop - len(wav)))
             wavs.append(wav)
             slices.append(mel_slices)
+        return wavs, slices
+
+    def _forward_segments(self, features: tuple[list[np.ndarray], list[list[slice]]]) -> np.ndarray:
+        """Mel spectrograms, then every 1.6 s partial through the LSTM in one pass, summed
+        per segment. The mel runs here rather than in the decoding thread: decoding is the
+        heavier half, and this keeps the two threads about equal on two cores."""
+        import torch
+
+        from sgtui.features.melspec import mel_spectrograms
+
+        wavs, slices = features
         mels: list[np.ndarray] = []
         owner: list[int] = []
         for i, (mel, mel_slices) in enumerate(zip(mel_spectrograms(wavs), slices, strict=True)):
             for s in mel_slices:
                 mels.append(mel[s])
                 owner.append(i)
-        return np.stack(mels), np.asarray(owner), len(segs)
-
-    def _forward_segments(self, features: tuple[np.ndarray, np.ndarray, int]) -> np.ndarray:
-        """All partials through the LSTM in one pass, summed per segment."""
-        import torch
-
-        mels, owner, n = features
         with inference(self.device):
-            x = torch.from_numpy(mels).to(self.device)
+            x = torch.from_numpy(np.stack(mels)).to(self.device)
             partial = self._model(x).float().cpu().numpy()
-        out = np.zeros((n, self.dim), dtype=np.float32)
-        np.add.at(out, owner, partial)
+        out = np.zeros((len(wavs), self.dim), dtype=np.float32)
+        np.add.at(out, np.asarray(owner), partial)
         return out
 
     def _embed_segments(self, segs: list[np.ndarray]) -> np.ndarray:

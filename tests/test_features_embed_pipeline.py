@@ -1,0 +1,85 @@
+"""`embed_project`'s pipeline: clips decoded and prepared in a second thread (started while
+the encoder loads), the network in the caller's. The vectors must be exactly the encoder's
+own on the decoded clips, and a failure on either side must stop both, keep the batches
+already written, and leave no thread behind."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from features_helpers import make_project
+
+from sgtui.errors import SgtuiError
+from sgtui.features import create_encoder, embed_project
+from sgtui.media.clipcodec import decode_clip
+from sgtui.project import Project
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("pipeline") / "ep.sgproj"
+    make_project(path, n_per_speaker=4, speakers=3, keyframes=False)
+    return path
+
+
+@pytest.fixture
+def project(template, tmp_path) -> Path:
+    dst = tmp_path / "ep.sgproj"
+    shutil.copy(template, dst)
+    return dst
+
+
+def _decode_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "sgtui-embed-decode"]
+
+
+def test_pipeline_vectors_are_the_encoders_own_on_the_decoded_clips(project, tmp_path) -> None:
+    """Threads, early decoding and the prepare/network split change no bit of any vector."""
+    from threadpoolctl import threadpool_limits
+
+    from sgtui.features.embed import store_vectors
+
+    by_hand = tmp_path / "by-hand.sgproj"
+    shutil.copy(project, by_hand)
+    with Project.open(project) as p:
+        result = embed_project(p, image=None, device="cpu", batch=5)["voice"]
+        ids, piped = p.embeddings("voice", result["model"])
+    assert result["embedded"] == len(ids) == 12
+    assert _decode_threads() == []
+    enc = create_encoder("resemblyzer", "voice", device="cpu", batch_size=5)
+    with Project.open(by_hand) as p, threadpool_limits(1, user_api="blas"):  # as embed_project
+        order = [line.id for line in p.lines()]
+        wavs = [decode_clip(c.codec, c.sample_rate, c.data) for c in map(p.clip, order)]
+        for k in range(0, len(order), 5):  # one batch at a time, in line order, as the command
+            store_vectors(p, enc, order[k : k + 5], enc.embed(wavs[k : k + 5]))
+        ids_b, direct = p.embeddings("voice", result["model"])
+    np.testing.assert_array_equal(ids, ids_b)
+    np.testing.assert_array_equal(piped, direct)
+
+
+def test_a_clip_that_does_not_decode_stops_the_run_and_keeps_earlier_batches(project) -> None:
+    with Project.open(project) as p:
+        order = [line.id for line in p.lines()]
+        bad = order[7]  # in the second batch of 5
+        clip = p.clip(bad)
+        p.put_clips([(bad, clip.codec, clip.sample_rate, b"OggS" + bytes(200))])
+        with pytest.raises(SgtuiError, match="does not decode"):
+            embed_project(p, image=None, device="cpu", batch=5)
+        assert _decode_threads() == []
+        model = create_encoder("resemblyzer", "voice", device="cpu").model_id
+        assert p.embedded_ids("voice", model) == set(order[:5])  # the first batch, written
+
+
+def test_an_encoder_that_fails_to_load_stops_the_decoding_thread(project, tmp_path) -> None:
+    """The clips start decoding before the weights load; bad weights must stop that."""
+    weights = tmp_path / "weights.pt"
+    weights.write_bytes(b"not a torch checkpoint")
+    with Project.open(project) as p:
+        with pytest.raises(SgtuiError, match="not a resemblyzer checkpoint"):
+            embed_project(p, image=None, device="cpu", batch=2, voice_model_path=str(weights))
+        assert _decode_threads() == []
+        assert p.encoders() == []
