@@ -1,7 +1,7 @@
-"""`embed_project`'s pipeline: clips decoded and prepared in a second thread (started while
-the encoder loads), the network in the caller's. The vectors must be exactly the encoder's
-own on the decoded clips, and a failure on either side must stop both, keep the batches
-already written, and leave no thread behind."""
+"""`embed_project`'s pipeline: clips decoded and prepared in a second thread, the network in
+the caller's. The vectors must be exactly the encoder's own on the decoded clips, a failure
+must keep the batches already written and leave no thread behind, and a re-run with
+nothing to embed must not load the encoder at all."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def _decode_threads() -> list[threading.Thread]:
 
 
 def test_pipeline_vectors_are_the_encoders_own_on_the_decoded_clips(project, tmp_path) -> None:
-    """Threads, early decoding and the prepare/network split change no bit of any vector."""
+    """The thread and the prepare/network split change no bit of any vector."""
     from threadpoolctl import threadpool_limits
 
     from sgtui.features.embed import store_vectors
@@ -74,8 +74,7 @@ def test_a_clip_that_does_not_decode_stops_the_run_and_keeps_earlier_batches(pro
         assert p.embedded_ids("voice", model) == set(order[:5])  # the first batch, written
 
 
-def test_an_encoder_that_fails_to_load_stops_the_decoding_thread(project, tmp_path) -> None:
-    """The clips start decoding before the weights load; bad weights must stop that."""
+def test_weights_that_do_not_load_store_nothing_and_leave_no_thread(project, tmp_path) -> None:
     weights = tmp_path / "weights.pt"
     weights.write_bytes(b"not a torch checkpoint")
     with Project.open(project) as p:
@@ -83,3 +82,23 @@ def test_an_encoder_that_fails_to_load_stops_the_decoding_thread(project, tmp_pa
             embed_project(p, image=None, device="cpu", batch=2, voice_model_path=str(weights))
         assert _decode_threads() == []
         assert p.encoders() == []
+
+
+def test_a_rerun_with_nothing_to_embed_does_not_load_torch(project) -> None:
+    """Running `sgtui embed` again is a no-op, and now a cheap one: no torch import (most
+    of a start-up), no weights; the summary still names the model and its dimension."""
+    import os
+    import subprocess
+    import sys
+
+    with Project.open(project) as p:
+        embed_project(p, image=None, device="cpu")
+    code = ("import sys; from sgtui.cli import main; rc = main(['embed', sys.argv[1], "
+            "'--image', 'none']); print('torch' in sys.modules, rc)")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    r = subprocess.run([sys.executable, "-c", code, str(project)], capture_output=True,
+                       text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[-1] == "False 0"
+    assert "(256-d): 0 embedded, 12 already" in lines[0]

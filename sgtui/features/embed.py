@@ -13,7 +13,6 @@ import contextlib
 import io
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from queue import Full, Queue
 from typing import Any
@@ -48,26 +47,29 @@ def embed_modality(project: Any, encoder: Encoder, batch: int = 32,
                    progress: Progress | None = None) -> dict[str, Any]:
     """Embed every line of one modality that has input and no vector from this encoder."""
     return _embed_lines(project, encoder.modality, encoder.model_id, lambda: encoder,
-                        batch, progress)
+                        batch, progress, build_when_idle=True)
 
 
 _DONE = object()
 AHEAD = 2
 """Batches decoded and prepared ahead of the network (memory: a few batches of PCM)."""
-EARLY = 8
-"""Batches decoded while the encoder is still loading (importing torch, reading weights)."""
 
 
 def _embed_lines(project: Any, modality: Modality, model_id: str, build: Callable[[], Encoder],
-                 batch: int, progress: Progress | None) -> dict[str, Any]:
-    """The pipeline behind `embed_modality`, for an encoder `build` returns (called once).
+                 batch: int, progress: Progress | None,
+                 build_when_idle: bool = False) -> dict[str, Any]:
+    """The pipeline behind `embed_modality`, for an encoder `build` returns (called once;
+    not at all when no line needs a vector, unless `build_when_idle`: a re-run then costs
+    no torch import and no weights).
 
     A second thread decodes each batch (PyAV, PIL) and computes what the encoder can
-    compute before its network (`prepare`: resemblyzer's VAD and mel features), while this
+    compute before its network (`prepare`: resemblyzer's VAD and padding), while this
     thread runs the network on the previous batch and writes its vectors: the two cores of
-    a small machine each do half. That thread starts before `build`, so the first batches
-    are decoded while torch is still being imported. The stored bytes are all read here
-    first: the project's connection belongs to this thread (an episode's clips are a few MB).
+    a small machine each do about half. The stored bytes are read here first: the
+    project's connection belongs to this thread (an episode's clips are a few MB). Decoding
+    does not start while the encoder loads: PyAV takes the GIL back once per 20 ms Opus
+    frame, so beside torch's import (Python holding the GIL) it decoded ~30 clips a second
+    and slowed the import by as much as it gained.
     """
     have_input = project.clip_ids() if modality == "voice" else project.keyframe_ids()
     done_ids = project.embedded_ids(modality, model_id)
@@ -78,13 +80,28 @@ def _embed_lines(project: Any, modality: Modality, model_id: str, build: Callabl
     stats: dict[str, Any] = {"model": model_id, "dim": 0, "device": "", "embedded": 0,
                              "already": len(done_ids & set(order)),
                              "no_input": len(order) - len(have_input & set(order)), "empty": 0,
-                             "seconds": 0.0}
+                             "seconds": 0.0, "load_seconds": 0.0}
     start = time.perf_counter()
+    if not todo and not build_when_idle:
+        stats["dim"] = next((e["dim"] for e in project.encoders()
+                             if (e["modality"], e["model"]) == (modality, model_id)), 0)
+        if stats["already"]:
+            project.meta_set(f"model.{modality}", model_id)
+        if progress:
+            progress(modality, 0, 0)
+        return stats
+    encoder = build()
+    stats["load_seconds"] = round(time.perf_counter() - start, 3)
+    if encoder.model_id != model_id:  # pragma: no cover - version_for and __init__ disagree
+        raise SgtuiError(f"internal error: encoder {encoder.model_id} was announced as "
+                         f"{model_id}; nothing was stored")
+    stats.update(dim=encoder.dim, device=encoder.device)
     chunks = [[(line_id, fetch(line_id)) for line_id in todo[pos : pos + batch]]
               for pos in range(0, len(todo), batch)]
+    prepare = getattr(encoder, "prepare", None)
+    staged = getattr(encoder, "embed_prepared", None)
     queue: Queue[Any] = Queue(maxsize=AHEAD)
-    ready, stop = threading.Event(), threading.Event()
-    holder: list[Encoder] = []
+    stop = threading.Event()
 
     def put(item: object) -> bool:
         while not stop.is_set():
@@ -95,52 +112,29 @@ def _embed_lines(project: Any, modality: Modality, model_id: str, build: Callabl
                 continue
         return False
 
-    def prepared(decoded: list[tuple[int, np.ndarray | None]]) -> tuple[list[int], int, Any]:
-        while not ready.wait(0.05):
-            if stop.is_set():
-                raise _Stopped
-        keep = [(i, x) for i, x in decoded if x is not None and x.size > 0]
-        inputs = [x for _, x in keep]
-        stage = getattr(holder[0], "prepare", None)
-        features = stage(inputs) if stage is not None and inputs else inputs
-        return [i for i, _ in keep], len(decoded), features
-
     def produce() -> None:
         try:
-            backlog: deque[list[tuple[int, np.ndarray | None]]] = deque()
             for chunk in chunks:
                 if stop.is_set():
                     return
-                backlog.append([(i, None if raw is None else decode(i, raw)) for i, raw in chunk])
-                while backlog and (ready.is_set() or len(backlog) >= EARLY):
-                    if not put(prepared(backlog.popleft())):
-                        return
-            while backlog:
-                if not put(prepared(backlog.popleft())):
+                keep = [(i, x) for i, x in ((i, None if raw is None else decode(i, raw))
+                                            for i, raw in chunk) if x is not None and x.size > 0]
+                inputs = [x for _, x in keep]
+                features = prepare(inputs) if prepare is not None and inputs else inputs
+                if not put(([i for i, _ in keep], len(chunk), features)):
                     return
             put(_DONE)
-        except _Stopped:
-            return
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread, raised there
             put(exc)
 
+    if progress:
+        progress(modality, 0, len(todo))
     worker = threading.Thread(target=produce, name="sgtui-embed-decode", daemon=True)
     with _one_blas_thread():
-        if chunks:
-            worker.start()
+        worker.start()
         try:
-            encoder = build()
-            if encoder.model_id != model_id:  # pragma: no cover - version_for and __init__ disagree
-                raise SgtuiError(f"internal error: encoder {encoder.model_id} was announced as "
-                                 f"{model_id}; nothing was stored")
-            holder.append(encoder)
-            ready.set()
-            stats.update(dim=encoder.dim, device=encoder.device)
-            if progress:
-                progress(modality, 0, len(todo))
             done = 0
-            staged = getattr(encoder, "embed_prepared", None)
-            while chunks:
+            while True:
                 item = queue.get()
                 if item is _DONE:
                     break
@@ -158,8 +152,7 @@ def _embed_lines(project: Any, modality: Modality, model_id: str, build: Callabl
                     progress(modality, done, len(todo))
         finally:
             stop.set()
-            if worker.is_alive():
-                worker.join()
+            worker.join()
     if stats["embedded"] or stats["already"]:
         project.meta_set(f"model.{modality}", model_id)
     stats["seconds"] = round(time.perf_counter() - start, 3)
@@ -174,10 +167,6 @@ def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController().limit(limits=1, user_api="blas")
-
-
-class _Stopped(Exception):
-    """The main thread stopped the pipeline (an error, or the encoder failed to load)."""
 
 
 def store_vectors(project: Any, encoder: Encoder, line_ids: list[int], vecs: object) -> int:
@@ -234,16 +223,20 @@ def embed_project(
                                  ("image", image, image_model_path)):
         if spec is None or spec.lower() == "none":
             continue
+
         def build(spec: str = spec, modality: Modality = modality,  # type: ignore[assignment]
                   path: str | None = path) -> Encoder:
             return create_encoder(spec, modality, device=device, batch_size=batch, model_path=path)
 
         known = known_model_id(spec, modality, path)  # type: ignore[arg-type]
-        if known is None:
-            encoder = build()
-            result[modality] = embed_modality(project, encoder, batch=batch, progress=progress)
+        if known is not None:  # a re-run with nothing left to embed loads nothing
+            result[modality] = _embed_lines(project, modality, known, build, batch, progress)  # type: ignore[arg-type]
             continue
-        # the clips decode while the encoder loads (torch's import is most of a start-up)
-        result[modality] = _embed_lines(project, modality, known, build, batch, progress)  # type: ignore[arg-type]
+        loading = time.perf_counter()
+        encoder = build()
+        loaded = time.perf_counter() - loading
+        stats = embed_modality(project, encoder, batch=batch, progress=progress)
+        stats.update(load_seconds=round(loaded, 3), seconds=round(stats["seconds"] + loaded, 3))
+        result[modality] = stats
     result["compat"] = compat.status()
     return result
