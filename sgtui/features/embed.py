@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import io
-import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from queue import Full, Queue
+from concurrent.futures import Executor, Future
 from typing import Any
 
 import numpy as np
@@ -50,9 +50,35 @@ def embed_modality(project: Any, encoder: Encoder, batch: int = 32,
                         batch, progress, build_when_idle=True)
 
 
-_DONE = object()
-AHEAD = 2
-"""Batches decoded and prepared ahead of the network (memory: a few batches of PCM)."""
+AHEAD = 8
+"""Batches handed to the decoder ahead of the network: what it decodes while torch is
+imported, and at most this many batches of PCM held at once (~40 MB at 32 lines of 2 s)."""
+
+
+def _decode_chunk(modality: str, chunk: list[tuple[int, Any]]) -> list[tuple[int, np.ndarray | None]]:
+    """Decode one batch's stored inputs (runs in the decoder process)."""
+    decode = _decode_clip if modality == "voice" else _decode_keyframe
+    return [(i, None if raw is None else decode(i, raw)) for i, raw in chunk]
+
+
+def _decoder(modality: str) -> Executor:
+    """Where clips are decoded: a forked process on Linux, a thread elsewhere and for
+    keyframes (a few ms each in PIL, which holds the GIL less often).
+
+    PyAV hands the GIL back once per 20 ms Opus frame, so a decoding *thread* waited for
+    it behind whatever Python the main thread ran: beside torch's import it decoded ~30
+    clips a second, and beside the network it took twice its CPU time in wall time. A
+    process has its own GIL. It is forked (no interpreter start-up, nothing re-imported)
+    and only decodes bytes it is given: it never touches the project file.
+    """
+    import multiprocessing
+    import sys
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+    if modality == "voice" and sys.platform == "linux" and \
+            "fork" in multiprocessing.get_all_start_methods():
+        return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="sgtui-embed-decode")
 
 
 def _embed_lines(project: Any, modality: Modality, model_id: str, build: Callable[[], Encoder],
@@ -62,21 +88,16 @@ def _embed_lines(project: Any, modality: Modality, model_id: str, build: Callabl
     not at all when no line needs a vector, unless `build_when_idle`: a re-run then costs
     no torch import and no weights).
 
-    A second thread decodes each batch (PyAV, PIL) and computes what the encoder can
-    compute before its network (`prepare`: resemblyzer's VAD and padding), while this
-    thread runs the network on the previous batch and writes its vectors: the two cores of
-    a small machine each do about half. The stored bytes are read here first: the
-    project's connection belongs to this thread (an episode's clips are a few MB). Decoding
-    does not start while the encoder loads: PyAV takes the GIL back once per 20 ms Opus
-    frame, so beside torch's import (Python holding the GIL) it decoded ~30 clips a second
-    and slowed the import by as much as it gained.
+    The stored bytes are read here (the project's connection belongs to this thread) and
+    decoded in another process (`_decoder`), started before the encoder loads: the first
+    batches decode while torch is imported, and later ones while the network runs on the
+    previous batch. The two cores of a small machine each do about half.
     """
     have_input = project.clip_ids() if modality == "voice" else project.keyframe_ids()
     done_ids = project.embedded_ids(modality, model_id)
     order = [line.id for line in project.lines()]
     todo = [i for i in order if i in have_input and i not in done_ids]
     fetch = project.clip if modality == "voice" else project.keyframe
-    decode = _decode_clip if modality == "voice" else _decode_keyframe
     stats: dict[str, Any] = {"model": model_id, "dim": 0, "device": "", "embedded": 0,
                              "already": len(done_ids & set(order)),
                              "no_input": len(order) - len(have_input & set(order)), "empty": 0,
@@ -90,69 +111,44 @@ def _embed_lines(project: Any, modality: Modality, model_id: str, build: Callabl
         if progress:
             progress(modality, 0, 0)
         return stats
-    encoder = build()
-    stats["load_seconds"] = round(time.perf_counter() - start, 3)
-    if encoder.model_id != model_id:  # pragma: no cover - version_for and __init__ disagree
-        raise SgtuiError(f"internal error: encoder {encoder.model_id} was announced as "
-                         f"{model_id}; nothing was stored")
-    stats.update(dim=encoder.dim, device=encoder.device)
-    chunks = [[(line_id, fetch(line_id)) for line_id in todo[pos : pos + batch]]
-              for pos in range(0, len(todo), batch)]
-    prepare = getattr(encoder, "prepare", None)
-    staged = getattr(encoder, "embed_prepared", None)
-    queue: Queue[Any] = Queue(maxsize=AHEAD)
-    stop = threading.Event()
+    chunk_ids = [todo[pos : pos + batch] for pos in range(0, len(todo), batch)]
+    pending: deque[Future] = deque()
+    with _decoder(modality) as decoder, _one_blas_thread():
 
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                queue.put(item, timeout=0.05)
-                return True
-            except Full:
-                continue
-        return False
+        def submit(k: int) -> None:
+            if k < len(chunk_ids):
+                chunk = [(line_id, fetch(line_id)) for line_id in chunk_ids[k]]
+                pending.append(decoder.submit(_decode_chunk, modality, chunk))
 
-    def produce() -> None:
         try:
-            for chunk in chunks:
-                if stop.is_set():
-                    return
-                keep = [(i, x) for i, x in ((i, None if raw is None else decode(i, raw))
-                                            for i, raw in chunk) if x is not None and x.size > 0]
-                inputs = [x for _, x in keep]
-                features = prepare(inputs) if prepare is not None and inputs else inputs
-                if not put(([i for i, _ in keep], len(chunk), features)):
-                    return
-            put(_DONE)
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, raised there
-            put(exc)
-
-    if progress:
-        progress(modality, 0, len(todo))
-    worker = threading.Thread(target=produce, name="sgtui-embed-decode", daemon=True)
-    with _one_blas_thread():
-        worker.start()
-        try:
+            for k in range(AHEAD):
+                submit(k)
+            loading = time.perf_counter()
+            encoder = build()
+            stats["load_seconds"] = round(time.perf_counter() - loading, 3)
+            if encoder.model_id != model_id:  # pragma: no cover - version_for and __init__ disagree
+                raise SgtuiError(f"internal error: encoder {encoder.model_id} was announced as "
+                                 f"{model_id}; nothing was stored")
+            stats.update(dim=encoder.dim, device=encoder.device)
+            if progress:
+                progress(modality, 0, len(todo))
             done = 0
-            while True:
-                item = queue.get()
-                if item is _DONE:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                ids, count, features = item
-                stats["empty"] += count - len(ids)
+            for k in range(len(chunk_ids)):
+                decoded = pending.popleft().result()
+                submit(k + AHEAD)
+                ids = [i for i, x in decoded if x is not None and x.size > 0]
+                inputs = [x for _, x in decoded if x is not None and x.size > 0]
+                stats["empty"] += len(decoded) - len(ids)
                 if ids:
-                    vecs = staged(features) if staged is not None else encoder.embed(features)
-                    stored = store_vectors(project, encoder, ids, vecs)
+                    stored = store_vectors(project, encoder, ids, encoder.embed(inputs))
                     stats["embedded"] += stored
                     stats["empty"] += len(ids) - stored
-                done += count
+                done += len(decoded)
                 if progress:
                     progress(modality, done, len(todo))
         finally:
-            stop.set()
-            worker.join()
+            for fut in pending:
+                fut.cancel()
     if stats["embedded"] or stats["already"]:
         project.meta_set(f"model.{modality}", model_id)
     stats["seconds"] = round(time.perf_counter() - start, 3)
