@@ -103,7 +103,8 @@ class VoiceEncoderBase:
     def model_id(self) -> str:
         return model_id(self.name, self.version)
 
-    def segments(self, wav: np.ndarray) -> list[np.ndarray]:
+    @classmethod
+    def segments(cls, wav: np.ndarray) -> list[np.ndarray]:
         """The policy: tile short clips, split long ones; never drop samples.
 
         Integer PCM (e.g. int16 from `media.decode.decode_audio`) is scaled to [-1, 1]:
@@ -115,27 +116,31 @@ class VoiceEncoderBase:
         wav = np.asarray(wav, dtype=np.float32).reshape(-1)
         if wav.size == 0:
             raise SgtuiError("a voice clip has no samples; re-run ingest for that line")
-        min_len = int(round(max(self.min_seconds, MIN_SECONDS) * SAMPLE_RATE))
+        min_len = int(round(max(cls.min_seconds, MIN_SECONDS) * SAMPLE_RATE))
         wav = tile_to(wav, min_len)
-        windows = split_windows(wav, int(round(self.window_seconds * SAMPLE_RATE)))
+        windows = split_windows(wav, int(round(cls.window_seconds * SAMPLE_RATE)))
         return [tile_to(w, min_len) for w in windows]
 
     def embed(self, batch: Sequence[np.ndarray]) -> np.ndarray:
         return self.embed_prepared(self.prepare(batch))
 
     def prepare(self, batch: Sequence[np.ndarray]) -> PreparedBatch:
+        return self.prepare_batch(batch, self.batch_size)
+
+    @classmethod
+    def prepare_batch(cls, batch: Sequence[np.ndarray], batch_size: int) -> PreparedBatch:
         """Everything before the network (the policy's segments, and each encoder's own
-        features, see `_prepare_segments`): numpy work that `embed_project` runs in its
-        decoding thread while the network works on the previous batch."""
+        features, see `_prepare_segments`). A classmethod, numpy only: `embed_project`
+        runs it in the decoding process, before the encoder has even loaded."""
         owners: list[int] = []
         segs: list[np.ndarray] = []
         for i, wav in enumerate(batch):
-            for seg in self.segments(wav):
+            for seg in cls.segments(wav):
                 owners.append(i)
                 segs.append(seg)
         order = sorted(range(len(segs)), key=lambda j: len(segs[j]))
-        step = max(1, int(self.batch_size))
-        chunks = [(idx, self._prepare_segments([segs[j] for j in idx]))
+        step = max(1, int(batch_size))
+        chunks = [(idx, cls._prepare_segments([segs[j] for j in idx]))
                   for idx in (order[s : s + step] for s in range(0, len(order), step))]
         return PreparedBatch(len(batch), owners, chunks)
 
@@ -150,8 +155,10 @@ class VoiceEncoderBase:
         np.add.at(out, np.asarray(prepared.owners), seg_vecs)
         return l2_normalise(out)
 
-    def _prepare_segments(self, segs: list[np.ndarray]) -> Any:
-        """Features of at most `batch_size` segments; by default the segments themselves."""
+    @classmethod
+    def _prepare_segments(cls, segs: list[np.ndarray]) -> Any:
+        """Features of at most `batch_size` segments (no weights: see `prepare_batch`); by
+        default the segments themselves."""
         return segs
 
     def _forward_segments(self, features: Any) -> np.ndarray:

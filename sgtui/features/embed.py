@@ -46,8 +46,9 @@ def _decode_keyframe(line_id: int, kf: Any) -> np.ndarray:
 def embed_modality(project: Any, encoder: Encoder, batch: int = 32,
                    progress: Progress | None = None) -> dict[str, Any]:
     """Embed every line of one modality that has input and no vector from this encoder."""
-    return _embed_lines(project, encoder.modality, encoder.model_id, lambda: encoder,
-                        batch, progress, build_when_idle=True)
+    return _embed_lines(project, encoder.modality, encoder.model_id, lambda: encoder, batch,
+                        progress, _preparer(type(encoder), getattr(encoder, "batch_size", batch)),
+                        build_when_idle=True)
 
 
 AHEAD = 8
@@ -55,10 +56,25 @@ AHEAD = 8
 imported, and at most this many batches of PCM held at once (~40 MB at 32 lines of 2 s)."""
 
 
-def _decode_chunk(modality: str, chunk: list[tuple[int, Any]]) -> list[tuple[int, np.ndarray | None]]:
-    """Decode one batch's stored inputs (runs in the decoder process)."""
+def _decode_chunk(modality: str, chunk: list[tuple[int, Any]],
+                  prepare: Callable[[list[np.ndarray]], Any] | None) -> tuple[list[int], int, Any]:
+    """One batch's stored inputs decoded, and prepared for the network when the encoder
+    can do that without its weights (`prepare_batch`): (line ids with input, lines in the
+    batch, the encoder's input). Runs in the decoding process."""
     decode = _decode_clip if modality == "voice" else _decode_keyframe
-    return [(i, None if raw is None else decode(i, raw)) for i, raw in chunk]
+    decoded = [(i, None if raw is None else decode(i, raw)) for i, raw in chunk]
+    keep = [(i, x) for i, x in decoded if x is not None and x.size > 0]
+    inputs = [x for _, x in keep]
+    features = prepare(inputs) if prepare is not None and inputs else inputs
+    return [i for i, _ in keep], len(chunk), features
+
+
+def _preparer(cls: type, batch_size: int) -> Callable[[list[np.ndarray]], Any] | None:
+    """The encoder class's weight-free first stage (`prepare_batch`), if it has one."""
+    import functools
+
+    stage = getattr(cls, "prepare_batch", None)
+    return None if stage is None else functools.partial(stage, batch_size=batch_size)
 
 
 def _decoder(modality: str) -> Executor:
@@ -83,15 +99,17 @@ def _decoder(modality: str) -> Executor:
 
 def _embed_lines(project: Any, modality: Modality, model_id: str, build: Callable[[], Encoder],
                  batch: int, progress: Progress | None,
+                 prepare: Callable[[list[np.ndarray]], Any] | None,
                  build_when_idle: bool = False) -> dict[str, Any]:
     """The pipeline behind `embed_modality`, for an encoder `build` returns (called once;
     not at all when no line needs a vector, unless `build_when_idle`: a re-run then costs
     no torch import and no weights).
 
-    The stored bytes are read here (the project's connection belongs to this thread) and
-    decoded in another process (`_decoder`), started before the encoder loads: the first
-    batches decode while torch is imported, and later ones while the network runs on the
-    previous batch. The two cores of a small machine each do about half.
+    The stored bytes are read here (the project's connection belongs to this thread),
+    decoded and `prepare`d (resemblyzer: VAD, mel features) in another process
+    (`_decoder`), started before the encoder loads: the first batches are ready when torch
+    has been imported, and later ones while the network runs on the previous batch. Only
+    the network and the writes are left to this thread.
     """
     have_input = project.clip_ids() if modality == "voice" else project.keyframe_ids()
     done_ids = project.embedded_ids(modality, model_id)
@@ -118,7 +136,7 @@ def _embed_lines(project: Any, modality: Modality, model_id: str, build: Callabl
         def submit(k: int) -> None:
             if k < len(chunk_ids):
                 chunk = [(line_id, fetch(line_id)) for line_id in chunk_ids[k]]
-                pending.append(decoder.submit(_decode_chunk, modality, chunk))
+                pending.append(decoder.submit(_decode_chunk, modality, chunk, prepare))
 
         try:
             for k in range(AHEAD):
@@ -134,16 +152,16 @@ def _embed_lines(project: Any, modality: Modality, model_id: str, build: Callabl
                 progress(modality, 0, len(todo))
             done = 0
             for k in range(len(chunk_ids)):
-                decoded = pending.popleft().result()
+                ids, count, features = pending.popleft().result()
                 submit(k + AHEAD)
-                ids = [i for i, x in decoded if x is not None and x.size > 0]
-                inputs = [x for _, x in decoded if x is not None and x.size > 0]
-                stats["empty"] += len(decoded) - len(ids)
+                stats["empty"] += count - len(ids)
                 if ids:
-                    stored = store_vectors(project, encoder, ids, encoder.embed(inputs))
+                    vecs = (encoder.embed_prepared(features) if prepare is not None  # type: ignore[attr-defined]
+                            else encoder.embed(features))
+                    stored = store_vectors(project, encoder, ids, vecs)
                     stats["embedded"] += stored
                     stats["empty"] += len(ids) - stored
-                done += len(decoded)
+                done += count
                 if progress:
                     progress(modality, done, len(todo))
         finally:
@@ -210,7 +228,7 @@ def embed_project(
     embedded now, already embedded, without input, and with empty input.
     """
     from sgtui.features import compat
-    from sgtui.features.registry import create_encoder, known_model_id
+    from sgtui.features.registry import create_encoder, encoder_class, known_model_id
 
     if batch < 1:
         raise SgtuiError(f"--batch must be at least 1, not {batch}")
@@ -226,7 +244,8 @@ def embed_project(
 
         known = known_model_id(spec, modality, path)  # type: ignore[arg-type]
         if known is not None:  # a re-run with nothing left to embed loads nothing
-            result[modality] = _embed_lines(project, modality, known, build, batch, progress)  # type: ignore[arg-type]
+            result[modality] = _embed_lines(project, modality, known, build, batch, progress,  # type: ignore[arg-type]
+                                            _preparer(encoder_class(spec), batch))
             continue
         loading = time.perf_counter()
         encoder = build()

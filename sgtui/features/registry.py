@@ -87,6 +87,13 @@ def create_encoder(
         raise
 
 
+def encoder_class(spec: str) -> type:
+    """The class a spec names, imported but not built (no model library, no weights)."""
+    info, _ = parse_spec(spec)
+    module, _, attr = info.factory.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 def known_model_id(spec: str, modality: Modality | None = None,
                    model_path: str | None = None) -> str | None:
     """The model id `create_encoder` would give, when the encoder can tell it without
@@ -94,6 +101,5 @@ def known_model_id(spec: str, modality: Modality | None = None,
     info, arg = parse_spec(spec)
     if arg is not None or (modality is not None and info.modality != modality):
         return None  # create_encoder words these cases
-    module, _, attr = info.factory.partition(":")
-    version_for = getattr(getattr(importlib.import_module(module), attr), "version_for", None)
+    version_for = getattr(encoder_class(spec), "version_for", None)
     return None if version_for is None else model_id(info.name, version_for(model_path))

@@ -56,7 +56,8 @@ class ResemblyzerEncoder(VoiceEncoderBase):
             raise SgtuiError(f"resemblyzer weights {weights} not found; give a .pt file")
         return f"{installed}+{weights.stem}"
 
-    def _preprocess(self, wav: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _preprocess(wav: np.ndarray) -> np.ndarray:
         """resemblyzer's preprocessing (volume up to -30 dBFS, long silences cut) made safe
         for silent and very short clips: if VAD would leave under 0.5 s, keep the clip."""
         rms = float(np.sqrt(np.mean(np.square(wav, dtype=np.float64))))
@@ -72,40 +73,39 @@ class ResemblyzerEncoder(VoiceEncoderBase):
             wav = np.tile(wav, int(np.ceil(n / len(wav))))[:n]
         return wav.astype(np.float32, copy=False)
 
-    def _prepare_segments(self, segs: list[np.ndarray]) -> tuple[list[np.ndarray], list[list[slice]]]:
-        """Each segment preprocessed and padded to its last partial, with the partials'
-        mel-frame slices: `embed_project` runs this in its decoding thread."""
+    @classmethod
+    def _prepare_segments(cls, segs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
+        """(the 1.6 s partials' mel spectrograms stacked, the segment each belongs to,
+        segment count): everything but the network, computed without the weights."""
+        from sgtui.features.melspec import mel_spectrograms
+
         wavs: list[np.ndarray] = []
         slices: list[list[slice]] = []
         for seg in segs:
-            wav = self._preprocess(seg)
+            wav = cls._preprocess(seg)
             mel_slices, stop = partial_slices(len(wav))
             if stop > len(wav):
                 wav = np.pad(wav, (0, stop - len(wav)))
             wavs.append(wav)
             slices.append(mel_slices)
-        return wavs, slices
-
-    def _forward_segments(self, features: tuple[list[np.ndarray], list[list[slice]]]) -> np.ndarray:
-        """Mel spectrograms, then every 1.6 s partial through the LSTM in one pass, summed
-        per segment. The mel runs here rather than in the decoding thread: decoding is the
-        heavier half, and this keeps the two threads about equal on two cores."""
-        import torch
-
-        from sgtui.features.melspec import mel_spectrograms
-
-        wavs, slices = features
         mels: list[np.ndarray] = []
         owner: list[int] = []
         for i, (mel, mel_slices) in enumerate(zip(mel_spectrograms(wavs), slices, strict=True)):
             for s in mel_slices:
                 mels.append(mel[s])
                 owner.append(i)
+        return np.stack(mels), np.asarray(owner), len(segs)
+
+    def _forward_segments(self, features: tuple[np.ndarray, np.ndarray, int]) -> np.ndarray:
+        """All partials through the LSTM in one pass, summed per segment."""
+        import torch
+
+        mels, owner, n = features
         with inference(self.device):
-            x = torch.from_numpy(np.stack(mels)).to(self.device)
+            x = torch.from_numpy(mels).to(self.device)
             partial = self._model(x).float().cpu().numpy()
-        out = np.zeros((len(wavs), self.dim), dtype=np.float32)
-        np.add.at(out, np.asarray(owner), partial)
+        out = np.zeros((n, self.dim), dtype=np.float32)
+        np.add.at(out, owner, partial)
         return out
 
     def _embed_segments(self, segs: list[np.ndarray]) -> np.ndarray:
