@@ -1,6 +1,6 @@
 """Benchmark: encoder speed (lines/s), LibriSpeech speaker accuracy, image separation.
 
-    .venv/bin/python bench/encoders.py [--repeats 3] [--quick] [--e2e-only]
+    .venv/bin/python bench/encoders.py [--repeats 3] [--quick] [--e2e-only] [--before DIR]
         [--ecapa-path DIR] [--anime-path FILE] [--clip-path DIR|FILE --clip-model NAME]
 
 What it measures, all in one run so ratios compare like with like:
@@ -163,17 +163,25 @@ def bench_voice(args: argparse.Namespace, sets: dict) -> list[tuple]:
 LARGE = 4  # the larger end-to-end run: the same lines this many times over
 
 
-def _embed_command(path: Path, env: dict[str, str],
-                   importtime: bool = False) -> tuple[float, dict, str]:
-    """`sgtui embed PATH --image none --device cpu --json`: (wall seconds, its voice
-    stats, its stderr)."""
+def _embed_command(path: Path, env: dict[str, str], importtime: bool = False,
+                   code: Path = ROOT) -> tuple[float, dict, str]:
+    """`sgtui embed PATH --image none --device cpu --json` as the checkout `code` has it:
+    (wall seconds, its voice stats, its stderr)."""
     import json
 
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, *(["-X", "importtime"] if importtime else []), "-m",
                         "sgtui", "embed", str(path), "--image", "none", "--device", "cpu",
-                        "--json"], check=True, env=env, capture_output=True, text=True)
+                        "--json"], check=True, env={**env, "PYTHONPATH": str(code)}, cwd=code,
+                       capture_output=True, text=True)
     return time.perf_counter() - t0, json.loads(r.stdout)["voice"], r.stderr
+
+
+def _vectors(path: Path) -> np.ndarray:
+    from sgtui.project import Project
+
+    with Project.open(path, readonly=True) as p:
+        return p.embeddings("voice")[1]
 
 
 def top_level_imports(importtime_log: str) -> dict[str, float]:
@@ -211,7 +219,8 @@ def bench_end_to_end(args: argparse.Namespace) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     med = statistics.median
 
-    e2e, steady, load, noop = [], [], [], []
+    e2e, steady, load, noop, before, before_noop = [], [], [], [], [], []
+    before_diff = None
     for i in range(args.repeats):
         copy = tmp / f"run{i}.sgproj"
         shutil.copy(src, copy)
@@ -220,6 +229,13 @@ def bench_end_to_end(args: argparse.Namespace) -> dict[str, Any]:
         load.append(stats["load_seconds"])  # importing torch, reading the weights
         steady.append(stats["seconds"] - stats["load_seconds"])  # encoder ready -> last vector
         noop.append(_embed_command(copy, env)[0])  # a re-run: nothing to embed, nothing loaded
+        if args.before:  # the same command from another checkout, in the same loop
+            other = tmp / f"before{i}.sgproj"
+            shutil.copy(src, other)
+            old_code = Path(args.before).resolve()
+            before.append(_embed_command(other, env, code=old_code)[0])
+            before_noop.append(_embed_command(other, env, code=old_code)[0])
+            before_diff = float(np.abs(_vectors(other) - _vectors(copy)).max())
     # the modules a run imports (-X importtime slows imports a little)
     shutil.copy(src, tmp / "imports.sgproj")
     imports = top_level_imports(_embed_command(tmp / "imports.sgproj", env, importtime=True)[2])
@@ -249,7 +265,8 @@ def bench_end_to_end(args: argparse.Namespace) -> dict[str, Any]:
     own = time.perf_counter() - t0
     shutil.rmtree(tmp, ignore_errors=True)
     return {"n": n, "e2e": med(e2e), "steady": med(steady), "load": med(load), "noop": med(noop),
-            "imports": imports, "large": large, "alone": med(alone), "own": own}
+            "imports": imports, "large": large, "alone": med(alone), "own": own,
+            "before": (med(before), med(before_noop), before_diff) if before else None}
 
 
 def print_end_to_end(r: dict[str, Any], repeats: int) -> None:
@@ -282,6 +299,9 @@ def print_end_to_end(r: dict[str, Any], repeats: int) -> None:
         big_n, big_secs = r["large"]
         row(f"`sgtui embed`, whole command on {big_n} lines (the same lines x{LARGE}; one run)",
             big_secs, big_n)
+    if r["before"] is not None:
+        row("`sgtui embed`, whole command, code from --before (same loop)", r["before"][0], n)
+        row("  its re-run with nothing left to embed", r["before"][1])
     row("resemblyzer in sgtui, encoder alone (clips decoded beforehand)", alone, n)
     row("resemblyzer's own embed_utterance loop (baseline)", r["own"], n)
 
@@ -305,6 +325,9 @@ def print_end_to_end(r: dict[str, Any], repeats: int) -> None:
               f"{steady:.2f} s). Start-up is a fixed cost that longer episodes amortise")
     print("- the steady state can pass 1x: the next batch's clips are decoded and prepared in "
           "a second thread while the network runs, which the encoder-alone row does not do")
+    if r["before"] is not None:
+        print(f"- --before: the whole command took {r['before'][0] / e2e:.2f}x as long; its "
+              f"vectors differ from these by at most {r['before'][2]:.1e}")
     print(f"load average after: {_load()}")
 
 
@@ -445,6 +468,9 @@ def main() -> int:
                     help="2 s lines and drawn frames only; no larger end-to-end run")
     ap.add_argument("--e2e-only", action="store_true",
                     help="only the first table: `sgtui embed` end to end")
+    ap.add_argument("--before", metavar="DIR",
+                    help="another checkout (e.g. `git worktree add DIR main`) whose `sgtui embed` "
+                    "is timed in the same loop, for a before/after row")
     ap.add_argument("--ecapa-path", help="trained spkrec-ecapa-voxceleb folder, if you have one")
     ap.add_argument("--anime-path", help="trained anime-speaker-embedding .pth, if you have one")
     ap.add_argument("--clip-path", help="trained open_clip folder or checkpoint")
