@@ -115,3 +115,31 @@ def test_a_rerun_with_nothing_to_embed_does_not_load_torch(project) -> None:
     lines = r.stdout.strip().splitlines()
     assert lines[-1] == "False 0"
     assert "(256-d): 0 embedded, 12 already" in lines[0]
+
+
+def test_the_command_ends_without_torchs_teardown_and_loses_nothing(project) -> None:
+    """`python -m sgtui embed` skips the interpreter's teardown once torch is loaded: its
+    JSON must still be whole on a pipe, its exit status kept, the file closed cleanly."""
+    import json
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    cmd = [sys.executable, "-m", "sgtui", "embed", str(project), "--image", "none"]
+    r = subprocess.run([*cmd, "--device", "cpu", "--json"], capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["voice"]["embedded"] == 12
+    assert not Path(f"{project}-wal").exists()  # closed, checkpointed: nothing left pending
+    with sqlite3.connect(project) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT COUNT(*) FROM embeddings").fetchone() == (12,)
+    import torch
+
+    if not torch.cuda.is_available():  # a user error after torch loaded: status 2, one line
+        r = subprocess.run([*cmd, "--device", "cuda"], capture_output=True, text=True,
+                           env=env, timeout=300)
+        assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
+        assert "no CUDA GPU" in r.stderr

@@ -243,9 +243,11 @@ def embed_project(
             return create_encoder(spec, modality, device=device, batch_size=batch, model_path=path)
 
         known = known_model_id(spec, modality, path)  # type: ignore[arg-type]
-        if known is not None:  # a re-run with nothing left to embed loads nothing
+        if known is not None:  # a re-run with nothing left to embed loads nothing, unless
+            # a device was named that only loading can check (--device cuda without a GPU)
             result[modality] = _embed_lines(project, modality, known, build, batch, progress,  # type: ignore[arg-type]
-                                            _preparer(encoder_class(spec), batch))
+                                            _preparer(encoder_class(spec), batch),
+                                            build_when_idle=device not in ("auto", "cpu"))
             continue
         loading = time.perf_counter()
         encoder = build()
