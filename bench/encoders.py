@@ -324,7 +324,7 @@ def print_end_to_end(r: dict[str, Any], repeats: int) -> None:
               f"work the encoder alone does in {alone:.2f} s (the steady state took "
               f"{steady:.2f} s). Start-up is a fixed cost that longer episodes amortise")
     print("- the steady state can pass 1x: the next batch's clips are decoded and prepared in "
-          "a second thread while the network runs, which the encoder-alone row does not do")
+          "a second process while the network runs, which the encoder-alone row does not do")
     if r["before"] is not None:
         print(f"- --before: the whole command took {r['before'][0] / e2e:.2f}x as long; its "
               f"vectors differ from these by at most {r['before'][2]:.1e}")
