@@ -248,13 +248,16 @@ def bench_end_to_end(args: argparse.Namespace) -> dict[str, Any]:
     # thread), on clips decoded beforehand, in the command's batches of 32.
     enc = create_encoder("resemblyzer", "voice", device="cpu", batch_size=32)
     enc.embed(wavs[:4])
-    alone = []
+    def encoder_alone() -> float:
+        t0 = time.perf_counter()
+        for pos in range(0, n, 32):
+            enc.embed(wavs[pos : pos + 32])
+        return time.perf_counter() - t0
+
     with threadpool_limits(1, user_api="blas"):
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            for pos in range(0, n, 32):
-                enc.embed(wavs[pos : pos + 32])
-            alone.append(time.perf_counter() - t0)
+        alone = [encoder_alone() for _ in range(args.repeats)]
+    # as it ran before `sgtui embed` limited numpy's BLAS (OpenBLAS picks its thread count)
+    alone_blas = [encoder_alone() for _ in range(args.repeats)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from resemblyzer import VoiceEncoder, preprocess_wav
@@ -266,6 +269,7 @@ def bench_end_to_end(args: argparse.Namespace) -> dict[str, Any]:
     shutil.rmtree(tmp, ignore_errors=True)
     return {"n": n, "e2e": med(e2e), "steady": med(steady), "load": med(load), "noop": med(noop),
             "imports": imports, "large": large, "alone": med(alone), "own": own,
+            "alone_blas": med(alone_blas),
             "before": (med(before), med(before_noop), before_diff) if before else None}
 
 
@@ -303,6 +307,7 @@ def print_end_to_end(r: dict[str, Any], repeats: int) -> None:
         row("`sgtui embed`, whole command, code from --before (same loop)", r["before"][0], n)
         row("  its re-run with nothing left to embed", r["before"][1])
     row("resemblyzer in sgtui, encoder alone (clips decoded beforehand)", alone, n)
+    row("  the same with numpy's BLAS on its default thread count (as before)", r["alone_blas"], n)
     row("resemblyzer's own embed_utterance loop (baseline)", r["own"], n)
 
     def verdict(label: str, secs: float, lines: int) -> str:
