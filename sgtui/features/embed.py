@@ -52,8 +52,9 @@ def embed_modality(project: Any, encoder: Encoder, batch: int = 32,
 
 
 AHEAD = 8
-"""Batches handed to the decoder ahead of the network: what it decodes while torch is
-imported, and at most this many batches of PCM held at once (~40 MB at 32 lines of 2 s)."""
+"""Batches handed to the decoder ahead of the network: what it prepares while torch is
+imported, and at most this many batches held at once (resemblyzer's mel features: ~2 MB
+a batch of 32 lines; PCM for other encoders: ~4 MB at 2 s a line)."""
 
 
 def _decode_chunk(modality: str, chunk: list[tuple[int, Any]],
@@ -174,10 +175,12 @@ def _embed_lines(project: Any, modality: Modality, model_id: str, build: Callabl
 
 
 def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
-    """numpy's BLAS on one thread while embedding. Its only product here is the mel
-    filterbank's, small enough for one core, and OpenBLAS's second thread spins after
-    each one: on two cores it took ~1 s of CPU per 329 lines from the decoding thread
-    and the network (`sgtui embed`: 4.3 s of user time against 3.3 s)."""
+    """numpy's BLAS on one thread while embedding (the decoding process, forked inside
+    this, inherits it). Its only product here is the mel filterbank's, small enough for
+    one core, and OpenBLAS's second thread spins after each one: on two cores it took ~1 s
+    of CPU per 329 lines from the decoding and the network (`sgtui embed` before the
+    decoding process: 4.3 s of user time against 3.3 s). The vectors no longer depend on
+    the machine's core count either (OpenBLAS's split changed them by up to 3e-7)."""
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController().limit(limits=1, user_api="blas")
