@@ -143,3 +143,21 @@ def test_the_command_ends_without_torchs_teardown_and_loses_nothing(project) -> 
                            env=env, timeout=300)
         assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
         assert "no CUDA GPU" in r.stderr
+
+
+def test_the_model_id_told_before_loading_is_the_loaded_encoders(tmp_path) -> None:
+    """`embed_project` decides which lines to embed before torch loads, from the model id
+    the encoder class tells without loading; it must be the one the loaded encoder has."""
+    import resemblyzer
+
+    from sgtui.features.registry import known_model_id
+
+    other = tmp_path / "other.pt"
+    shutil.copy(Path(resemblyzer.__file__).parent / "pretrained.pt", other)
+    for path in (None, str(other)):
+        built = create_encoder("resemblyzer", "voice", device="cpu", model_path=path).model_id
+        assert known_model_id("resemblyzer", "voice", path) == built
+    assert known_model_id("resemblyzer", "voice", str(other)) != known_model_id("resemblyzer")
+    assert known_model_id("ecapa", "voice") is None  # only loading tells: built first
+    with pytest.raises(SgtuiError, match="not found"):
+        known_model_id("resemblyzer", "voice", str(tmp_path / "missing.pt"))
