@@ -79,8 +79,9 @@ def _preparer(cls: type, batch_size: int) -> Callable[[list[np.ndarray]], Any] |
 
 
 def _decoder(modality: str) -> Executor:
-    """Where clips are decoded: a forked process on Linux, a thread elsewhere and for
-    keyframes (a few ms each in PIL, which holds the GIL less often).
+    """Where clips are decoded: a forked process on Linux when this process runs no other
+    thread (a fork copies no thread, so a lock one of them held would stay held), else a
+    thread; a thread for keyframes (a few ms each in PIL).
 
     PyAV hands the GIL back once per 20 ms Opus frame, so a decoding *thread* waited for
     it behind whatever Python the main thread ran: beside torch's import it decoded ~30
@@ -90,10 +91,11 @@ def _decoder(modality: str) -> Executor:
     """
     import multiprocessing
     import sys
+    import threading
     from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
-    if modality == "voice" and sys.platform == "linux" and \
-            "fork" in multiprocessing.get_all_start_methods():
+    if modality == "voice" and sys.platform == "linux" and threading.active_count() == 1 \
+            and "fork" in multiprocessing.get_all_start_methods():
         return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="sgtui-embed-decode")
 
