@@ -87,7 +87,9 @@ class VoiceEncoderBase:
 
     Subclasses set name, version, dim, device and implement `_embed_segments`, which
     receives at most `batch_size` segments at a time, sorted by length so padding wastes
-    little, and returns one row per segment.
+    little, and returns one row per segment. An encoder whose features need no weights
+    splits it in two instead: `_prepare_segments` (a classmethod, run by `prepare_batch`
+    wherever `embed_project` decodes) and `_forward_segments` (the network).
     """
 
     modality: Modality = "voice"

@@ -108,9 +108,6 @@ class ResemblyzerEncoder(VoiceEncoderBase):
         np.add.at(out, owner, partial)
         return out
 
-    def _embed_segments(self, segs: list[np.ndarray]) -> np.ndarray:
-        return self._forward_segments(self._prepare_segments(segs))
-
 
 PARTIAL_FRAMES = 160  # mel frames in a partial
 HOP = 160  # samples per mel frame (10 ms)
