@@ -41,20 +41,24 @@ def cut_lines(seed: int = 0) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def build(path: Path, seed: int = 0) -> int:
-    """Write the project (replacing one at `path`); returns its number of lines."""
+def build(path: Path, seed: int = 0, repeat: int = 1) -> int:
+    """Write the project (replacing one at `path`); returns its number of lines. With
+    `repeat` > 1 the same lines (the same stored clips) follow each other that many times:
+    a longer episode for timing, encoded once."""
     lines = cut_lines(seed)
+    clips = [encode_clip(pcm) for _, pcm in lines]
     project = Project.create(path, title="librispeech-lines", force=True)
     with project:
         t = 0
         ins = []
-        for spk, pcm in lines:
-            dur = round(len(pcm) * 1000 / SAMPLE_RATE)
-            ins.append(LineIn(t, t + dur, text=f"speaker {spk}"))
-            t += dur + 300
+        for _ in range(repeat):
+            for spk, pcm in lines:
+                dur = round(len(pcm) * 1000 / SAMPLE_RATE)
+                ins.append(LineIn(t, t + dur, text=f"speaker {spk}"))
+                t += dur + 300
         ids = project.add_lines(ins)
-        project.put_clips((i, *encode_clip(pcm)) for i, (_, pcm) in zip(ids, lines, strict=True))
-    return len(lines)
+        project.put_clips((i, *clip) for i, clip in zip(ids, clips * repeat, strict=True))
+    return len(ins)
 
 
 if __name__ == "__main__":

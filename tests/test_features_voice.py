@@ -157,7 +157,8 @@ def test_numpy_mel_equals_resemblyzers_own_features_on_real_speech() -> None:
 
 
 def test_embedding_never_imports_librosa_or_the_resemblyzer_package() -> None:
-    """The point of the numpy mel: `sgtui embed` starts without librosa/numba."""
+    """The point of the numpy mel: `sgtui embed` starts without librosa/numba; and the VAD
+    without webrtcvad's wrapper, whose pkg_resources import cost 0.1-0.15 s per start."""
     import subprocess
     import sys
 
@@ -165,7 +166,28 @@ def test_embedding_never_imports_librosa_or_the_resemblyzer_package() -> None:
             "ResemblyzerEncoder as E; E('cpu').embed([np.random.default_rng(0).standard_normal("
             "32000).astype('float32') * 0.1]); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('librosa', 'numba', 'resemblyzer')))")
+            "('librosa', 'numba', 'resemblyzer', 'pkg_resources', 'webrtcvad')))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_silence_trimming_equals_resemblyzers_own_on_real_speech() -> None:
+    """The VAD called through webrtcvad's C module keeps exactly the samples resemblyzer's
+    `trim_long_silences` keeps (speech with its pauses, and speech cut by a long silence)."""
+    import warnings
+
+    from sgtui.features.voice_resemblyzer import _trim_long_silences
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from resemblyzer.audio import trim_long_silences
+
+    wavs, _ = librispeech()
+    gap = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    clips = [wavs[3], np.concatenate([wavs[50][:40_000], gap, wavs[50][40_000:80_000]])]
+    for wav in clips:
+        ours, ref = _trim_long_silences(wav), trim_long_silences(wav)
+        assert len(ref) < len(wav)  # the check has something to trim
+        assert len(ours) == len(ref)
+        np.testing.assert_array_equal(ours, ref.astype(np.float32))

@@ -73,7 +73,8 @@ def run_embed(args: argparse.Namespace) -> int:
     for modality in ("voice", "image"):
         s = result.get(modality)
         if s:
-            print(f"{modality}: {s['model']} ({s['dim']}-d, {s['device']}): {s['embedded']} "
+            where = f", {s['device']}" if s["device"] else ""  # no device: nothing to load
+            print(f"{modality}: {s['model']} ({s['dim']}-d{where}): {s['embedded']} "
                   f"embedded, {s['already']} already, {s['no_input'] + s['empty']} without "
                   f"input, {s['seconds']:.1f} s")
     shims = {k: v for k, v in result["compat"].items() if v != "native"}

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal, Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -86,7 +87,9 @@ class VoiceEncoderBase:
 
     Subclasses set name, version, dim, device and implement `_embed_segments`, which
     receives at most `batch_size` segments at a time, sorted by length so padding wastes
-    little, and returns one row per segment.
+    little, and returns one row per segment. An encoder whose features need no weights
+    splits it in two instead: `_prepare_segments` (a classmethod, run by `prepare_batch`
+    wherever `embed_project` decodes) and `_forward_segments` (the network).
     """
 
     modality: Modality = "voice"
@@ -102,7 +105,8 @@ class VoiceEncoderBase:
     def model_id(self) -> str:
         return model_id(self.name, self.version)
 
-    def segments(self, wav: np.ndarray) -> list[np.ndarray]:
+    @classmethod
+    def segments(cls, wav: np.ndarray) -> list[np.ndarray]:
         """The policy: tile short clips, split long ones; never drop samples.
 
         Integer PCM (e.g. int16 from `media.decode.decode_audio`) is scaled to [-1, 1]:
@@ -114,29 +118,64 @@ class VoiceEncoderBase:
         wav = np.asarray(wav, dtype=np.float32).reshape(-1)
         if wav.size == 0:
             raise SgtuiError("a voice clip has no samples; re-run ingest for that line")
-        min_len = int(round(max(self.min_seconds, MIN_SECONDS) * SAMPLE_RATE))
+        min_len = int(round(max(cls.min_seconds, MIN_SECONDS) * SAMPLE_RATE))
         wav = tile_to(wav, min_len)
-        windows = split_windows(wav, int(round(self.window_seconds * SAMPLE_RATE)))
+        windows = split_windows(wav, int(round(cls.window_seconds * SAMPLE_RATE)))
         return [tile_to(w, min_len) for w in windows]
 
     def embed(self, batch: Sequence[np.ndarray]) -> np.ndarray:
+        return self.embed_prepared(self.prepare(batch))
+
+    def prepare(self, batch: Sequence[np.ndarray]) -> PreparedBatch:
+        return self.prepare_batch(batch, self.batch_size)
+
+    @classmethod
+    def prepare_batch(cls, batch: Sequence[np.ndarray], batch_size: int) -> PreparedBatch:
+        """Everything before the network (the policy's segments, and each encoder's own
+        features, see `_prepare_segments`). A classmethod, numpy only: `embed_project`
+        runs it in the decoding process, before the encoder has even loaded."""
         owners: list[int] = []
         segs: list[np.ndarray] = []
         for i, wav in enumerate(batch):
-            for seg in self.segments(wav):
+            for seg in cls.segments(wav):
                 owners.append(i)
                 segs.append(seg)
-        out = np.zeros((len(batch), self.dim), dtype=np.float32)
-        if not segs:
-            return out
         order = sorted(range(len(segs)), key=lambda j: len(segs[j]))
-        seg_vecs = np.zeros((len(segs), self.dim), dtype=np.float32)
-        step = max(1, int(self.batch_size))
-        for start in range(0, len(order), step):
-            idx = order[start : start + step]
-            seg_vecs[idx] = l2_normalise(self._embed_segments([segs[j] for j in idx]))
-        np.add.at(out, np.asarray(owners), seg_vecs)
+        step = max(1, int(batch_size))
+        chunks = [(idx, cls._prepare_segments([segs[j] for j in idx]))
+                  for idx in (order[s : s + step] for s in range(0, len(order), step))]
+        return PreparedBatch(len(batch), owners, chunks)
+
+    def embed_prepared(self, prepared: PreparedBatch) -> np.ndarray:
+        """The network's part of `embed`: one row per line of the batch `prepare` was given."""
+        out = np.zeros((prepared.n, self.dim), dtype=np.float32)
+        if not prepared.owners:
+            return out
+        seg_vecs = np.zeros((len(prepared.owners), self.dim), dtype=np.float32)
+        for idx, features in prepared.chunks:
+            seg_vecs[idx] = l2_normalise(self._forward_segments(features))
+        np.add.at(out, np.asarray(prepared.owners), seg_vecs)
         return l2_normalise(out)
+
+    @classmethod
+    def _prepare_segments(cls, segs: list[np.ndarray]) -> Any:
+        """Features of at most `batch_size` segments (no weights: see `prepare_batch`); by
+        default the segments themselves."""
+        return segs
+
+    def _forward_segments(self, features: Any) -> np.ndarray:
+        """One row per segment from `_prepare_segments`'s output; by default `_embed_segments`."""
+        return self._embed_segments(features)
 
     def _embed_segments(self, segs: list[np.ndarray]) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
+
+
+@dataclass
+class PreparedBatch:
+    """A batch of voice lines ready for the network: `n` lines, the line each segment
+    belongs to, and the segments' features in length-sorted chunks (segment indices, features)."""
+
+    n: int
+    owners: list[int]
+    chunks: list[tuple[list[int], Any]] = field(default_factory=list)

@@ -9,16 +9,18 @@ just used becomes the project's chosen one for its modality (meta `model.<modali
 
 from __future__ import annotations
 
+import contextlib
 import io
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from typing import Any
 
 import numpy as np
 
 from sgtui.errors import SgtuiError
-from sgtui.features.base import Encoder
+from sgtui.features.base import Encoder, Modality
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): stage is "voice" or "image"."""
@@ -44,55 +46,146 @@ def _decode_keyframe(line_id: int, kf: Any) -> np.ndarray:
 def embed_modality(project: Any, encoder: Encoder, batch: int = 32,
                    progress: Progress | None = None) -> dict[str, Any]:
     """Embed every line of one modality that has input and no vector from this encoder."""
-    modality = encoder.modality
+    return _embed_lines(project, encoder.modality, encoder.model_id, lambda: encoder, batch,
+                        progress, _preparer(type(encoder), getattr(encoder, "batch_size", batch)),
+                        build_when_idle=True)
+
+
+AHEAD = 8
+"""Batches handed to the decoder ahead of the network: what it prepares while torch is
+imported, and at most this many batches held at once (resemblyzer's mel features: ~2 MB
+a batch of 32 lines; PCM for other encoders: ~4 MB at 2 s a line)."""
+
+
+def _decode_chunk(modality: str, chunk: list[tuple[int, Any]],
+                  prepare: Callable[[list[np.ndarray]], Any] | None) -> tuple[list[int], int, Any]:
+    """One batch's stored inputs decoded, and prepared for the network when the encoder
+    can do that without its weights (`prepare_batch`): (line ids with input, lines in the
+    batch, the encoder's input). Runs in the decoding process."""
+    decode = _decode_clip if modality == "voice" else _decode_keyframe
+    decoded = [(i, None if raw is None else decode(i, raw)) for i, raw in chunk]
+    keep = [(i, x) for i, x in decoded if x is not None and x.size > 0]
+    inputs = [x for _, x in keep]
+    features = prepare(inputs) if prepare is not None and inputs else inputs
+    return [i for i, _ in keep], len(chunk), features
+
+
+def _preparer(cls: type, batch_size: int) -> Callable[[list[np.ndarray]], Any] | None:
+    """The encoder class's weight-free first stage (`prepare_batch`), if it has one."""
+    import functools
+
+    stage = getattr(cls, "prepare_batch", None)
+    return None if stage is None else functools.partial(stage, batch_size=batch_size)
+
+
+def _decoder(modality: str) -> Executor:
+    """Where clips are decoded: a forked process on Linux when this process runs no other
+    thread (a fork copies no thread, so a lock one of them held would stay held), else a
+    thread; a thread for keyframes (a few ms each in PIL).
+
+    PyAV hands the GIL back once per 20 ms Opus frame, so a decoding *thread* waited for
+    it behind whatever Python the main thread ran: beside torch's import it decoded ~30
+    clips a second, and beside the network it took twice its CPU time in wall time. A
+    process has its own GIL. It is forked (no interpreter start-up, nothing re-imported)
+    and only decodes bytes it is given: it never touches the project file.
+    """
+    import multiprocessing
+    import sys
+    import threading
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+    if modality == "voice" and sys.platform == "linux" and threading.active_count() == 1 \
+            and "fork" in multiprocessing.get_all_start_methods():
+        return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="sgtui-embed-decode")
+
+
+def _embed_lines(project: Any, modality: Modality, model_id: str, build: Callable[[], Encoder],
+                 batch: int, progress: Progress | None,
+                 prepare: Callable[[list[np.ndarray]], Any] | None,
+                 build_when_idle: bool = False) -> dict[str, Any]:
+    """The pipeline behind `embed_modality`, for an encoder `build` returns (called once;
+    not at all when no line needs a vector, unless `build_when_idle`: a re-run then costs
+    no torch import and no weights).
+
+    The stored bytes are read here (the project's connection belongs to this thread),
+    decoded and `prepare`d (resemblyzer: VAD, mel features) in another process
+    (`_decoder`), started before the encoder loads: the first batches are ready when torch
+    has been imported, and later ones while the network runs on the previous batch. Only
+    the network and the writes are left to this thread.
+    """
     have_input = project.clip_ids() if modality == "voice" else project.keyframe_ids()
-    done_ids = project.embedded_ids(modality, encoder.model_id)
+    done_ids = project.embedded_ids(modality, model_id)
     order = [line.id for line in project.lines()]
     todo = [i for i in order if i in have_input and i not in done_ids]
     fetch = project.clip if modality == "voice" else project.keyframe
-    decode = _decode_clip if modality == "voice" else _decode_keyframe
-    stats = {"model": encoder.model_id, "dim": encoder.dim, "device": encoder.device,
-             "embedded": 0, "already": len(done_ids & set(order)),
-             "no_input": len(order) - len(have_input & set(order)), "empty": 0, "seconds": 0.0}
+    stats: dict[str, Any] = {"model": model_id, "dim": 0, "device": "", "embedded": 0,
+                             "already": len(done_ids & set(order)),
+                             "no_input": len(order) - len(have_input & set(order)), "empty": 0,
+                             "seconds": 0.0, "load_seconds": 0.0}
     start = time.perf_counter()
-    if progress:
-        progress(modality, 0, len(todo))
-    # The next batch's clips are decoded in a second thread while the encoder works on
-    # this one (PyAV and the network both release the GIL), so on two cores decoding
-    # costs almost nothing end to end. The stored bytes are read here: the project's
-    # connection belongs to this thread.
-    chunks = [todo[pos : pos + batch] for pos in range(0, len(todo), batch)]
+    if not todo and not build_when_idle:
+        stats["dim"] = next((e["dim"] for e in project.encoders()
+                             if (e["modality"], e["model"]) == (modality, model_id)), 0)
+        if stats["already"]:
+            project.meta_set(f"model.{modality}", model_id)
+        if progress:
+            progress(modality, 0, 0)
+        return stats
+    chunk_ids = [todo[pos : pos + batch] for pos in range(0, len(todo), batch)]
+    pending: deque[Future] = deque()
+    with _decoder(modality) as decoder, _one_blas_thread():
 
-    def load(rows: list[tuple[int, Any]]) -> list[tuple[int, np.ndarray | None]]:
-        return [(line_id, None if raw is None else decode(line_id, raw)) for line_id, raw in rows]
+        def submit(k: int) -> None:
+            if k < len(chunk_ids):
+                chunk = [(line_id, fetch(line_id)) for line_id in chunk_ids[k]]
+                pending.append(decoder.submit(_decode_chunk, modality, chunk, prepare))
 
-    def submit(pool: ThreadPoolExecutor, k: int) -> Future | None:
-        if k >= len(chunks):
-            return None
-        return pool.submit(load, [(line_id, fetch(line_id)) for line_id in chunks[k]])
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = submit(pool, 0)
-        for k in range(len(chunks)):
-            loaded = pending.result() if pending is not None else []
-            pending = submit(pool, k + 1)
-            chunk_ids, inputs = [], []
-            for line_id, x in loaded:
-                if x is None or x.size == 0:
-                    stats["empty"] += 1
-                    continue
-                chunk_ids.append(line_id)
-                inputs.append(x)
-            if inputs:
-                stored = store_vectors(project, encoder, chunk_ids, encoder.embed(inputs))
-                stats["embedded"] += stored
-                stats["empty"] += len(chunk_ids) - stored
+        try:
+            for k in range(AHEAD):
+                submit(k)
+            loading = time.perf_counter()
+            encoder = build()
+            stats["load_seconds"] = round(time.perf_counter() - loading, 3)
+            if encoder.model_id != model_id:  # pragma: no cover - version_for and __init__ disagree
+                raise SgtuiError(f"internal error: encoder {encoder.model_id} was announced as "
+                                 f"{model_id}; nothing was stored")
+            stats.update(dim=encoder.dim, device=encoder.device)
             if progress:
-                progress(modality, min((k + 1) * batch, len(todo)), len(todo))
+                progress(modality, 0, len(todo))
+            done = 0
+            for k in range(len(chunk_ids)):
+                ids, count, features = pending.popleft().result()
+                submit(k + AHEAD)
+                stats["empty"] += count - len(ids)
+                if ids:
+                    vecs = (encoder.embed_prepared(features) if prepare is not None  # type: ignore[attr-defined]
+                            else encoder.embed(features))
+                    stored = store_vectors(project, encoder, ids, vecs)
+                    stats["embedded"] += stored
+                    stats["empty"] += len(ids) - stored
+                done += count
+                if progress:
+                    progress(modality, done, len(todo))
+        finally:
+            for fut in pending:
+                fut.cancel()
     if stats["embedded"] or stats["already"]:
-        project.meta_set(f"model.{modality}", encoder.model_id)
+        project.meta_set(f"model.{modality}", model_id)
     stats["seconds"] = round(time.perf_counter() - start, 3)
     return stats
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """numpy's BLAS on one thread while embedding (the decoding process, forked inside
+    this, inherits it). Its only product here is the mel filterbank's, small enough for
+    one core, and OpenBLAS's second thread spins after each one: on two cores it took ~1 s
+    of CPU per 329 lines from the decoding and the network (`sgtui embed` before the
+    decoding process: 4.3 s of user time against 3.3 s). The vectors no longer depend on
+    the machine's core count either (OpenBLAS's split changed them by up to 3e-7)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().limit(limits=1, user_api="blas")
 
 
 def store_vectors(project: Any, encoder: Encoder, line_ids: list[int], vecs: object) -> int:
@@ -140,7 +233,7 @@ def embed_project(
     embedded now, already embedded, without input, and with empty input.
     """
     from sgtui.features import compat
-    from sgtui.features.registry import create_encoder
+    from sgtui.features.registry import create_encoder, encoder_class, known_model_id
 
     if batch < 1:
         raise SgtuiError(f"--batch must be at least 1, not {batch}")
@@ -149,7 +242,23 @@ def embed_project(
                                  ("image", image, image_model_path)):
         if spec is None or spec.lower() == "none":
             continue
-        encoder = create_encoder(spec, modality, device=device, batch_size=batch, model_path=path)  # type: ignore[arg-type]
-        result[modality] = embed_modality(project, encoder, batch=batch, progress=progress)
+
+        def build(spec: str = spec, modality: Modality = modality,  # type: ignore[assignment]
+                  path: str | None = path) -> Encoder:
+            return create_encoder(spec, modality, device=device, batch_size=batch, model_path=path)
+
+        known = known_model_id(spec, modality, path)  # type: ignore[arg-type]
+        if known is not None:  # a re-run with nothing left to embed loads nothing, unless
+            # a device was named that only loading can check (--device cuda without a GPU)
+            result[modality] = _embed_lines(project, modality, known, build, batch, progress,  # type: ignore[arg-type]
+                                            _preparer(encoder_class(spec), batch),
+                                            build_when_idle=device not in ("auto", "cpu"))
+            continue
+        loading = time.perf_counter()
+        encoder = build()
+        loaded = time.perf_counter() - loading
+        stats = embed_modality(project, encoder, batch=batch, progress=progress)
+        stats.update(load_seconds=round(loaded, 3), seconds=round(stats["seconds"] + loaded, 3))
+        result[modality] = stats
     result["compat"] = compat.status()
     return result

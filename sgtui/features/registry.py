@@ -20,7 +20,7 @@ import importlib
 from dataclasses import dataclass
 
 from sgtui.errors import SgtuiError
-from sgtui.features.base import Encoder, Modality
+from sgtui.features.base import Encoder, Modality, model_id
 
 
 @dataclass(frozen=True)
@@ -85,3 +85,21 @@ def create_encoder(
         if "arg" in kwargs and "arg" in str(exc):
             raise SgtuiError(f"encoder {info.name} takes no ':' argument (got {arg!r})") from exc
         raise
+
+
+def encoder_class(spec: str) -> type:
+    """The class a spec names, imported but not built (no model library, no weights)."""
+    info, _ = parse_spec(spec)
+    module, _, attr = info.factory.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def known_model_id(spec: str, modality: Modality | None = None,
+                   model_path: str | None = None) -> str | None:
+    """The model id `create_encoder` would give, when the encoder can tell it without
+    loading (a classmethod `version_for(model_path)`); None when only loading tells."""
+    info, arg = parse_spec(spec)
+    if arg is not None or (modality is not None and info.modality != modality):
+        return None  # create_encoder words these cases
+    version_for = getattr(encoder_class(spec), "version_for", None)
+    return None if version_for is None else model_id(info.name, version_for(model_path))

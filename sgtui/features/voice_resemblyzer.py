@@ -33,24 +33,31 @@ class ResemblyzerEncoder(VoiceEncoderBase):
     min_seconds = PARTIAL_SECONDS
 
     def __init__(self, device: str = "auto", batch_size: int = 32, model_path: str | None = None):
-        from importlib.metadata import PackageNotFoundError, version
-
         self.device = resolve_device(device)
         self.batch_size = batch_size
+        self.version = self.version_for(model_path)
+        self._model = _load_ge2e(Path(model_path) if model_path else _packaged_weights(), self.device)
+
+    @classmethod
+    def version_for(cls, model_path: str | None = None) -> str:
+        """The version this encoder will have, known without loading torch or the weights
+        (so `embed_project` can start decoding while they load)."""
+        from importlib.metadata import PackageNotFoundError, version
+
         try:
             installed = version("resemblyzer")
         except PackageNotFoundError:
             raise SgtuiError("the resemblyzer package is not installed; run `make demo` or "
                              "`pip install resemblyzer`") from None
-        weights = None
-        if model_path is not None:
-            weights = Path(model_path)
-            if not weights.is_file():
-                raise SgtuiError(f"resemblyzer weights {weights} not found; give a .pt file")
-        self.version = installed + ("" if weights is None else f"+{weights.stem}")
-        self._model = _load_ge2e(weights or _packaged_weights(), self.device)
+        if model_path is None:
+            return installed
+        weights = Path(model_path)
+        if not weights.is_file():
+            raise SgtuiError(f"resemblyzer weights {weights} not found; give a .pt file")
+        return f"{installed}+{weights.stem}"
 
-    def _preprocess(self, wav: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _preprocess(wav: np.ndarray) -> np.ndarray:
         """resemblyzer's preprocessing (volume up to -30 dBFS, long silences cut) made safe
         for silent and very short clips: if VAD would leave under 0.5 s, keep the clip."""
         rms = float(np.sqrt(np.mean(np.square(wav, dtype=np.float64))))
@@ -66,15 +73,16 @@ class ResemblyzerEncoder(VoiceEncoderBase):
             wav = np.tile(wav, int(np.ceil(n / len(wav))))[:n]
         return wav.astype(np.float32, copy=False)
 
-    def _embed_segments(self, segs: list[np.ndarray]) -> np.ndarray:
-        import torch
-
+    @classmethod
+    def _prepare_segments(cls, segs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
+        """(the 1.6 s partials' mel spectrograms stacked, the segment each belongs to,
+        segment count): everything but the network, computed without the weights."""
         from sgtui.features.melspec import mel_spectrograms
 
         wavs: list[np.ndarray] = []
         slices: list[list[slice]] = []
         for seg in segs:
-            wav = self._preprocess(seg)
+            wav = cls._preprocess(seg)
             mel_slices, stop = partial_slices(len(wav))
             if stop > len(wav):
                 wav = np.pad(wav, (0, stop - len(wav)))
@@ -86,11 +94,18 @@ class ResemblyzerEncoder(VoiceEncoderBase):
             for s in mel_slices:
                 mels.append(mel[s])
                 owner.append(i)
+        return np.stack(mels), np.asarray(owner), len(segs)
+
+    def _forward_segments(self, features: tuple[np.ndarray, np.ndarray, int]) -> np.ndarray:
+        """All partials through the LSTM in one pass, summed per segment."""
+        import torch
+
+        mels, owner, n = features
         with inference(self.device):
-            x = torch.from_numpy(np.stack(mels)).to(self.device)
+            x = torch.from_numpy(mels).to(self.device)
             partial = self._model(x).float().cpu().numpy()
-        out = np.zeros((len(segs), self.dim), dtype=np.float32)
-        np.add.at(out, np.asarray(owner), partial)
+        out = np.zeros((n, self.dim), dtype=np.float32)
+        np.add.at(out, owner, partial)
         return out
 
 
@@ -159,23 +174,12 @@ def _load_ge2e(weights: Path, device: str):  # -> torch.nn.Module
 def _trim_long_silences(wav: np.ndarray) -> np.ndarray:
     """resemblyzer's `trim_long_silences` (webrtcvad mode 3, smoothed, dilated), without
     its per-sample struct packing, so it costs well under a millisecond per line."""
-    import warnings
-
-    with warnings.catch_warnings():  # webrtcvad imports the deprecated pkg_resources
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import webrtcvad
-
     n = len(wav) - len(wav) % VAD_WINDOW
     if n == 0:
         return wav
     wav = wav[:n]
     pcm = (np.clip(wav, -1, 1) * 32767).round().astype("<i2").tobytes()
-    vad = webrtcvad.Vad(3)
-    flags = np.array(
-        [vad.is_speech(pcm[i * 2 : (i + VAD_WINDOW) * 2], SAMPLE_RATE) for i in range(0, n, VAD_WINDOW)],
-        dtype=float,
-    )
+    flags = np.array(_speech_flags(pcm), dtype=float)
     width = 8
     padded = np.concatenate((np.zeros((width - 1) // 2), flags, np.zeros(width // 2)))
     csum = np.cumsum(padded)
@@ -184,3 +188,26 @@ def _trim_long_silences(wav: np.ndarray) -> np.ndarray:
     # binary dilation by 7 frames (scipy.ndimage's, whose import alone costs ~0.7 s)
     mask = np.convolve(mask.astype(np.int32), np.ones(7, dtype=np.int32))[3 : 3 + len(mask)] > 0
     return wav[np.repeat(mask, VAD_WINDOW)]
+
+
+def _speech_flags(pcm: bytes) -> list[bool]:
+    """webrtcvad (mode 3) on each 30 ms window of 16-bit PCM. Its C module is called
+    directly: the `webrtcvad` wrapper imports pkg_resources for its version string, which
+    cost 0.1-0.15 s of every `sgtui embed` start-up; the calls are the wrapper's own."""
+    step = VAD_WINDOW * 2
+    try:
+        import _webrtcvad
+    except ImportError:  # a webrtcvad build without the C module under that name
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import webrtcvad
+
+        vad = webrtcvad.Vad(3)
+        return [vad.is_speech(pcm[i : i + step], SAMPLE_RATE) for i in range(0, len(pcm), step)]
+    handle = _webrtcvad.create()
+    _webrtcvad.init(handle)
+    _webrtcvad.set_mode(handle, 3)
+    return [_webrtcvad.process(handle, SAMPLE_RATE, pcm[i : i + step], VAD_WINDOW)
+            for i in range(0, len(pcm), step)]
