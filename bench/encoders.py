@@ -218,6 +218,12 @@ def bench_end_to_end(args: argparse.Namespace) -> dict[str, Any]:
     wavs = [decode_clip(c.codec, c.sample_rate, c.data) for c in clips]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     med = statistics.median
+    if args.before:  # the same lines and clips, stored by the other checkout's own code
+        old_code = Path(args.before).resolve()
+        before_src = tmp / "before.sgproj"
+        subprocess.run([sys.executable, str(Path(__file__).with_name("speech_project.py")), str(before_src)],
+                       check=True, env={**env, "SGTUI_CODE": str(old_code), "PYTHONPATH": str(old_code)},
+                       capture_output=True)
 
     e2e, steady, load, noop, before, before_noop = [], [], [], [], [], []
     before_diff = None
@@ -231,8 +237,7 @@ def bench_end_to_end(args: argparse.Namespace) -> dict[str, Any]:
         noop.append(_embed_command(copy, env)[0])  # a re-run: nothing to embed, nothing loaded
         if args.before:  # the same command from another checkout, in the same loop
             other = tmp / f"before{i}.sgproj"
-            shutil.copy(src, other)
-            old_code = Path(args.before).resolve()
+            shutil.copy(before_src, other)
             before.append(_embed_command(other, env, code=old_code)[0])
             before_noop.append(_embed_command(other, env, code=old_code)[0])
             before_diff = float(np.abs(_vectors(other) - _vectors(copy)).max())

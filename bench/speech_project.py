@@ -8,13 +8,16 @@ look like dialogue.
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+# SGTUI_CODE: another checkout whose own code builds the project (bench/encoders.py --before:
+# an older sgtui cannot open a file a newer one wrote)
+ROOT = Path(os.environ.get("SGTUI_CODE") or Path(__file__).resolve().parents[1]).resolve()
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
