@@ -53,10 +53,13 @@ def row_text(app: AnnotatorApp, list_id: str, row: int) -> str:
 async def test_80x24_footer_shows_help_and_quit_and_rows_are_readable(make_app, sp):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
         from textual.widgets._footer import FooterKey
 
-        shown = {k.key_display: k.region for k in app.main.query(FooterKey)}
+        for _ in range(50):  # the footer lays its keys out after the first frame (later when busy)
+            await pilot.pause(0.02)
+            shown = {k.key_display: k.region for k in app.main.query(FooterKey)}
+            if shown and all(r.width > 0 for r in shown.values()):
+                break
         for key in ("?", "q", "r"):
             assert key in shown and shown[key].right <= 80 and shown[key].width > 0, shown.keys()
         lines = app.main.query_one("#lines", RowList)
