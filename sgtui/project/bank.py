@@ -169,22 +169,11 @@ class Bank:
                 raise SgtuiError(f"bank {path} does not exist; make one with "
                                  f"`sgtui bank add {path} EP.sgproj...`")
             return cls._create(path)
-        can_write = connection.writable(path)
-        if not readonly and not can_write:
+        if not readonly and not connection.writable(path):
             raise SgtuiError(f"{path} is read-only here; make it writable (chmod u+w) or copy it")
-        # as for projects (store.Project.open): a -wal or -journal left by a crashed writer is
-        # replayed or rolled back only if it belongs to this file, and a bank we may not write is read as immutable
-        # (nothing is created beside it) unless a -wal must be read
-        connection.check_hot_wal(path, _replay_problem)
-        connection.check_hot_journal(path, _replay_problem)
-        wal = Path(f"{path}-wal")
-        hot_wal = wal.exists() and wal.stat().st_size > 0
-        try:
-            conn = connection.connect(path, "rw" if can_write else "ro", immutable=not can_write and not hot_wal)
-            if readonly:
-                conn.execute("PRAGMA query_only=ON")
-        except sqlite3.DatabaseError as exc:
-            raise connection.unreadable(path, exc) from None
+        # as for projects: a crashed writer's -wal or -journal only if it is this bank's
+        # (integrity, schema, creation stamp: `_replay_problem`)
+        conn = connection.open_existing(path, readonly, _replay_problem, _replay_problem)
         try:
             cls._verify(conn, path)
         except BaseException:

@@ -68,6 +68,28 @@ def connect(path: Path, mode: str, immutable: bool = False) -> sqlite3.Connectio
     return conn
 
 
+def open_existing(path: Path, readonly: bool, replay_problem: ReplayCheck | None = None,
+                  rollback_problem: ReplayCheck | None = None) -> sqlite3.Connection:
+    """A connection on an existing file, before any check of its contents (the caller
+    verifies it). A -wal or -journal a crashed writer left is first judged in a private copy
+    (`check_hot_wal`, `check_hot_journal`). A file we may not write is read as immutable —
+    nothing is created beside it — unless a -wal must be read; a writable file opened to
+    read is opened read-write with query_only on, so closing the last connection still
+    tidies its -wal/-shm away (a mode=ro connection may only leave them)."""
+    can_write = writable(path)
+    check_hot_wal(path, replay_problem)
+    check_hot_journal(path, rollback_problem)
+    wal = Path(f"{path}-wal")
+    hot_wal = wal.exists() and wal.stat().st_size > 0
+    try:
+        conn = connect(path, "rw" if can_write else "ro", immutable=not can_write and not hot_wal)
+        if readonly:
+            conn.execute("PRAGMA query_only=ON")
+    except sqlite3.DatabaseError as exc:
+        raise unreadable(path, exc) from None
+    return conn
+
+
 def verify(conn: sqlite3.Connection, path: Path) -> int:
     """Check a file is an sgproj this sgtui can use; return its schema version.
 

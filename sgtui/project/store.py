@@ -167,27 +167,11 @@ class Project(ActionsMixin, FlagsMixin):
             raise SgtuiError(f"{path} does not exist; check the path")
         if path.is_dir():
             raise SgtuiError(f"{path} is a folder, not an sgproj file")
-        can_write = connection.writable(path)
-        if not readonly and not can_write:
+        if not readonly and not connection.writable(path):
             raise SgtuiError(f"{path} is read-only here (no write permission on the file or its "
                              "folder); copy it somewhere you can write, or make it writable "
                              "(chmod u+w), and run again — or open it to view only")
-        # A read-only look at a WAL file opened with mode=ro leaves -wal/-shm files beside
-        # it (only a writer may remove them), clutter next to a file annotators share. So a
-        # writable file is opened read-write with query_only on: nothing can be written, and
-        # closing the last connection tidies up as usual. A file we may not write, with no
-        # WAL beside it, is read as immutable: nothing is created next to it.
-        connection.check_hot_wal(path)
-        connection.check_hot_journal(path)
-        wal = Path(f"{path}-wal")
-        hot_wal = wal.exists() and wal.stat().st_size > 0
-        mode = "rw" if can_write else "ro"
-        try:
-            conn = connection.connect(path, mode, immutable=not can_write and not hot_wal)
-            if readonly:
-                conn.execute("PRAGMA query_only=ON")
-        except sqlite3.DatabaseError as exc:
-            raise connection.unreadable(path, exc) from None
+        conn = connection.open_existing(path, readonly)  # crashed writers' logs vetted first
         try:
             version = connection.verify(conn, path)
             if version < schema.SCHEMA_VERSION:

@@ -254,7 +254,7 @@ class MainScreen(Screen):
 
     def refuse(self, exc: SgtuiError) -> None:
         """Say why an action did not happen, in the status bar and a toast."""
-        self.state.message = one_line(exc)  # the status bar holds one line
+        self.state.message = str(exc)
         self.notify(one_line(exc), severity="error", timeout=4)
         self.redraw()
 

@@ -20,6 +20,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Static
 
+from sgtui.errors import one_line
 from sgtui.tui.names import status_hint
 from sgtui.tui.state import CLUSTER, POOL, AnnotatorState
 
@@ -446,7 +447,7 @@ class StatusBar(TextPane):
         if player_name:  # the browser page's connection state always stays in view
             parts.append((f"♪ {player_name} ", "dim", 0 if player_name.startswith("page") else 4))
         width = self.size.width  # the content area, padding excluded
-        message = state.message
+        message = one_line(state.message)  # a library's multi-line error still reads as one
         below = False  # the message gets lines of its own when it does not fit beside the parts
         if width > 0:
             fitted = _fit(parts, message, width)
