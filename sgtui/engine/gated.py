@@ -29,13 +29,13 @@ neighbour) assumed ten or more lines per speaker and under-clustered casts with 
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from sgtui.blas import one_blas_thread
 from sgtui.engine.constraints import NONE, ConstrainedUnionFind, Constraints
 from sgtui.engine.knn import KnnGraph
 from sgtui.engine.merge_model import MergeMLP, pair_features
@@ -349,21 +349,6 @@ def provisional_agreement(
     return agreement(graph, _components(uf, params.min_size))
 
 
-_CONTROLLER: list = []  # threadpoolctl's controller, made once (inspecting libraries is slow)
-
-
-def _one_blas_thread():
-    """Re-clustering makes only small products: one BLAS thread avoids the spin-wait
-    stalls of a threaded BLAS on a busy machine (10 ms → 0.4 ms for a 400² product here)."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # optional: comes with scikit-learn
-        return contextlib.nullcontext()
-    if not _CONTROLLER:
-        _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0].limit(limits=1, user_api="blas")
-
-
 def gated_cluster(
     x: np.ndarray,
     graph: KnnGraph,
@@ -383,7 +368,7 @@ def gated_cluster(
     replaces the threshold for the core's edge merges (`split`: see merge_model.pair_features;
     image confidence is not estimated yet, so those two features are 0).
     """
-    with _one_blas_thread():
+    with one_blas_thread():  # small products: see sgtui/blas.py
         return _gated(x, graph, constraints, params, confidence, mlp, split, order)
 
 

@@ -9,7 +9,6 @@ just used becomes the project's chosen one for its modality (meta `model.<modali
 
 from __future__ import annotations
 
-import contextlib
 import io
 import time
 from collections import deque
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from sgtui.blas import one_blas_thread
 from sgtui.errors import SgtuiError
 from sgtui.features.base import Encoder, Modality
 
@@ -134,7 +134,7 @@ def _embed_lines(project: Any, modality: Modality, model_id: str, build: Callabl
         return stats
     chunk_ids = [todo[pos : pos + batch] for pos in range(0, len(todo), batch)]
     pending: deque[Future] = deque()
-    with _decoder(modality) as decoder, _one_blas_thread():
+    with _decoder(modality) as decoder, one_blas_thread():  # sgtui/blas.py
 
         def submit(k: int) -> None:
             if k < len(chunk_ids):
@@ -174,18 +174,6 @@ def _embed_lines(project: Any, modality: Modality, model_id: str, build: Callabl
         project.meta_set(f"model.{modality}", model_id)
     stats["seconds"] = round(time.perf_counter() - start, 3)
     return stats
-
-
-def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
-    """numpy's BLAS on one thread while embedding (the decoding process, forked inside
-    this, inherits it). Its only product here is the mel filterbank's, small enough for
-    one core, and OpenBLAS's second thread spins after each one: on two cores it took ~1 s
-    of CPU per 329 lines from the decoding and the network (`sgtui embed` before the
-    decoding process: 4.3 s of user time against 3.3 s). The vectors no longer depend on
-    the machine's core count either (OpenBLAS's split changed them by up to 3e-7)."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController().limit(limits=1, user_api="blas")
 
 
 def store_vectors(project: Any, encoder: Encoder, line_ids: list[int], vecs: object) -> int:
