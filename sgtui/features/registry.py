@@ -74,8 +74,7 @@ def create_encoder(
         raise SgtuiError(f"{info.name} is a {info.modality} encoder, not a {modality} one")
     if batch_size < 1:
         raise SgtuiError(f"batch size must be at least 1, not {batch_size}")
-    module, _, attr = info.factory.partition(":")
-    cls = getattr(importlib.import_module(module), attr)
+    cls = encoder_class(spec)
     kwargs: dict[str, object] = {"device": device, "batch_size": batch_size, "model_path": model_path}
     if arg is not None:
         kwargs["arg"] = arg
