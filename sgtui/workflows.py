@@ -276,11 +276,10 @@ def apply_recluster(project: Project, plan: ReclusterPlan, annotator: str | None
     threshold), and the action id (undo it like any other action).
     """
     annotator = annotator or default_annotator()
-    with project.transaction():  # the clusters and their confidences commit together, or not
-        action = project.apply_clustering(plan.groups, plan.suggestions, plan.method,
-                                          annotator=annotator)
-        if plan.confidence is not None:
-            project.put_confidence("voice", plan.voice_model, plan.ids, plan.confidence)
+    # the clusters and their confidences are one action: they commit and undo together
+    conf = None if plan.confidence is None else ("voice", plan.voice_model, plan.ids, plan.confidence)
+    action = project.apply_clustering(plan.groups, plan.suggestions, plan.method,
+                                      annotator=annotator, confidence=conf)
     assigned = project.assignments()
     summary = {
         "method": plan.method,

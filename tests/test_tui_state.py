@@ -309,3 +309,25 @@ def test_view_only_refuses_every_action_before_the_store(sp):
             with pytest.raises(SgtuiError, match="view only"):
                 act()
         assert len(p.ops()) == 1
+
+
+def test_undo_of_a_recluster_restores_the_confidences_shown_and_in_the_file(state, sp):
+    """Issue 24 A.8: R then u showed (and left in the file) the re-cluster's confidences."""
+    from sgtui.workflows import apply_recluster, plan_recluster
+
+    p = state.project
+    before = dict(state.confidence)
+    plan = plan_recluster(p)
+    assert plan.confidence is not None
+    state.write_recluster(lambda: apply_recluster(p, plan, state.annotator))
+    new = dict(zip(plan.ids, plan.confidence, strict=True))
+    assert new != before
+    assert state.confidence == new  # the screen shows what the re-cluster wrote
+    state.undo()
+    ids, values = p.confidence("voice")
+    assert dict(zip(ids.tolist(), values.tolist(), strict=True)) == before  # the file, exactly
+    assert state.confidence == before  # and the screen
+    state.redo()
+    assert state.confidence == new
+    with Project.open(sp.path) as other:  # what a restart shows
+        assert AnnotatorState(other, "ann").confidence == new

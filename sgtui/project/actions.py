@@ -100,6 +100,25 @@ def _suggestion_rows(conn: sqlite3.Connection) -> list[list]:
         "SELECT line_id, rank, cluster_id, score FROM suggestions ORDER BY line_id, rank")]
 
 
+def _confidence_rows(conn: sqlite3.Connection, modality: str, model: str) -> list[list]:
+    return [list(r) for r in conn.execute(
+        "SELECT line_id, value FROM confidence WHERE modality=? AND model=? ORDER BY line_id",
+        (modality, model))]
+
+
+def _restore_confidence(conn: sqlite3.Connection, payload: dict, side: int) -> None:
+    """A re-cluster rewrote the confidences the screen shows: put back that side's rows."""
+    conf = payload.get("confidence")
+    if not isinstance(conf, dict):
+        return
+    conn.execute("DELETE FROM confidence WHERE modality=? AND model=?", (conf["modality"], conf["model"]))
+    conn.executemany(
+        "INSERT INTO confidence(line_id, modality, model, value) "
+        "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM lines WHERE id=?)",
+        [(lid, conf["modality"], conf["model"], value, lid) for lid, value in conf["rows"][side]],
+    )
+
+
 def _restore(conn: sqlite3.Connection, payload: dict, side: int) -> None:
     """Put every touched row into its state on `side` (0 = before, 1 = after)."""
     clusters = {int(k): v[side] for k, v in payload["clusters"].items()}
@@ -138,6 +157,7 @@ def _restore(conn: sqlite3.Connection, payload: dict, side: int) -> None:
                 "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM clusters WHERE id=?)",
                 [(*row, row[2]) for row in payload["suggestions"][side]],
             )
+        _restore_confidence(conn, payload, side)
     except sqlite3.IntegrityError as exc:
         raise ConflictError(f"cannot restore: the clusters changed since ({exc}); "
                             "review the current state and act again") from None
@@ -466,7 +486,8 @@ class ActionsMixin:
 
     def apply_clustering(self: Project, groups: Sequence[tuple[int | None, Sequence[int]]],
                          suggestions: dict[int, Sequence[tuple[int, float]]] | None = None,
-                         method: str = "gated", annotator: str = "sgtui") -> int:
+                         method: str = "gated", annotator: str = "sgtui",
+                         confidence: tuple[str, str, Sequence[int], Sequence[float]] | None = None) -> int:
         """Write the engine's groups as ONE `recluster` action of `annotator` (undoable).
 
         Human work is re-read inside the write transaction and never overridden, so a
@@ -475,10 +496,18 @@ class ActionsMixin:
         a line is never put back into a cluster a human removed it from. A group with an
         existing cluster id keeps it; the others take the identity of the old unnamed,
         unreviewed cluster they overlap most, so ids and names do not jump.
-        Suggestions map line -> [(group index, score)], best first.
+        Suggestions map line -> [(group index, score)], best first. `confidence`
+        (modality, model, line ids, values): the engine's new confidences, written in the
+        same action with the rows they replace, so undo shows the confidences of before.
         """
         with self._action(annotator) as rec:
             plan = self._write_clustering(rec, groups, suggestions)
+            if confidence is not None:
+                modality, model, ids, values = confidence
+                before = _confidence_rows(rec.conn, modality, model)
+                self.put_confidence(modality, model, ids, values)
+                rec.extra["confidence"] = {"modality": modality, "model": model,
+                                           "rows": [before, _confidence_rows(rec.conn, modality, model)]}
             rec.extra["method"] = method
             rec.extra["lines_moved"] = plan["moved"]
             rec.log("recluster")

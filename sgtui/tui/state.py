@@ -148,17 +148,20 @@ class AnnotatorState:
 
     # ---- loading -------------------------------------------------------------------------
     def refresh(self, full: bool = False) -> None:
-        """Reload the snapshot from the file; `full` also reloads lines, vectors, confidence."""
+        """Reload the snapshot from the file; `full` also reloads lines and vectors.
+
+        Confidences are reloaded every time: a re-cluster rewrites them and its undo puts
+        the earlier ones back, and the screen must show what the file holds."""
         p = self.project
         self.version = p.data_version()
         if full or not self.lines:
             self.lines = {ln.id: ln for ln in p.lines()}
             self.order = list(self.lines)
             self.position = {lid: i for i, lid in enumerate(self.order)}
-            ids, values = p.confidence("voice")
-            self.confidence = {int(i): float(v) for i, v in zip(ids, values, strict=True)}
             self._vec_ids, vecs = p.embeddings("voice")
             self._vecs = vecs if len(self._vec_ids) else None
+        ids, values = p.confidence("voice")
+        self.confidence = {int(i): float(v) for i, v in zip(ids, values, strict=True)}
         self.assign = p.assignments()
         self.suggest = p.suggestions()
         self._suggest_loose()
