@@ -331,3 +331,21 @@ def test_undo_of_a_recluster_restores_the_confidences_shown_and_in_the_file(stat
     assert state.confidence == new
     with Project.open(sp.path) as other:  # what a restart shows
         assert AnnotatorState(other, "ann").confidence == new
+
+
+def test_the_review_queue_never_offers_a_line_placed_by_hand(state, sp):
+    """Issue 24 B.16: a line the annotator just put somewhere is a decision, not a doubt."""
+    a, b = sp.ids["A"], sp.ids["B"]
+    state.select_cluster(None)
+    state.set_cursor(state.rows().index(a[4]))
+    state.add_to(sp.clusters[1])  # A's voice into B's cluster, by hand: far from its centroid
+    assert state.assign[a[4]].origin == "human"
+    assert state.doubt[a[4]] == 0.0
+    offered = []
+    while (state.review_next()).startswith("doubtful line"):
+        offered.append(state.current_line())
+    assert a[4] not in offered
+    assert b[3] in offered  # the engine's misplaced line still is a doubt
+    state.toggle_doubt_sort()  # and it sorts last in its cluster
+    state.select_cluster(sp.clusters[1])
+    assert state.rows()[-1] == a[4]

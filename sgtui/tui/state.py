@@ -43,22 +43,25 @@ def line_doubt(
     clusters: dict[int, int],
     vectors: np.ndarray | None,
     confidence: dict[int, float],
+    settled: set[int] | frozenset[int] = frozenset(),
 ) -> dict[int, float]:
     """Doubt per assigned line in [0, 1]: closer to another cluster than to its own.
 
     The engine's measure (engine.doubt: own centroid against the nearest other one);
-    lines without vectors fall back to 1 - confidence.
+    lines without vectors fall back to 1 - confidence. `settled`: lines a human placed,
+    which are decisions, not doubts (0).
     """
     out: dict[int, float] = {}
     if vectors is not None and len(vectors) == len(line_ids) and len(line_ids) and clusters:
         labels = np.array([clusters.get(int(i), -1) for i in line_ids], dtype=np.int64)
-        values = engine_doubt(vectors, labels).doubt
+        mask = np.array([int(i) in settled for i in line_ids], dtype=bool)
+        values = engine_doubt(vectors, labels, mask).doubt
         for lid, v in zip(line_ids.tolist(), values.tolist(), strict=True):
             if v == v:  # not NaN
                 out[lid] = float(v)
     for lid in clusters:
         if lid not in out and lid in confidence:
-            out[lid] = 1.0 - confidence[lid]
+            out[lid] = 0.0 if lid in settled else 1.0 - confidence[lid]
     return out
 
 
@@ -287,7 +290,8 @@ class AnnotatorState:
         """Doubt per assigned line, computed on first use after each change (a few ms)."""
         if self._doubt is None:
             labels = {lid: a.cluster_id for lid, a in self.assign.items()}
-            self._doubt = line_doubt(self._vec_ids, labels, self._vecs, self.confidence)
+            settled = {lid for lid, a in self.assign.items() if a.origin == "human"}
+            self._doubt = line_doubt(self._vec_ids, labels, self._vecs, self.confidence, settled)
         return self._doubt
 
     def line_doubt_value(self, line_id: int) -> float:
@@ -468,10 +472,12 @@ class AnnotatorState:
     def next_doubtful(self) -> int | None:
         """The most doubtful line not shown by the queue yet: a line of a cluster nobody marked
         reviewed that sits at least as close to another cluster (doubt ≥ 0.5), else an
-        unassigned line; None when there is none."""
+        unassigned line; None when there is none. A line a human placed is never offered:
+        it is a decision, not a doubt."""
         open_ = {c.id for c in self.clusters if not c.confirmed}
         best = [(-d, lid) for lid, d in self.doubt.items() if d >= DOUBTFUL and lid not in self.visited
-                and lid in self.assign and self.assign[lid].cluster_id in open_]
+                and lid in self.assign and self.assign[lid].cluster_id in open_
+                and self.assign[lid].origin != "human"]
         if best:
             return min(best)[1]
         loose = [(-self.line_doubt_value(lid), lid) for lid in self.order
