@@ -222,7 +222,7 @@ class Bank:
                 raise SgtuiError(f"{path} is damaged ({one_line(check)}); restore it from a "
                                  "backup copy")
         except sqlite3.DatabaseError as exc:
-            raise connection.unreadable(path, exc) from None
+            raise connection.unreadable(path, exc, "sgtui character bank (.sgbank)") from None
 
     def close(self) -> None:
         self.conn.close()

@@ -143,13 +143,14 @@ def verify(conn: sqlite3.Connection, path: Path) -> int:
         raise unreadable(path, exc) from None
 
 
-def unreadable(path: Path, exc: sqlite3.DatabaseError) -> SgtuiError:
-    """The one-line error for a file SQLite could not read: permissions, or real damage."""
+def unreadable(path: Path, exc: sqlite3.DatabaseError, what: str = "sgproj file") -> SgtuiError:
+    """The one-line error for a file SQLite could not read: permissions, or real damage.
+    `what` names the kind of file the user gave (a bank is not called a project)."""
     text = str(exc)
     if isinstance(exc, sqlite3.OperationalError) and any(
             k in text for k in ("unable to open", "readonly", "read-only", "disk I/O", "locking")):
         return SgtuiError(f"cannot read {path} ({text}); check that you may read it and its folder")
-    return SgtuiError(f"{path} is not a readable sgproj file ({text}); "
+    return SgtuiError(f"{path} is not a readable {what} ({text}); "
                       "check the path or restore the file from a backup")
 
 
