@@ -1,18 +1,29 @@
-"""Shared fixtures: paths to ../shared data, fresh projects, running the real CLI."""
+"""Shared fixtures: paths to the tests' data, fresh projects, running the real CLI.
+
+The tests that read the data folder (README "The tests' data") are marked `data` here, at
+collection, and a run that selects any of them stops at once, with one line, when the folder is
+missing or incomplete; `pytest -m "not data"` runs the rest without it.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import csv
+import dis
+import importlib
+import inspect
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePath
+from types import CodeType, FunctionType, ModuleType
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
 SHARED = Path(os.environ.get("SGTUI_SHARED", REPO.parent / "shared"))
 DATA = SHARED / "data"
 HARUHI03 = DATA / "haruhi03"
@@ -22,11 +33,157 @@ def pytest_report_header(config) -> str:
     return f"sgtui shared data: {DATA} ({'present' if DATA.exists() else 'MISSING'})"
 
 
+# ---- the tests' data: which tests read it, and one check before any of them runs -----------
+# The files the data tests read (README "The tests' data"); a partial copy counts as missing.
+DATA_FILES = ("haruhi03/lines.csv", "haruhi03/voice_ecapa192.npy", "haruhi03/Haruhi_03_annotate.csv",
+              "haruhi16/lines.csv", "haruhi16/voice_ecapa192.npy", "devspeech/manifest.csv")
+LIBRISPEECH_FLACS = 100
+# Helpers that build the data's path at run time, so that no path constant shows it.
+DATA_HELPERS = {("engine_helpers", "shared_dir")}
+
+
+def missing_data(data: Path = DATA) -> list[str]:
+    """What the data tests read that `data` lacks; empty when it is all there."""
+    missing = [f for f in DATA_FILES if not (data / f).is_file()]
+    flacs = len(list((data / "librispeech-test-other").glob("*/*.flac")))
+    if flacs != LIBRISPEECH_FLACS:
+        missing.append(f"librispeech-test-other ({flacs} of {LIBRISPEECH_FLACS} FLACs)")
+    manifest = data / "devspeech" / "manifest.csv"
+    if manifest.is_file():
+        with open(manifest, newline="", encoding="utf-8") as f:
+            files = [r.get("file") or "" for r in csv.DictReader(f)]
+        absent = sum(not (manifest.parent / name).is_file() for name in files)
+        if absent or not files:
+            missing.append(f"devspeech ({absent} of the {len(files)} files its manifest lists)")
+    return missing
+
+
+def _is_data_path(value: object) -> bool:
+    """A path inside the data folder (or the shared folder itself), however it was built."""
+    if isinstance(value, (tuple, list)):
+        return any(map(_is_data_path, value))
+    if not isinstance(value, PurePath):
+        return False
+    return value == SHARED or Path(value).is_relative_to(DATA)
+
+
+def _loaded(code: CodeType) -> Iterator[object]:
+    """What a function's code (and the code nested in it) loads by name: its module's globals,
+    names it imports inside itself, and attributes of modules (`features_helpers.librispeech`)."""
+    scope_import: ModuleType | None = None
+    last: object = None
+    for ins in dis.get_instructions(code):
+        value: object = None
+        if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
+            value = _GLOBALS.get(code, {}).get(ins.argval)
+        elif ins.opname == "IMPORT_NAME":
+            value = scope_import = _import(ins.argval)
+        elif ins.opname == "IMPORT_FROM" and scope_import is not None:
+            value = getattr(scope_import, ins.argval, None)
+        elif ins.opname in ("LOAD_ATTR", "LOAD_METHOD") and isinstance(last, ModuleType):
+            value = getattr(last, ins.argval, None)
+        if value is not None:
+            yield value
+        last = value
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            _GLOBALS.setdefault(const, _GLOBALS.get(code, {}))
+            yield from _loaded(const)
+
+
+def _import(name: str) -> ModuleType | None:
+    """A module a test imports inside itself, if it is a file of tests/ (only those are
+    followed; nothing else is imported here)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    file = REPO.joinpath(*name.split(".")).with_suffix(".py")
+    if file.parent != TESTS and name.count(".") == 0:
+        file = TESTS / f"{name}.py"
+    if file.parent != TESTS or not file.is_file():
+        return None
+    try:
+        return importlib.import_module(name)
+    except Exception:  # the test itself reports it, when it runs
+        return None
+
+
+_GLOBALS: dict[CodeType, dict] = {}
+_READS_DATA: dict[CodeType, bool] = {}
+
+
+def reads_data(func: object) -> bool:
+    """Whether `func`, or a function of tests/ it names (followed through), names a path inside
+    the data folder or one of DATA_HELPERS. Read from the code, without running it."""
+    func = inspect.unwrap(func) if callable(func) else func
+    code = getattr(func, "__code__", None)
+    if not isinstance(code, CodeType):
+        return False
+    if code in _READS_DATA:
+        return _READS_DATA[code]
+    _READS_DATA[code] = False  # a function that calls itself
+    module = (getattr(func, "__module__", None) or "").rpartition(".")[2]
+    found = (module, getattr(func, "__qualname__", "")) in DATA_HELPERS
+    _GLOBALS[code] = getattr(func, "__globals__", {})
+    for value in _loaded(code) if not found else ():
+        if _is_data_path(value) or (
+                isinstance(value, FunctionType)
+                and Path(value.__code__.co_filename).resolve().parent == TESTS
+                and reads_data(value)):
+            found = True
+            break
+    _READS_DATA[code] = found
+    return found
+
+
+def needs_data(item: pytest.Item) -> bool:
+    """A test needs the data when it uses `shared_data` (directly or through another fixture),
+    when its code, a fixture's or a tests/ helper's it calls names a path inside the data folder
+    (HARUHI03, LIBRISPEECH, ...) or a helper of DATA_HELPERS, when a parameter is such a path,
+    or when it is marked `data` by hand (data reached in a way the code does not show)."""
+    if item.get_closest_marker("data") or "shared_data" in getattr(item, "fixturenames", ()):
+        return True
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and any(map(_is_data_path, callspec.params.values())):
+        return True
+    funcs = [getattr(item, "function", None)]
+    info = getattr(item, "_fixtureinfo", None)
+    for defs in (info.name2fixturedefs.values() if info is not None else ()):
+        funcs += [d.func for d in defs]
+    return any(reads_data(f) for f in funcs if f is not None)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by markers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if needs_data(item) and not item.get_closest_marker("data"):
+            item.add_marker(pytest.mark.data)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Stop before the first test when data tests are selected and the data is not all there
+    (else each of them fails on its own, minutes apart)."""
+    if session.config.option.collectonly or not any(
+            item.get_closest_marker("data") for item in session.items):
+        return
+    missing = missing_data()
+    if missing:
+        what = ("does not exist" if not DATA.is_dir() else
+                f"lacks {', '.join(missing[:2])}{f' and {len(missing) - 2} more' if len(missing) > 2 else ''}")
+        shared = (f"SGTUI_SHARED is {os.environ['SGTUI_SHARED']}" if "SGTUI_SHARED" in os.environ
+                  else "SGTUI_SHARED is not set, so ../shared beside the repository")
+        pytest.exit(f"the tests' data folder {DATA} {what} ({shared}): point SGTUI_SHARED at the "
+                    "folder that holds data/ (README \"The tests' data\" says where it comes from), "
+                    "or run the other tests alone: pytest -m \"not data\"",
+                    returncode=pytest.ExitCode.USAGE_ERROR)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """../shared/data; its absence is a set-up error, not a reason to skip."""
+    """The tests' data folder (a test using it is marked `data`); its absence is a set-up
+    error, not a reason to skip."""
     if not HARUHI03.exists():
-        pytest.fail(f"shared data not found at {DATA}; set SGTUI_SHARED to the shared/ folder")
+        pytest.fail(f"shared data not found at {DATA}; set SGTUI_SHARED to the shared/ folder "
+                    "(README \"The tests' data\")")
     return DATA
 
 

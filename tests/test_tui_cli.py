@@ -75,6 +75,7 @@ def test_config_sets_the_annotator_audio_and_keys(tmp_path, monkeypatch):
         load_config()
 
 
+@pytest.mark.data  # `sgtui demo` falls back on haruhi03 in SGTUI_SHARED, unseen in this code
 def test_demo_builds_a_clustered_episode_from_shared_data(tmp_path):
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "SGTUI_SAMPLES": str(tmp_path / "no-samples")}
     r = sgtui("demo", "--path-only", env=env)
