@@ -143,11 +143,13 @@ def test_undo_redo_chain_restores_state_and_net_counts(state, sp):
     state.merge_into(sp.clusters[2])
     state.rename("Cid")
     assert state.counters.net == {"add": 0, "remove": 1, "merge": 1}
-    assert state.undo() == "undone"  # rename
-    assert state.undo() == "undone"  # merge
+    # the message says what was undone (issue 24 B.14), not just "undone"
+    c2, c3 = sp.clusters[2], sp.clusters[3]
+    assert state.undo() == f"undone: rename #{c2} to Cid"
+    assert state.undo() == f"undone: merge #{c3} into #{c2}"
     assert sp.clusters[3] in state.by_id and state.by_id[sp.clusters[2]].name is None
     assert state.counters.net == {"add": 0, "remove": 1, "merge": 0}
-    assert state.redo() == "redone"
+    assert state.redo() == f"redone: merge #{c3} into #{c2}"
     assert sp.clusters[3] not in state.by_id
     assert state.counters.net == {"add": 0, "remove": 1, "merge": 1}
     assert state.counters.raw["undo"] == 2 and state.counters.raw["redo"] == 1
@@ -160,7 +162,7 @@ def test_undo_survives_a_restart(sp):
         s.rename("Bea")
     with Project.open(sp.path) as p:
         s = AnnotatorState(p, "ann")
-        assert s.undo() == "undone"
+        assert s.undo() == f"undone: rename #{sp.clusters[1]} to Bea"
         assert s.by_id[sp.clusters[1]].name is None
         assert s.undo() == "nothing to undo"  # the engine's clustering is not this annotator's
 
@@ -349,3 +351,48 @@ def test_the_review_queue_never_offers_a_line_placed_by_hand(state, sp):
     state.toggle_doubt_sort()  # and it sorts last in its cluster
     state.select_cluster(sp.clusters[1])
     assert state.rows()[-1] == a[4]
+
+
+def test_undo_and_redo_say_what_they_undid(state, sp):
+    """Issue 24 B.14: "undone" alone did not say what."""
+    from sgtui.tui.flags import toggle_flag
+
+    a, b = sp.ids["A"], sp.ids["B"]
+    c0, c1 = sp.clusters[0], sp.clusters[1]
+    state.set_cursor(state.rows().index(b[3]))
+    state.move_to(c1)
+    state.select_cluster(None)
+    state.add_to(c1)  # a[4], the only unassigned line
+    state.select_cluster(c1)
+    state.toggle_confirm()
+    state.set_cursor(0)
+    toggle_flag(state, "overlap")
+    state.set_cursor(state.rows().index(b[3]))
+    state.remove()
+    assert [state.undo() for _ in range(6)] == [
+        f"undone: remove line {b[3]} from #{c1}",
+        f"undone: flag line {b[0]} (overlap)",
+        f"undone: mark #{c1} reviewed",
+        f"undone: add line {a[4]} to #{c1}",
+        f"undone: move line {b[3]} to #{c1}",
+        "nothing to undo",
+    ]
+    assert state.assign[b[3]].cluster_id == c0
+    assert state.redo() == f"redone: move line {b[3]} to #{c1}"
+
+
+def test_a_message_about_a_line_goes_when_the_cursor_moves_on(state, sp):
+    """Issue 24 B.14: "removed line 11" stayed on screen while the cursor was elsewhere."""
+    state.set_cursor(state.rows().index(sp.ids["B"][3]))
+    assert state.remove().startswith("removed line")
+    assert state.message  # it stays while the cursor stays
+    state.move_cursor(-1)
+    assert state.message == ""
+    state.review_next()  # the queue's own message is about where it took the cursor
+    assert state.message.startswith(("doubtful line", "unassigned line", "unreviewed"))
+    state.step_cluster(1)
+    assert state.message == ""
+    state.move_cursor(-100)  # already at the top: nothing moved, nothing cleared
+    state.message = "kept"
+    state.move_cursor(-1)
+    assert state.message == "kept"

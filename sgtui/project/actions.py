@@ -680,6 +680,14 @@ class ActionsMixin:
         )
         return [OpRow(*r) for r in rows]
 
+    def action_ops(self: Project, action_id: int) -> list[OpRow]:
+        """The op rows of one action, in order (what the annotator says an undo undid)."""
+        rows = self.conn.execute(
+            "SELECT id, action_id, ts, annotator, kind, line_id, src_cluster, dst_cluster, payload, "
+            "undoes FROM ops WHERE action_id = ? ORDER BY id", (action_id,)
+        )
+        return [OpRow(*r) for r in rows]
+
     def last_op_id(self: Project) -> int:
         """The newest op's id (0 for an empty log)."""
         return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM ops").fetchone()[0]

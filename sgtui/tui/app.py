@@ -126,7 +126,6 @@ class AnnotatorApp(App):
         self.poll_seconds = poll_seconds
         self.keyframe_delay = keyframe_delay
         self.busy = ""
-        self._noticed = False
         self.idle_gc = IdleCollector()
         self.sub_title = f"{project.path.name} — {annotator}" + (" — view only" if project.readonly else "")
         if self.config.keys:
@@ -205,10 +204,7 @@ class AnnotatorApp(App):
             self._play_in_page(self.player, [lid for lid, _ in found], what)
             return
         if self.player.notice and isinstance(self.player, NullPlayer):
-            self.say(self.player.notice)
-            if not self._noticed:  # once as a toast too: the status bar may cut it short
-                self._noticed = True
-                self.notify(self.player.notice, severity="warning", timeout=5)
+            self.say(self.player.notice)  # the status bar shows it whole (no toast copy on top)
         else:
             self.say(f"playing {what} ({len(clips)} clip{'s' if len(clips) > 1 else ''})")
         self._play_worker(clips)
@@ -309,8 +305,7 @@ class AnnotatorApp(App):
         self.busy = ""
         self.state.refresh(full=True)
         if error:
-            self.notify(error, severity="error", timeout=6)
-            self.state.message = error
+            self.state.message = self.state.refused = error
         elif isinstance(result, PlannedRecluster):
             self.state.message = "re-clustering done"
             self.main.redraw()

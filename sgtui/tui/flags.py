@@ -28,7 +28,7 @@ class FlagPicker(ModalScreen[str | None]):
     FlagPicker > Vertical { width: 48; height: auto; border: round $accent;
                             background: $surface; padding: 0 1; }
     FlagPicker .title { text-style: bold; }
-    FlagPicker .hint { color: $text-muted; }
+    FlagPicker .hint { color: $text-muted; width: 100%; }
     """
     BINDINGS = [Binding("escape", "cancel", "cancel", id="flag_cancel")] + [
         Binding(f"{k},{i}", f"pick('{f}')", f, id=f"flag_{f}")

@@ -28,8 +28,8 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
-        width: 84; max-width: 100%; height: 90%; border: round $accent; background: $surface;
-        padding: 0 1;
+        width: 100; max-width: 100%; height: 90%; border: round $accent; background: $surface;
+        padding: 0 1; scrollbar-size-vertical: 1;
     }
     """
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close", id="help_close")]
@@ -40,10 +40,15 @@ class HelpScreen(ModalScreen[None]):
         self.rows = rows
 
     def compose(self) -> ComposeResult:
+        # the id is what README tells users to copy into [keys]: never cut, never wrapped;
+        # the description wraps instead
+        ids = [binding_id for _, _, binding_id in self.rows]
+        header = "id for \\[keys]"
         table = Table(title="sgtui keys", expand=True, show_edge=False)
-        table.add_column("key", style="bold cyan", ratio=2)
-        table.add_column("action", ratio=5)
-        table.add_column("id (for \\[keys])", style="dim", ratio=2)
+        table.add_column("key", style="bold cyan", min_width=6, max_width=16)
+        table.add_column("action", ratio=1)
+        table.add_column(header, style="dim", no_wrap=True,
+                         min_width=max(len("id for [keys]"), *(len(i) for i in ids)))
         for keys, description, binding_id in self.rows:
             table.add_row(keys, description, binding_id)
         with VerticalScroll():

@@ -82,6 +82,20 @@ HELP = {
 }
 
 
+DETAILS_MIN = 36  # under the lines the details keep this many columns; the keyframe gives way
+KEYFRAME_MIN = 12  # a keyframe narrower than this tells nothing: it is left out
+
+
+class SidePane(Container):
+    """The keyframe and the details; when its size changes the keyframe is fitted again
+    (the screen's own resize comes before a modal's screen lays this pane out)."""
+
+    def on_resize(self) -> None:
+        screen = self.screen
+        if isinstance(screen, MainScreen):
+            screen.fit_keyframe()
+
+
 class MainScreen(Screen):
     """Cluster list │ lines of the selected cluster (or pool, timeline, search) │ keyframe."""
 
@@ -181,7 +195,7 @@ class MainScreen(Screen):
                                   lambda i: line_row_key(self.state, i), id="lines")
                     yield Input(placeholder="filter lines as you type · Enter keep · Esc drop",
                                 id="search")
-                with Container(id="side"):
+                with SidePane(id="side"):
                     yield KeyframePanel(self.image_mode, self.keyframe_delay, id="keyframe")
                     yield LineDetails(id="details")
         yield StatusBar(id="status")
@@ -200,6 +214,8 @@ class MainScreen(Screen):
     def on_screen_resume(self) -> None:
         """Back from a modal (e.g. the sound-page notice shown at start): widths may have
         settled meanwhile."""
+        self.fit_keyframe()
+        self._draw_details()
         self._draw_cluster_header()
 
     # ---- drawing -------------------------------------------------------------------------
@@ -208,7 +224,12 @@ class MainScreen(Screen):
 
     def _after_resize(self) -> None:
         self.fit_keyframe()
+        self._draw_details()
         self._draw_cluster_header()
+
+    def _draw_details(self) -> None:
+        """The details are compact under the lines (narrow), full beside them."""
+        self.query_one(LineDetails).show(self.state, compact=self.has_class("-narrow"))
 
     def _draw_cluster_header(self) -> None:
         width = self.query_one("#clusters", RowList).size.width
@@ -218,15 +239,22 @@ class MainScreen(Screen):
     def fit_keyframe(self) -> None:
         """Under the lines (narrow terminals) the strip's height is what limits the picture:
         the keyframe pane gets the width that shows it whole at that height (a cell is about
-        twice as tall as wide); beside the lines it takes the side pane's width, set in CSS."""
+        twice as tall as wide), but never more than leaves the details DETAILS_MIN columns
+        (the line number, time, text, speaker and flags matter more than the picture); too
+        narrow to tell anything, it is left out. Beside the lines it takes the side pane's
+        width, set in CSS."""
         panel = self.query_one(KeyframePanel)
         if not self.has_class("-narrow"):
-            if panel.styles.width is not None and panel.styles.inline.has_rule("width"):
+            if panel.styles.inline.has_rule("width"):
                 panel.styles.clear_rule("width")
+            panel.display = True
             return
-        rows = self.query_one("#side").size.height
-        width = max(8, round(rows * 2 * panel.aspect()))
-        if panel.styles.width is None or panel.styles.width.value != width:
+        side = self.query_one("#side").content_region
+        if not side.width or not side.height:
+            return  # not laid out yet: the pane's resize calls again
+        width = min(round(side.height * 2 * panel.aspect()), side.width - DETAILS_MIN - 1)
+        panel.display = width >= KEYFRAME_MIN
+        if panel.display and (panel.styles.width is None or panel.styles.width.value != width):
             panel.styles.width = width
 
     def redraw(self) -> None:
@@ -239,7 +267,7 @@ class MainScreen(Screen):
         self.query_one("#lines-title", TextPane).set(s.title())
         self._draw_cluster_header()
         self.query_one(KeyframePanel).show(s)
-        self.query_one(LineDetails).show(s)
+        self._draw_details()
         self.query_one(StatusBar).show(s, self.annotator_app.player.name, self.annotator_app.busy)
 
     def do(self, fn: Callable[[], Any]) -> bool:
@@ -253,9 +281,9 @@ class MainScreen(Screen):
         return True
 
     def refuse(self, exc: SgtuiError) -> None:
-        """Say why an action did not happen, in the status bar and a toast."""
-        self.state.message = str(exc)
-        self.notify(one_line(exc), severity="error", timeout=4)
+        """Say why an action did not happen, in the status bar only: it shows a long message
+        whole on lines of its own, and a toast on top of it would cover it with a copy."""
+        self.state.message = self.state.refused = one_line(exc)
         self.redraw()
 
     def _cluster_or_refuse(self) -> int | None:

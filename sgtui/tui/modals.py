@@ -33,7 +33,8 @@ ClusterPicker > Vertical, TextPrompt > Vertical, ConfirmPrompt > Vertical {
 }
 ClusterPicker OptionList { height: auto; max-height: 16; }
 ClusterPicker .title, TextPrompt .title, ConfirmPrompt .title { text-style: bold; }
-ClusterPicker .hint, TextPrompt .hint, ConfirmPrompt .hint { color: $text-muted; }
+ClusterPicker .hint, TextPrompt .hint, ConfirmPrompt .hint { color: $text-muted; width: 100%; }
+ConfirmPrompt Label { width: 100%; }
 """
 
 
@@ -63,9 +64,10 @@ class ClusterPicker(ModalScreen[Pick | None]):
             yield Input(placeholder="number or name", id="picker-input",
                         suggester=SuggestFromList(self.state.name_choices(), case_sensitive=False))
             yield OptionList(id="picker-options")
-            hint = "Enter: top match · ↑↓ choose · Esc cancel"
+            # the hint wraps inside the box (CSS width 100%) rather than lose its end at 80 columns
+            hint = "Enter: top match · ↑↓: choose · Esc: cancel"
             if self.allow_new:
-                hint += " · 'new NAME' starts a cluster"
+                hint += " · new NAME: a new cluster"
             yield Label(hint, classes="hint")
 
     def on_mount(self) -> None:

@@ -121,6 +121,7 @@ class AnnotatorState:
         self.sort_doubt = False
         self.query = ""
         self.message = ""
+        self.refused = ""  # the message, while it says why an action was refused (drawn red)
         self.revision = 0  # bumped whenever what the screen shows may have changed
         self.lines: dict[int, Line] = {}
         self.order: list[int] = []
@@ -402,6 +403,7 @@ class AnnotatorState:
             self.view, self.cluster_id = CLUSTER, cluster_id
         self.cursor = 0
         self.marked.clear()
+        self.message = ""  # what it said was about the lines left behind
         self._touch()
 
     def select_cluster_row(self, row: int) -> None:
@@ -421,7 +423,10 @@ class AnnotatorState:
 
     def set_cursor(self, index: int) -> None:
         n = len(self.rows())
+        old = self.cursor
         self.cursor = max(0, min(index, n - 1)) if n else 0
+        if self.cursor != old:
+            self.message = ""  # it was about the line the cursor left
 
     def toggle_mark(self) -> None:
         cur = self.current_line()
@@ -444,6 +449,7 @@ class AnnotatorState:
             if self.cluster_id is None:
                 return
         self.view = view
+        self.message = ""
         self._touch()
         if cur is not None and cur in self.rows():
             self.cursor = self.rows().index(cur)
@@ -702,15 +708,24 @@ class AnnotatorState:
         return self.message
 
     def undo(self) -> str:
-        done: list[int | None] = []
-        self._run(lambda: done.append(self.project.undo(self.annotator)), "")
-        self.message = "undone" if done[0] is not None else "nothing to undo"
-        return self.message
+        """Undo my latest action; the message says which ("undone: merge #3 into #1")."""
+        return self._undo_redo("undo")
 
     def redo(self) -> str:
+        """Redo the action I undid last; the message says which."""
+        return self._undo_redo("redo")
+
+    def _undo_redo(self, kind: str) -> str:
         done: list[int | None] = []
-        self._run(lambda: done.append(self.project.redo(self.annotator)), "")
-        self.message = "redone" if done[0] is not None else "nothing to redo"
+        step = self.project.undo if kind == "undo" else self.project.redo
+        self._run(lambda: done.append(step(self.annotator)), "")
+        if done[0] is None:
+            self.message = f"nothing to {kind}"
+            return self.message
+        rows = self.project.action_ops(done[0])
+        target = rows[0].undoes if rows else None
+        what = describe_action(self.project.action_ops(target), self.cluster_label) if target else ""
+        self.message = f"{kind}ne: {what}" if what else f"{kind}ne"
         return self.message
 
     # ---- playback material ---------------------------------------------------------------
@@ -730,6 +745,47 @@ class AnnotatorState:
             return []
         i = self.position[cur]
         return self.order[max(0, i - before): i + after + 1]
+
+
+def describe_action(rows: Sequence[Any], label: Callable[[int | None], str]) -> str:
+    """One action of the op log in words ("merge #3 into #1", "move 2 lines to Haruhi"),
+    from its rows (OpRow) and a cluster labeller; '' for an empty action."""
+    if not rows:
+        return ""
+    kinds = {r.kind for r in rows}
+    lines = [r.line_id for r in rows if r.line_id is not None]
+    payload = next((json.loads(r.payload) for r in rows if r.payload), {})
+    if "merge" in kinds:
+        m = next(r for r in rows if r.kind == "merge")
+        return f"merge {label(m.src_cluster)} into {label(m.dst_cluster)}"
+    if {"add", "remove"} <= kinds:
+        dst = next(r.dst_cluster for r in rows if r.kind == "add")
+        return f"move {_n(sorted(set(lines)))} to {label(dst)}"
+    if "add" in kinds:
+        return f"add {_n(lines)} to {label(rows[0].dst_cluster)}"
+    if "remove" in kinds:
+        srcs = {r.src_cluster for r in rows}
+        return f"remove {_n(lines)} from {label(srcs.pop())}" if len(srcs) == 1 else f"remove {_n(lines)}"
+    clusters = payload.get("clusters", {})
+    if "rename" in kinds:
+        if len(clusters) != 1:
+            return f"name {len(clusters)} clusters"
+        (cid, (before, after)), = clusters.items()
+        old = (before or [None])[0] or f"#{cid}"
+        new = (after or [None])[0]
+        return f"rename {old} to {new}" if new else f"unname {old}"
+    if "confirm" in kinds:
+        cid = rows[0].src_cluster
+        after = clusters.get(str(cid), [None, None])[1]
+        return f"{'mark' if after and after[3] else 'unmark'} {label(cid)} reviewed"
+    if "flag" in kinds:
+        return f"{'flag' if payload.get('set', True) else 'unflag'} {_n(lines)}" + (
+            f" ({payload['flag']})" if payload.get("flag") else "")
+    if "recluster" in kinds:
+        return "re-cluster"
+    if "import" in kinds:
+        return "import labels"
+    return min(kinds)
 
 
 def _n(line_ids: Sequence[int]) -> str:

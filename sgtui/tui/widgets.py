@@ -281,33 +281,53 @@ class TextPane(Static):
 
 
 class LineDetails(TextPane):
-    """Everything known about the current line."""
+    """Everything known about the current line.
 
-    def show(self, state: AnnotatorState) -> None:
+    `compact` (under the lines, on a narrow terminal: about 8 rows of 36 columns): what
+    identifies the line comes first and takes fewer rows — number, time, the whole text,
+    speaker, flags — then suggestions and the subtitle's actor, as far as they fit."""
+
+    def show(self, state: AnnotatorState, compact: bool = False) -> None:
         lid = state.current_line()
         if lid is None:
             self.set("no line selected")
             return
         ln = state.lines[lid]
         a = state.assign.get(lid)
+        where = state.cluster_label(a.cluster_id) + f" ({a.origin})" if a else "unassigned"
+        scores = []
+        if lid in state.confidence:
+            scores.append(f"confidence {state.confidence[lid]:.2f}")
+        if a is not None and a.origin == "human":
+            scores.append("placed by hand")  # a decision: never a doubt (engine.doubt)
+        elif lid in state.doubt:  # what the review queue and the doubt sort go by
+            scores.append(f"doubt {state.doubt[lid]:.2f}")
+        flags = state.project.flags_of(lid)
+        sugg = state.suggest.get(lid, [])[:3]
         out = Text()
         out.append(f"line {lid}", style="bold")
-        out.append(f"  #{ln.idx + 1} of {len(state.order)}\n")
-        out.append(f"{clock(ln.start_ms)} – {clock(ln.end_ms)}  ({ln.duration_ms / 1000:.1f} s)\n")
-        out.append(f"{ln.text}\n", style="bold")
-        where = state.cluster_label(a.cluster_id) + f" ({a.origin})" if a else "unassigned"
-        out.append(f"speaker: {where}\n")
-        if lid in state.confidence:
-            out.append(f"confidence {state.confidence[lid]:.2f}  ")
-        if lid in state.doubt:  # what the review queue and the doubt sort go by
-            out.append(f"doubt {state.doubt[lid]:.2f}")
-        out.append("\n")
-        for k, s in enumerate(state.suggest.get(lid, [])[:3]):
-            out.append(f"  {k + 1}: {state.cluster_label(s.cluster_id)} {s.score:.2f}\n")
+        if compact:
+            out.append(f"  {clock(ln.start_ms)}–{clock(ln.end_ms)} ({ln.duration_ms / 1000:.1f} s)\n")
+            out.append(f"{ln.text}\n", style="bold")
+            out.append(f"speaker: {where}\n")
+            if scores:
+                out.append("  ".join(s.replace("confidence", "conf") for s in scores) + "\n")
+            if flags:
+                out.append(f"flagged: {', '.join(flags)}\n", style="magenta")
+            if sugg:
+                out.append("  ".join(f"{k + 1}: {state.cluster_label(s.cluster_id)} {s.score:.2f}"
+                                     for k, s in enumerate(sugg)) + "\n")
+        else:
+            out.append(f"  #{ln.idx + 1} of {len(state.order)}\n")
+            out.append(f"{clock(ln.start_ms)} – {clock(ln.end_ms)}  ({ln.duration_ms / 1000:.1f} s)\n")
+            out.append(f"{ln.text}\n", style="bold")
+            out.append(f"speaker: {where}\n")
+            out.append("  ".join(scores) + "\n")
+            for k, s in enumerate(sugg):
+                out.append(f"  {k + 1}: {state.cluster_label(s.cluster_id)} {s.score:.2f}\n")
         if ln.actor:
             out.append(f"subtitle actor: {ln.actor}\n")
-        flags = state.project.flags_of(lid)
-        if flags:
+        if flags and not compact:
             out.append(f"flagged: {', '.join(flags)}\n", style="magenta")
         if len(state.marked) > 1 or (state.marked and lid not in state.marked):
             out.append(f"{len(state.marked)} lines marked\n", style="yellow")
@@ -459,14 +479,15 @@ class StatusBar(TextPane):
             if i > first:
                 out.append("│ ", style="dim")
             out.append(text, style=style)
+        style = "italic bold red" if message and message == one_line(state.refused) else "italic"
         if message and below:
-            msg = Text(message, style="italic")
+            msg = Text(message, style=style)
             msg.truncate(2 * width, overflow="ellipsis")  # two lines at most, whole words
             out.append("\n")
             out.append(msg)
         elif message:
             out.append("│ ", style="dim")
-            out.append(message, style="italic")
+            out.append(message, style=style)
         self._last = (state, player_name, busy)
         lines = 1 + (len(msg.wrap(self.app.console, width)) if message and below else 0)
         if lines != getattr(self, "_lines", 1):  # the bar grows or shrinks: a layout pass
