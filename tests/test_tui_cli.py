@@ -14,7 +14,7 @@ from tui_helpers import build_small_project
 from sgtui.errors import SgtuiError
 from sgtui.project import Project
 from sgtui.tui.config import load_config
-from sgtui.tui.player import NullPlayer, join_clips, make_player
+from sgtui.tui.player import NO_DEVICE_HINT, NullPlayer, SimpleaudioPlayer, join_clips, make_player
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -123,9 +123,12 @@ def test_without_a_sound_device_auto_falls_back_to_a_notice(capfd):
     player = make_player("auto")
     assert isinstance(player, NullPlayer) and "no sound device" in player.notice
     assert capfd.readouterr().err == ""
-    local = make_player("local")
-    with pytest.raises(SgtuiError, match="no sound device"):
-        local.play(join_clips([[0.0] * 1600, [0.1] * 1600], 16_000), 16_000)
+    with pytest.raises(SgtuiError, match="--audio local: no sound device") as refused:
+        make_player("local")  # asked for by name: refused before the app starts, one line
+    assert "PCM" not in str(refused.value) and "\n" not in str(refused.value)
+    with pytest.raises(SgtuiError) as failed:  # a play that fails says the hint alone
+        SimpleaudioPlayer().play(join_clips([[0.0] * 1600, [0.1] * 1600], 16_000), 16_000)
+    assert str(failed.value) == NO_DEVICE_HINT
     assert capfd.readouterr().err == ""
     assert make_player("none").notice.startswith("playback is off")
     with pytest.raises(SgtuiError, match="audio mode"):

@@ -7,14 +7,15 @@ heavy libraries are imported inside the handlers so `sgtui --help` starts fast.
 from __future__ import annotations
 
 import argparse
-import errno
 import sqlite3
 import sys
+import textwrap
 import traceback
 from collections.abc import Sequence
 
 from sgtui import __version__
 from sgtui.errors import SgtuiError, one_line
+from sgtui.paths import os_error_line
 
 # Modules that add sub-commands; each exposes register(subparsers).
 COMMAND_MODULES = (
@@ -29,14 +30,44 @@ COMMAND_MODULES = (
 )
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Wraps each paragraph of a description or epilog to the terminal, as argparse does,
+    but keeps a paragraph with indented lines (the examples) exactly as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for para in text.strip("\n").split("\n\n"):
+            if any(line.startswith(" ") for line in para.splitlines()):
+                paragraphs.append(textwrap.indent(para, indent))
+            else:
+                paragraphs.append(textwrap.fill(" ".join(para.split()), width,
+                                                initial_indent=indent, subsequent_indent=indent))
+        return "\n\n".join(paragraphs)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the CLI's promise: a mistake on the command line is one line on stderr
+    and exit 2 (argparse alone prints the whole usage first); --help pages keep examples."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"sgtui: error: {one_line(message)}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every command module that is present."""
     import importlib
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="sgtui",
         description="Group the spoken lines of a video episode by speaker and correct the "
         "groups in a keyboard-driven terminal app. Each episode is one .sgproj file.",
+        epilog="examples:\n  sgtui demo\n  sgtui ingest ep01.mkv --embed -o ep01.sgproj && "
+        "sgtui cluster ep01.sgproj && sgtui open ep01.sgproj\n\n"
+        "`sgtui COMMAND --help` shows each command's options and examples.",
     )
     parser.add_argument("--version", action="version", version=f"sgtui {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
@@ -72,14 +103,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except (sqlite3.OperationalError, OSError) as exc:  # the disk or the file refused: not a bug
+    # The disk or a path refused: not a bug. Every OS error on any path of any command is
+    # turned into its one line here (sgtui.paths.os_error_line), not by each command.
+    except (sqlite3.OperationalError, OSError) as exc:
         if isinstance(exc, sqlite3.OperationalError):
             from sgtui.project.store import write_failure
 
             failed = write_failure(exc, "the file")
             reason = None if failed is None else str(failed)
         else:
-            reason = environment_failure(exc)
+            reason = os_error_line(exc)
         if reason is None:
             return _internal(exc, args.debug)
         if args.debug:
@@ -89,20 +122,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so, and how to see more
         return _internal(exc, args.debug)
     return int(result or 0)
-
-
-ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
-                      errno.EFBIG, errno.ENOENT, errno.EIO}
-
-
-def environment_failure(exc: OSError) -> str | None:
-    """One line for a file the system would not read or write (space, permissions), else None."""
-    if exc.errno not in ENVIRONMENT_ERRNOS:
-        return None
-    where = f" {exc.filename}" if exc.filename else ""
-    todo = ("free some space" if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-            else "check the path and its permissions")
-    return f"cannot use{where} ({exc.strerror}); {todo} and run the command again"
 
 
 def _internal(exc: BaseException, debug: bool) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sgtui.cli.common import examples
 from sgtui.errors import SgtuiError
 
 
@@ -14,6 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Write the stored audio of the given lines to one 16 kHz mono WAV file, "
         "several lines joined with 0.25 s of silence (the same audio as the app's montage). "
         "LINE is a line id: the number the app shows as 'line N' in the line details.",
+        epilog=examples("sgtui clip ep01.sgproj 12 -o line12.wav",
+                        "sgtui clip ep01.sgproj 12 15 40 -o kyon.wav --force"),
     )
     p.add_argument("project", metavar="EP.sgproj")
     p.add_argument("lines", metavar="LINE", nargs="+", help="line id(s), in the order to play")
@@ -42,8 +45,9 @@ def cmd_clip(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix.lower() != ".wav":
         raise SgtuiError(f"{out} does not end in .wav; sgtui clip writes WAV files")
+    check_input(args.project, "project")
     check_output(out, args.force, inputs=[args.project])
-    with Project.open(check_input(args.project, "project"), readonly=True) as project:
+    with Project.open(args.project, readonly=True) as project:
         clips = []
         for lid in ids:
             if project.line(lid) is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sgtui.cli.common import check_input, print_json
+from sgtui.cli.common import check_input, examples, plural, print_json
 from sgtui.errors import SgtuiError
 
 
@@ -14,26 +14,41 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="A .sgbank file holds the characters of a series, built from labelled episodes: "
         "name, several voice prototypes (and image ones where present), the encoder, and which "
         "episode and lines each came from. `sgtui cluster EP --bank FILE` then suggests names.",
+        epilog=examples("sgtui bank add series.sgbank ep01.sgproj ep02.sgproj",
+                        "sgtui cluster ep03.sgproj --bank series.sgbank"),
     )
     bank = p.add_subparsers(dest="bank_command", metavar="ACTION")
     a = bank.add_parser("add", help="add (or replace) the named clusters of episodes",
                         description="Store each episode's named clusters; creates the bank when "
-                        "missing. Re-adding an episode replaces its earlier contribution.")
+                        "missing. Re-adding an episode replaces its earlier contribution. An "
+                        "episode with no named cluster is refused: name its clusters first "
+                        "(`sgtui open`, or `sgtui labels import`).",
+                        epilog=examples("sgtui bank add series.sgbank ep01.sgproj",
+                                        "sgtui bank add series.sgbank ep01.sgproj ep02.sgproj --json"))
     a.add_argument("bank", metavar="SERIES.sgbank")
     a.add_argument("projects", nargs="+", metavar="EP.sgproj")
     a.add_argument("--json", action="store_true", help="print JSON")
     a.set_defaults(handler=cmd_add)
-    ls = bank.add_parser("list", help="the bank's characters and episodes")
+    ls = bank.add_parser("list", help="the bank's characters and episodes",
+                         description="The bank's characters (lines, prototypes, episodes) and "
+                         "the episodes it was built from.",
+                         epilog=examples("sgtui bank list series.sgbank",
+                                         "sgtui bank list series.sgbank --json"))
     ls.add_argument("bank", metavar="SERIES.sgbank")
     ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(handler=cmd_list)
-    rm = bank.add_parser("remove", help="remove an episode's contribution or a character")
+    rm = bank.add_parser("remove", help="remove an episode's contribution or a character",
+                         description="Remove what one episode added, or a whole character.",
+                         epilog=examples("sgtui bank remove series.sgbank --episode ep01.sgproj",
+                                         "sgtui bank remove series.sgbank --character Kyon"))
     rm.add_argument("bank", metavar="SERIES.sgbank")
     what = rm.add_mutually_exclusive_group(required=True)
     what.add_argument("--episode", metavar="EP", help="an episode's .sgproj path or title")
     what.add_argument("--character", metavar="NAME", help="a character's name")
     rm.set_defaults(handler=cmd_remove)
-    rn = bank.add_parser("rename", help="rename a character")
+    rn = bank.add_parser("rename", help="rename a character",
+                         description="Give a character of the bank a new name.",
+                         epilog=examples('sgtui bank rename series.sgbank Kyon "Kyon (narrator)"'))
     rn.add_argument("bank", metavar="SERIES.sgbank")
     rn.add_argument("old", metavar="OLD")
     rn.add_argument("new", metavar="NEW")
@@ -50,20 +65,29 @@ def cmd_add(args: argparse.Namespace) -> int:
     from contextlib import ExitStack
     from pathlib import Path
 
-    from sgtui.paths import refuse_input_as_output
+    from sgtui.paths import check_writable_folder, probe, refuse_input_as_output
     from sgtui.project import Project
     from sgtui.workflows import bank_add
 
     refuse_input_as_output(Path(args.bank), args.projects)
+    if probe(args.bank) is None:  # a new bank: its folder must take it
+        check_writable_folder(args.bank)
     with ExitStack() as stack:
         projects = [stack.enter_context(Project.open(check_input(p, "project"), readonly=True))
                     for p in args.projects]
+        for project in projects:  # refused before the bank is created or changed
+            if not any(c.name and c.size for c in project.clusters()):
+                raise SgtuiError(f"{project.path} has no named cluster, so it would add no "
+                                 f"character; name its clusters first (`sgtui open "
+                                 f"{project.path}`, or `sgtui labels import {project.path} "
+                                 "LABELS.csv`)")
         out = bank_add(args.bank, projects)
     if args.json:
         print_json(out)
     else:
         for e in out:
-            print(f"{e['episode']}: {e['characters']} characters, {e['lines']} lines → {args.bank}")
+            print(f"{e['episode']}: {plural(e['characters'], 'character')}, "
+                  f"{plural(e['lines'], 'line')} → {args.bank}")
     return 0
 
 
@@ -80,9 +104,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(out)
     else:
-        print(f"{len(chars)} characters from {len(eps)} episodes ({out['voice_model']})")
+        print(f"{plural(len(chars), 'character')} from {plural(len(eps), 'episode')} "
+              f"({out['voice_model']})")
         for c in chars:
-            print(f"  {c.name}: {c.lines} lines, {c.prototypes} prototypes, in {', '.join(c.episodes)}")
+            print(f"  {c.name}: {plural(c.lines, 'line')}, {plural(c.prototypes, 'prototype')}, "
+                  f"in {', '.join(c.episodes)}")
     return 0
 
 

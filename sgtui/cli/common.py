@@ -10,30 +10,42 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sgtui.errors import SgtuiError
-from sgtui.paths import check_writable_folder, refuse_input_as_output
+from sgtui.paths import check_input_file, check_output_file
 
 
 def check_output(path: str | Path, force: bool, inputs: Iterable[str | Path | None] = ()) -> Path:
     """Refuse an output that is one of the inputs (always), or exists unless --force (docs/architecture.md, "The project file")."""
-    p = Path(path)
-    refuse_input_as_output(p, inputs)
-    if p.exists() and not force:
-        raise SgtuiError(f"{p} already exists; pass --force to overwrite it or choose another path")
-    if p.is_dir():
-        raise SgtuiError(f"{p} is a folder; give a file name")
-    check_writable_folder(p)
-    return p
+    return check_output_file(path, force, inputs)
 
 
 def check_input(path: str | Path, what: str = "file") -> Path:
-    """A readable input file, or a one-line error."""
-    p = Path(path)
-    if not p.exists():
-        raise SgtuiError(f"{what} {p} does not exist; check the path")
-    if p.is_dir():
-        raise SgtuiError(f"{what} {p} is a folder; give a file")
-    return p
+    """A readable input file, or a one-line error (a symlink loop is called one)."""
+    return check_input_file(path, what)
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """"1 line", "2 lines": counts in every message read right."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def examples(*commands: str) -> str:
+    """An --help epilog: the commands, kept as written (sgtui.cli.HelpFormatter)."""
+    return "examples:\n" + "\n".join(f"  {c}" for c in commands)
+
+
+AS_DEFAULT = "default: config 'annotator', else login name"
+
+
+def annotator_name(given: str | None) -> str:
+    """--as NAME, else config 'annotator', else the login name (as `sgtui open` does)."""
+    from sgtui.errors import SgtuiError
+    from sgtui.project import default_annotator
+    from sgtui.tui.config import load_config
+
+    name = (given or load_config().annotator or default_annotator()).strip()
+    if not name:
+        raise SgtuiError("the annotator name is empty; pass --as NAME")
+    return name
 
 
 def print_json(obj: Any) -> None:

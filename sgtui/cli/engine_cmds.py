@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from sgtui.cli.common import check_input, check_output, print_json
+from sgtui.cli import validate
+from sgtui.cli.common import (
+    AS_DEFAULT,
+    annotator_name,
+    check_input,
+    check_output,
+    examples,
+    plural,
+    print_json,
+)
 from sgtui.errors import SgtuiError
 
 METHOD_CHOICES = ("gated", "ahc", "hdbscan", "spectral", "knn")
@@ -17,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "result as auto clusters, as one undoable action. Lines a human placed and every line of a "
         "named or reviewed cluster stay; removals, merges and names are constraints. Unassigned "
         "lines get ranked suggestions.",
+        epilog=examples("sgtui cluster ep01.sgproj",
+                        "sgtui cluster ep02.sgproj --bank series.sgbank"),
     )
     p.add_argument("project", metavar="EP.sgproj")
     p.add_argument("--method", choices=METHOD_CHOICES, default="gated",
@@ -25,11 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", metavar="MODEL", help="confidence model from `sgtui train`")
     p.add_argument("--as", dest="annotator", metavar="NAME",
                    help="who asks for the re-cluster: it is one action of NAME in the op log, "
-                   "undoable by NAME (default: config 'annotator', else login name)")
+                   f"undoable by NAME ({AS_DEFAULT})")
     p.add_argument("--bank", metavar="SERIES.sgbank",
                    help="after clustering, suggest names from this character bank (calibrated: a "
                    "new character stays unnamed); the project remembers the bank for R in the app")
-    p.add_argument("--threshold", type=float, metavar="T",
+    p.add_argument("--threshold", type=validate.float_in(-1.0, 1.0), metavar="T",
                    help="with --method ahc: the cosine similarity to cut the tree at, between -1 and 1 "
                    "(default 0.3); gated estimates its own from each episode")
     p.add_argument("--json", action="store_true",
@@ -41,6 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "eval", help="score the clusters against a label CSV",
         description="Edge precision/recall/F1 and the minimum add/remove/merge operations that turn "
         "the project's clusters into the truth (docs/architecture.md, \"Metrics\"). Rows are matched to lines by time.",
+        epilog=examples("sgtui eval ep01.sgproj --truth ep01.truth.csv",
+                        "sgtui eval ep01.sgproj --truth ep01.truth.csv --weights 1,1,2 --json"),
     )
     p.add_argument("project", metavar="EP.sgproj")
     p.add_argument("--truth", required=True, metavar="TRUTH.csv",
@@ -55,14 +68,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train", help="fit the confidence model on labelled projects",
         description="Fit the line-confidence regressor on projects whose lines a human labelled "
         "(e.g. with `sgtui labels import`) and save it as an .npz of plain arrays.",
+        epilog=examples("sgtui train ep01.sgproj ep02.sgproj -o confidence.npz",
+                        "sgtui cluster ep03.sgproj --model confidence.npz"),
     )
     p.add_argument("projects", nargs="+", metavar="EP.sgproj")
     p.add_argument("-o", "--output", required=True, metavar="MODEL.npz")
-    p.add_argument("--q", type=float, default=None, metavar="Q",
+    p.add_argument("--q", type=validate.float_in(0.0, 1.0), default=None, metavar="Q",
                    help="how much of the truth the confidence target assumes is known: each "
                    "neighbour's label counts as seen with probability Q, in (0, 1] (default 0.1; "
                    "small Q = a fresh episode, few lines labelled; see docs/architecture.md)")
-    p.add_argument("--folds", type=int, default=None, metavar="N",
+    p.add_argument("--folds", type=validate.int_in(2), default=None, metavar="N",
                    help="the same as --q (N-1)/N: a model for N-fold cross-validation")
     p.add_argument("--force", action="store_true", help="overwrite an existing model file")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -88,27 +103,14 @@ def parse_weights(text: str) -> tuple[float, ...]:
     return w
 
 
-def annotator_name(given: str | None) -> str:
-    """--as NAME, else config 'annotator', else the login name (as `sgtui open` does)."""
-    from sgtui.project import default_annotator
-    from sgtui.tui.config import load_config
-
-    name = (given or load_config().annotator or default_annotator()).strip()
-    if not name:
-        raise SgtuiError("the annotator name is empty; pass --as NAME")
-    return name
-
-
 def cmd_cluster(args: argparse.Namespace) -> int:
     from sgtui.workflows import recluster
 
-    if args.threshold is not None:
-        if args.method != "ahc":
-            raise SgtuiError("--threshold applies to --method ahc only (gated estimates its own); "
-                             "drop it or add --method ahc")
-        if not -1.0 <= args.threshold <= 1.0:
-            raise SgtuiError(f"--threshold {args.threshold} must be a cosine similarity between -1 and 1, "
-                             "e.g. 0.6")
+    if args.threshold is not None and args.method != "ahc":
+        raise SgtuiError("--threshold applies to --method ahc only (gated estimates its own); "
+                         "drop it or add --method ahc")
+    if args.model is not None:
+        check_input(args.model, "model")
     annotator = annotator_name(getattr(args, "annotator", None))
     bank = getattr(args, "bank", None)
     if bank is not None:
@@ -127,12 +129,15 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
     else:
-        print(f"{summary['method']}: {summary['clusters']} clusters, {summary['assigned']} lines assigned, "
+        print(f"{summary['method']}: {plural(summary['clusters'], 'cluster')}, "
+              f"{plural(summary['assigned'], 'line')} assigned, "
               f"{summary['unassigned']} unassigned ({summary['seconds']} s)")
         if bank is not None:
             b = summary["bank"]
-            print(f"bank: {b['matched']} of {b['clusters']} clusters named by {bank}, "
-                  f"{b['suggested_merges']} suggested merges")
+            # suggestions only: a cluster is named when a person accepts its name in the app
+            print(f"bank: names suggested for {b['matched']} of {plural(b['clusters'], 'cluster')} "
+                  f"by {bank} (accept them in `sgtui open`), "
+                  f"{plural(b['suggested_merges'], 'suggested merge')}")
     return 0
 
 
@@ -147,8 +152,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print_json(report)
     else:
         o = report["ops"]
-        print(f"{report['evaluated']} of {report['lines']} lines evaluated, {report['speakers']} speakers, "
-              f"{report['clusters']} clusters, {report['unassigned']} unassigned")
+        print(f"{report['evaluated']} of {plural(report['lines'], 'line')} evaluated, "
+              f"{plural(report['speakers'], 'speaker')}, {plural(report['clusters'], 'cluster')}, "
+              f"{report['unassigned']} unassigned")
         print(f"edge P {report['edge_precision']:.3f}  R {report['edge_recall']:.3f}  "
               f"F1 {report['edge_f1']:.3f}")
         print(f"operations: add {o['add']}  remove {o['remove']}  merge {o['merge']}  "
@@ -169,8 +175,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise SgtuiError("give --q or --folds, not both")
     if args.q is not None and not 0 < args.q <= 1:
         raise SgtuiError(f"--q {args.q} must be in (0, 1]")
-    if args.folds is not None and args.folds < 2:
-        raise SgtuiError(f"--folds {args.folds} must be at least 2")
     q = args.q if args.q is not None else (q_from_folds(args.folds) if args.folds else 0.1)
     out = check_output(args.output, args.force, inputs=args.projects)
     with ExitStack() as stack:
@@ -181,10 +185,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
     else:
-        print(f"trained on {summary['lines']} human-labelled lines of {summary['projects']} "
-              f"project(s) → {out}")
+        print(f"trained on {plural(summary['lines'], 'human-labelled line')} of "
+              f"{plural(summary['projects'], 'project')} → {out}")
         for e in summary["per_project"]:
             used = f"skipped: {e['skipped']}" if "skipped" in e else "used"
-            print(f"  {e['project']}: {e['labelled']} of {e['lines']} lines labelled by a human "
+            print(f"  {e['project']}: {e['labelled']} of {plural(e['lines'], 'line')} labelled by a human "
                   f"(with voice vectors) — {used}")
     return 0

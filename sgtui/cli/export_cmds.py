@@ -7,8 +7,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from sgtui.cli.common import progress_bar
+from sgtui.cli import validate
+from sgtui.cli.common import check_input, examples, plural, progress_bar
 from sgtui.errors import SgtuiError
+from sgtui.paths import probe
 
 TEXT_FORMATS = ("srt", "vtt", "ass", "rttm", "chat-haruhi", "csv")
 PER_EPISODE = ("srt", "vtt", "ass", "csv")  # one file per episode; rttm/chat-haruhi join them
@@ -25,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "video at its own rate when it is at hand (identity checked by size and fingerprint), "
         "else from the stored 16 kHz clips (said in the output and sgtui-export.json). "
         "Formats and layouts: README.md, section Export.",
+        epilog=examples("sgtui export ep01.sgproj -f srt -o ep01.named.srt",
+                        "sgtui export ep*.sgproj -f gpt-sovits -o dataset/ --min-dur 1 --pad-ms 100"),
     )
     p.add_argument("projects", nargs="+", metavar="EP.sgproj")
     p.add_argument("--format", "-f", required=True, choices=TEXT_FORMATS + DATASET_FORMATS)
@@ -40,10 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="export unnamed clusters as EPISODE-c<cluster id> instead of leaving them out")
     g.add_argument("--include-flagged", action="store_true",
                    help="keep flagged lines in voice datasets (text exports always keep them)")
-    g.add_argument("--min-dur", type=float, metavar="S", help="leave out lines shorter than S seconds")
-    g.add_argument("--max-dur", type=float, metavar="S", help="leave out lines longer than S seconds")
-    g.add_argument("--min-confidence", type=float, metavar="C",
-                   help="leave out lines whose voice confidence is below C")
+    g.add_argument("--min-dur", type=validate.float_in(0), metavar="S",
+                   help="leave out lines shorter than S seconds")
+    g.add_argument("--max-dur", type=validate.float_in(0), metavar="S",
+                   help="leave out lines longer than S seconds")
+    g.add_argument("--min-confidence", type=validate.float_in(0, 1), metavar="C",
+                   help="leave out lines whose voice confidence (0 to 1) is below C")
     g = p.add_argument_group("text formats")
     g.add_argument("--name-format", default="{name}: ", metavar="FMT",
                    help="SRT speaker prefix, {name} is the speaker (default '{name}: ')")
@@ -52,9 +58,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("voice datasets")
     g.add_argument("--source", type=Path, metavar="FILE|DIR",
                    help="the source video (or its folder) when it moved since ingest")
-    g.add_argument("--rate", type=int, metavar="HZ", help="sample rate (default: the source's own)")
-    g.add_argument("--pad-ms", type=int, default=0, metavar="N",
-                   help="context kept before and after each line, in ms (default 0)")
+    g.add_argument("--rate", type=validate.int_in(*validate.RATE_RANGE), metavar="HZ",
+                   help="sample rate, 8000 to 192000 (default: the source's own)")
+    g.add_argument("--pad-ms", type=validate.int_in(0, validate.MAX_PAD_MS), default=0, metavar="N",
+                   help=f"context kept before and after each line, 0 to {validate.MAX_PAD_MS} ms "
+                   "(default 0)")
     g.add_argument("--lang", default="auto", metavar="zh|ja|en|ko|yue",
                    help="language code of the lists (default: guessed from the text's script)")
     p.set_defaults(handler=cmd_export)
@@ -80,8 +88,7 @@ def _choice(args: argparse.Namespace):
 def _inputs(args: argparse.Namespace) -> list[Path]:
     paths = [Path(p) for p in args.projects]
     for p in paths:
-        if not p.exists():
-            raise SgtuiError(f"{p} does not exist; check the path")
+        check_input(p, "project")
     if len({p.resolve() for p in paths}) < len(paths):
         raise SgtuiError("a project is named twice; give each episode once")
     return paths
@@ -119,6 +126,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     choice = _choice(args)
     fmt = args.format
     out = Path(args.output)
+    if args.output != "-":
+        probe(out)  # a path that cannot be used (a symlink loop...) is refused before any work
     episodes = load_episodes(paths, choice)
     sources = [Path(ep.meta["source_path"]) for ep in episodes if ep.meta.get("source_path")]
     if args.source is not None:
@@ -195,7 +204,8 @@ def _dataset(args: argparse.Namespace, episodes: list, out: Path) -> int:
     for note in rep.notes:
         print(f"note: {note}", file=sys.stderr)
     speakers = ", ".join(f"{s} {n}" for s, n in sorted(rep.speakers.items()))
-    print(f"{args.format} ({rep.lang}): {rep.written} WAVs of {len(rep.speakers)} speakers"
+    print(f"{args.format} ({rep.lang}): {plural(rep.written, 'WAV')} of "
+          f"{plural(len(rep.speakers), 'speaker')}"
           + (f" ({speakers})" if speakers else "") + f"; lists: {', '.join(rep.files)}",
           file=sys.stderr)
     return rep.written
@@ -206,7 +216,7 @@ def _summary(episodes: list, written: int, out: Path) -> None:
     for ep in episodes:
         left.update(ep.left_out)
     where = "standard output" if str(out) == "-" else str(out)
-    msg = f"wrote {written} lines of {len(episodes)} episode{'s' if len(episodes) > 1 else ''} to {where}"
+    msg = f"wrote {plural(written, 'line')} of {plural(len(episodes), 'episode')} to {where}"
     if left:
         msg += "; left out: " + ", ".join(f"{r} {n}" for r, n in left.most_common())
     else:

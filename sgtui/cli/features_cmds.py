@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sgtui.cli import validate
+from sgtui.cli.common import examples
 from sgtui.errors import SgtuiError
 
 
@@ -17,14 +19,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "vectors are kept. Encoders: voice resemblyzer (default, offline), ecapa[:HUB_ID], "
         "anime-ecapa[:char|va]; image grid (default, offline), clip[:MODEL/TAG]; 'none' skips "
         "a modality.",
+        epilog=examples("sgtui embed ep01.sgproj", "sgtui embed ep01.sgproj --image none --json"),
     )
     p.add_argument("project", metavar="EP.sgproj")
-    p.add_argument("--voice", default="resemblyzer", metavar="NAME",
+    p.add_argument("--voice", default="resemblyzer", metavar="NAME", type=validate.encoder("voice"),
                    help="voice encoder (default resemblyzer; 'none' to skip)")
-    p.add_argument("--image", default="grid", metavar="NAME",
+    p.add_argument("--image", default="grid", metavar="NAME", type=validate.encoder("image"),
                    help="image encoder (default grid; 'none' to skip)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    p.add_argument("--batch", type=int, default=32, metavar="N", help="lines per forward pass")
+    p.add_argument("--batch", type=validate.positive_int, default=32, metavar="N",
+                   help="lines per forward pass")
     p.add_argument("--model-path", metavar="PATH",
                    help="local weights for the chosen encoder that needs them (a folder or file)")
     p.add_argument("--voice-model-path", metavar="PATH", help="local weights for the voice encoder")
@@ -60,8 +64,8 @@ def run_embed(args: argparse.Namespace) -> int:
     from sgtui.project import Project
 
     path = check_input(args.project, "project")
-    if args.batch < 1:
-        raise SgtuiError(f"--batch must be at least 1, not {args.batch}")
+    if args.voice == "none" and args.image == "none":
+        raise SgtuiError("--voice none and --image none leave nothing to embed; drop one of them")
     voice_path, image_path = _route_model_path(args)
     with Project.open(path) as project, stage_progress("embed") as progress:
         result = embed_project(project, voice=args.voice, image=args.image, device=args.device,

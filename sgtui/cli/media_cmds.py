@@ -7,8 +7,17 @@ import os
 import sys
 from pathlib import Path
 
+from sgtui.cli import validate
+from sgtui.cli.common import examples, plural
 from sgtui.errors import SgtuiError
-from sgtui.paths import check_writable_folder, refuse_input_as_output
+from sgtui.paths import (
+    check_input_file,
+    check_input_path,
+    check_output_folder,
+    check_writable_folder,
+    probe,
+    refuse_input_as_output,
+)
 
 VIDEO_SUFFIXES = (".mkv", ".mp4", ".m4v", ".webm", ".avi", ".mov", ".ts")
 
@@ -26,11 +35,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "ingested in parallel into OUTDIR/NAME.sgproj, paired with its subtitles by name. "
         "Re-running on an unfinished output resumes it; a season re-run also skips the "
         "episodes already finished.",
+        epilog=examples("sgtui ingest ep01.mkv -o ep01.sgproj",
+                        "sgtui ingest ep01.mp4 --subs ep01.ass --embed -o ep01.sgproj",
+                        "sgtui ingest season1/ --asr --lang ja -o season1-projects/"),
     )
     p.add_argument("video", metavar="VIDEO|DIR", help="a video file, or a season folder")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--subs", metavar="FILE", type=Path, help="subtitles: SRT, ASS/SSA or WebVTT")
-    src.add_argument("--track", metavar="N", type=int,
+    src.add_argument("--track", metavar="N", type=validate.count,
                      help="read embedded text subtitle track N (counted from 0 among subtitle tracks)")
     src.add_argument("--asr", action="store_true",
                      help="no subtitles: recognise speech offline with faster-whisper (Whisper "
@@ -41,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lang", metavar="CODE",
                    help="preferred subtitle track language; with --asr the spoken language "
                    "(ja, zh, ko, en, ...), which skips detection")
-    p.add_argument("--audio-track", metavar="N", type=int, default=0,
+    p.add_argument("--audio-track", metavar="N", type=validate.count, default=0,
                    help="audio track to cut clips from, counted from 0 (default 0)")
     p.add_argument("--asr-model", metavar="base|tiny.en|PATH",
                    help="model for --asr: base (default; Whisper base, multilingual), tiny.en "
@@ -58,15 +70,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "Shift-JIS, Windows-1252)")
     p.add_argument("--embed", action="store_true",
                    help="also run the default voice and image encoders (see `sgtui embed`)")
-    p.add_argument("--voice", metavar="ENCODER", help="voice encoder for --embed")
-    p.add_argument("--image", metavar="ENCODER", help="image encoder for --embed")
+    p.add_argument("--voice", metavar="ENCODER", type=validate.encoder("voice"),
+                   help="voice encoder for --embed (as `sgtui embed --voice`)")
+    p.add_argument("--image", metavar="ENCODER", type=validate.encoder("image"),
+                   help="image encoder for --embed (as `sgtui embed --image`)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                    help="device for --asr (CUDA in float16, else CPU in int8) and --embed")
-    p.add_argument("--batch", type=int, default=None, help="batch size for --embed")
+    p.add_argument("--batch", type=validate.positive_int, default=None, metavar="N",
+                   help="batch size for --embed (default 32)")
     p.add_argument("--bank", metavar="SERIES.sgbank",
                    help="with --embed: cluster the episode and suggest names from this character "
                    "bank (as `sgtui cluster EP --bank`)")
-    p.add_argument("--jobs", type=int, default=None,
+    p.add_argument("--jobs", type=validate.positive_int, default=None, metavar="N",
                    help="season folder: episodes ingested at once (default: CPU cores)")
     p.add_argument("-o", "--output", metavar="EP.sgproj|OUTDIR", type=Path,
                    help="the project file to write (a folder for a season)")
@@ -83,12 +98,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(speaking half as often), all in distinct espeak-ng voices (about one line in seven a "
         "short interjection such as 'Huh?'); each has its own look and is on screen in most, "
         "not all, of its lines. Needs espeak-ng.",
+        epilog=examples("sgtui sample -o samples/",
+                        "sgtui sample -o samples/ --episodes 3 --lines 120 --size 1280x720"),
     )
     s.add_argument("-o", "--output", metavar="DIR", type=Path, required=True)
-    s.add_argument("--episodes", type=int, default=2, help="how many episodes (default 2)")
-    s.add_argument("--lines", type=int, default=80, help="lines per episode (default 80)")
+    s.add_argument("--episodes", type=validate.int_in(1, validate.MAX_SAMPLE_EPISODES), default=2,
+                   help=f"how many episodes, 1 to {validate.MAX_SAMPLE_EPISODES} (default 2)")
+    s.add_argument("--lines", type=validate.int_in(2, validate.MAX_SAMPLE_LINES), default=80,
+                   help=f"lines per episode, 2 to {validate.MAX_SAMPLE_LINES} (default 80)")
     s.add_argument("--seed", type=int, default=1, help="first episode's seed (default 1)")
-    s.add_argument("--size", default="640x360", help="frame size WxH (default 640x360)")
+    s.add_argument("--size", type=validate.frame_size, default="640x360", metavar="WxH",
+                   help="frame size, divisible by 4, from 160x120 to 3840x2160 (default 640x360)")
     s.add_argument("--force", action="store_true", help="overwrite existing files")
     s.set_defaults(handler=cmd_sample)
 
@@ -107,8 +127,8 @@ def _options(args: argparse.Namespace):
         if language_code(args.lang) != "en":
             raise SgtuiError(f"--asr-model {args.asr_model} is English only but --lang is "
                              f"{args.lang}; pass --asr-model base for other languages")
-    if args.subs is not None and not args.subs.exists():
-        raise SgtuiError(f"subtitles {args.subs} do not exist; check the path")
+    if args.subs is not None:
+        check_input_file(args.subs, "subtitles")
     return IngestOptions(subs=args.subs, track=args.track, lang=args.lang, asr=args.asr,
                          asr_model=args.asr_model, vad=args.vad, styles=tuple(args.style),
                          exclude_styles=tuple(args.exclude_style), encoding=args.encoding,
@@ -116,9 +136,7 @@ def _options(args: argparse.Namespace):
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    video = Path(args.video)
-    if not video.exists():
-        raise SgtuiError(f"{video} does not exist; check the path")
+    video = check_input_path(args.video, "video")
     opts = _options(args)
     if args.list_styles:
         return _list_styles(video, opts)
@@ -131,15 +149,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         if video.is_dir():
             raise SgtuiError("--bank takes one video; for a season folder run "
                              "`sgtui cluster EP --bank FILE` on each episode")
-        if not Path(bank).is_file():
+        if probe(bank) is None:
             raise SgtuiError(f"bank {bank} does not exist; make one with `sgtui bank add`")
+        check_input_file(bank, "bank")
     embed = _embedder(args) if args.embed else None
     if video.is_dir():
         return _ingest_season(video, args.output, opts, args.force, args.jobs, embed)
     out = args.output
+    refuse_input_as_output(out, (video, opts.subs, opts.asr_model))
     if out.is_dir():
         raise SgtuiError(f"{out} is a folder; give a file name like {out / (video.stem + '.sgproj')}")
-    refuse_input_as_output(out, (video, opts.subs, opts.asr_model))
     check_writable_folder(out)
     from sgtui.cli.common import progress_bar
     from sgtui.ingest import ingest
@@ -149,9 +168,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
     resumed = " (resumed)" if report.resumed else ""
-    print(f"{out}: {report.lines} lines from {report.source}{resumed}, "
-          f"{report.actors} with speaker names; made {report.clips_made} clips and "
-          f"{report.keyframes_made} keyframes")
+    print(f"{out}: {plural(report.lines, 'line')} from {report.source}{resumed}, "
+          f"{report.actors} with speaker names; made {plural(report.clips_made, 'clip')} and "
+          f"{plural(report.keyframes_made, 'keyframe')}")
     if bank is not None:
         from sgtui.project import Project
         from sgtui.workflows import match_bank, recluster
@@ -159,8 +178,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         with Project.open(out) as project:
             summary = recluster(project, annotator="sgtui", bank=bank)
             named = match_bank(project, bank)
-        print(f"clustered: {summary['clusters']} clusters; {named['matched']} named from {bank}, "
-              f"{named['suggested_merges']} suggested merges")
+        print(f"clustered: {plural(summary['clusters'], 'cluster')}; names suggested for "
+              f"{named['matched']} from {bank} (accept them in `sgtui open`), "
+              f"{plural(named['suggested_merges'], 'suggested merge')}")
     return 0
 
 
@@ -250,8 +270,7 @@ def _ingest_season(folder: Path, outdir: Path, opts, force: bool, jobs: int | No
 
     if opts.subs is not None:
         raise SgtuiError("--subs names one file; a season folder pairs subtitles by name")
-    if outdir.exists() and not outdir.is_dir():
-        raise SgtuiError(f"{outdir} is a file; give a folder for a season")
+    check_output_folder(outdir)
     pairs, orphans = pair_season(folder)
     if not pairs:
         raise SgtuiError(f"{folder} holds no videos ({', '.join(VIDEO_SUFFIXES)})")
@@ -338,7 +357,7 @@ def _season_worker(video: str, out: str, opts, force: bool) -> tuple[bool, str]:
         r = ingest(video, out, opts, force=force)
     except SgtuiError as exc:
         return False, str(exc)
-    return True, (f"{out}: {r.lines} lines from {r.source}, {r.actors} with speaker names"
+    return True, (f"{out}: {plural(r.lines, 'line')} from {r.source}, {r.actors} with speaker names"
                   + (" (resumed)" if r.resumed else ""))
 
 
@@ -352,25 +371,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from sgtui.media import synth
 
     out: Path = args.output
-    if out.exists() and not out.is_dir():
-        raise SgtuiError(f"{out} is a file; give a folder")
-    if not out.exists() and not out.parent.exists():
-        raise SgtuiError(f"folder {out.parent} does not exist; create it first")
-    try:
-        w, h = (int(x) for x in args.size.lower().split("x"))
-    except ValueError:
-        raise SgtuiError(f"--size {args.size!r} is not WxH, e.g. 640x360") from None
-    if w % 4 or h % 4 or w < 160 or h < 120:
-        raise SgtuiError("--size needs a width and height divisible by 4, at least 160x120")
-    if args.episodes < 1 or args.lines < 2:
-        raise SgtuiError("--episodes must be >= 1 and --lines >= 2")
+    check_output_folder(out)  # a folder or nothing (a loop, a file, a missing parent: refused)
+    w, h = args.size  # checked and bounded by validate.frame_size, as --lines and --episodes
     if not synth.espeak_available():
         raise SgtuiError("sample needs espeak-ng for the voices; install it (apt install espeak-ng)")
     names = [f"sample{i + 1:02d}" for i in range(args.episodes)]
     for name in names:
         for suffix in (".mp4", ".srt", ".ass", ".truth.csv"):
             target = out / f"{name}{suffix}"
-            if target.exists() and not args.force:
+            if (probe(target) is not None or target.is_symlink()) and not args.force:
                 raise SgtuiError(f"{target} already exists; pass --force to overwrite it")
     out.mkdir(exist_ok=True)
     for i, name in enumerate(names):
@@ -386,7 +395,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         synth.write_srt(out / f"{name}.srt", ep.lines)
         synth.write_ass(out / f"{name}.ass", ep, width=w, height=h)
         synth.write_truth(out / f"{name}.truth.csv", ep.lines)
-        print(f"{out / name}.mp4: {ep.duration_ms / 1000:.0f} s, {len(ep.lines)} lines, "
+        print(f"{out / name}.mp4: {ep.duration_ms / 1000:.0f} s, {plural(len(ep.lines), 'line')}, "
               f"{synth.RECURRING} recurring characters + guest {ep.cast[-1].name} "
               "(+ .srt, .ass, .truth.csv)")
     return 0

@@ -6,7 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from sgtui.cli.common import check_input, check_output, print_json
+from sgtui.cli.common import (
+    AS_DEFAULT,
+    annotator_name,
+    check_input,
+    check_output,
+    examples,
+    plural,
+    print_json,
+)
 from sgtui.errors import SgtuiError
 
 
@@ -17,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Create EP.sgproj from LINES.csv (generic start,end[,speaker][,text] in seconds, "
         "or the Chat-Haruhi layout) and one row of V.npy per CSV row. Speakers in the CSV are "
         "ignored: use 'sgtui labels import' for labels. Vectors are L2-normalised.",
+        epilog=examples("sgtui import-features lines.csv --voice voice.npy -o ep01.sgproj",
+                        "sgtui import-features lines.csv --voice voice.npy --image image.npy "
+                        "--voice-model ecapa192 -o ep01.sgproj"),
     )
     p.add_argument("lines_csv", metavar="LINES.csv")
     p.add_argument("--voice", required=True, metavar="V.npy", help="voice embeddings, one row per line")
@@ -27,32 +38,43 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(handler=cmd_import_features)
 
-    p = sub.add_parser("info", help="summarise a project", description="What a project holds.")
+    p = sub.add_parser("info", help="summarise a project", description="What a project holds.",
+                       epilog=examples("sgtui info ep01.sgproj", "sgtui info ep01.sgproj --json"))
     p.add_argument("project", metavar="EP.sgproj")
     p.add_argument("--json", action="store_true", help="print JSON (keys: docs/architecture.md, \"The command line\")")
     p.set_defaults(handler=cmd_info)
 
     p = sub.add_parser("ops", help="operation counts from the op log",
-                       description="Raw and net add/remove/merge counts, per annotator (docs/architecture.md, \"The op log\").")
+                       description="Raw and net add/remove/merge counts, per annotator (docs/architecture.md, \"The op log\").",
+                       epilog=examples("sgtui ops ep01.sgproj", "sgtui ops ep01.sgproj --json"))
     p.add_argument("project", metavar="EP.sgproj")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_ops)
 
-    labels = sub.add_parser("labels", help="import or export speaker labels as CSV")
+    labels = sub.add_parser("labels", help="import or export speaker labels as CSV",
+                            description="Speaker labels as CSV: bring a labelled episode in, or "
+                            "write the clusters' names out.",
+                            epilog=examples("sgtui labels import ep01.sgproj ep01.truth.csv",
+                                            "sgtui labels export ep01.sgproj ep01-labels.csv"))
     lsub = labels.add_subparsers(dest="labels_command", metavar="ACTION", required=True)
     p = lsub.add_parser(
         "import", help="assign lines to named clusters from a label CSV",
         description="Match CSV rows to lines by time (IoU ≥ 0.5, one row to one line), create or "
         "reuse one named cluster per speaker, and log one 'import' action. Rows with an empty "
         "speaker are ignored; '(可能)' rows are machine guesses, imported as suggestions.",
+        epilog=examples("sgtui labels import ep01.sgproj ep01.truth.csv",
+                        "sgtui labels import ep01.sgproj labels.csv --as alice --json"),
     )
     p.add_argument("project", metavar="EP.sgproj")
     p.add_argument("csv", metavar="FILE.csv")
-    p.add_argument("--as", dest="annotator", help="annotator name for the op log (default: login name)")
+    p.add_argument("--as", dest="annotator", metavar="NAME",
+                   help=f"who imports: one action of NAME in the op log, undoable by NAME ({AS_DEFAULT})")
     p.add_argument("--json", action="store_true", help="print the matching report as JSON")
     p.set_defaults(handler=cmd_labels_import)
     p = lsub.add_parser("export", help="write every line with its cluster name",
-                        description="Every line with its cluster's name (empty when none).")
+                        description="Every line with its cluster's name (empty when none).",
+                        epilog=examples("sgtui labels export ep01.sgproj ep01-labels.csv",
+                                        "sgtui labels export ep01.sgproj labels.csv --layout generic --force"))
     p.add_argument("project", metavar="EP.sgproj", help="the project whose lines to write")
     p.add_argument("csv", metavar="FILE.csv", help="the CSV file to write (refused if it exists, "
                    "unless --force)")
@@ -135,7 +157,7 @@ def cmd_import_features(args: argparse.Namespace) -> int:
     finally:
         for leftover in (tmp, *(tmp.with_name(tmp.name + x) for x in ("-wal", "-shm", "-journal"))):
             leftover.unlink(missing_ok=True)
-    print(f"{out}: {len(ids)} lines, voice {voice.shape[1]}-d"
+    print(f"{out}: {plural(len(ids), 'line')}, voice {voice.shape[1]}-d"
           + (f", image {image.shape[1]}-d" if image is not None else ""), file=sys.stderr)
     return 0
 
@@ -171,6 +193,7 @@ def project_info(proj) -> dict:
 def cmd_info(args: argparse.Namespace) -> int:
     from sgtui.project import Project
 
+    check_input(args.project, "project")
     with Project.open(args.project, readonly=True) as proj:
         info = project_info(proj)
         clusters = proj.clusters()
@@ -186,7 +209,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"  clusters {info['clusters']} ({info['named']} named, {info['confirmed']} reviewed)  "
           f"assigned {info['assigned']}  unassigned {info['unassigned']}")
     for e in info["encoders"]:
-        print(f"  {e['modality']:5s} {e['model']}  {e['dim']}-d  {e['lines']} lines")
+        print(f"  {e['modality']:5s} {e['model']}  {e['dim']}-d  {plural(e['lines'], 'line')}")
     ops = info["ops"]
     print(f"  operations: add {ops['add']}  remove {ops['remove']}  merge {ops['merge']}"
           + (f"  by {', '.join(info['annotators'])}" if info["annotators"] else ""))
@@ -201,13 +224,14 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_ops(args: argparse.Namespace) -> int:
     from sgtui.project import Project
 
+    check_input(args.project, "project")
     with Project.open(args.project, readonly=True) as proj:
         counts = proj.op_counts()
     if args.json:
         print_json(counts)
         return 0
     raw, net = counts["raw"], counts["net"]
-    print(f"{counts['actions']} actions")
+    print(plural(counts["actions"], "action"))
     print("          " + "  ".join(f"{k:>7s}" for k in raw))
     print("raw       " + "  ".join(f"{v:>7d}" for v in raw.values()))
     print("net       " + "  ".join(f"{net.get(k, 0):>7d}" if k in net else "      -" for k in raw))
@@ -217,11 +241,12 @@ def cmd_ops(args: argparse.Namespace) -> int:
 
 
 def cmd_labels_import(args: argparse.Namespace) -> int:
-    from sgtui.project import Project, default_annotator
+    from sgtui.project import Project
     from sgtui.project.labels_csv import match_rows, read_label_csv
 
-    layout, rows = read_label_csv(args.csv)
-    annotator = args.annotator or default_annotator()
+    check_input(args.project, "project")
+    layout, rows = read_label_csv(check_input(args.csv, "label file"))
+    annotator = annotator_name(args.annotator)
     with Project.open(args.project) as proj:
         m = match_rows(proj.lines(), rows)
         human = {lid: sp for lid, sp in m.line_to_speaker.items() if not rows[m.line_to_row[lid]].suggested}
@@ -242,10 +267,11 @@ def cmd_labels_import(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report)
     else:
-        print(f"labelled {len(human)} lines" + (f" and suggested {len(guess)}" if guess else "")
-              + f" from {report['speakers']} speakers into {named} named clusters; "
-              f"{report['unmatched_lines']} lines and {report['unmatched_rows']} labelled rows "
-              f"unmatched, {m.dropped_unlabelled} unlabelled rows ignored"
+        print(f"labelled {plural(len(human), 'line')}" + (f" and suggested {len(guess)}" if guess else "")
+              + f" from {plural(report['speakers'], 'speaker')} into "
+              f"{plural(named, 'named cluster')}; {plural(report['unmatched_lines'], 'line')} and "
+              f"{plural(report['unmatched_rows'], 'labelled row')} unmatched, "
+              f"{plural(m.dropped_unlabelled, 'unlabelled row')} ignored"
               + (f"; tied lines left unmatched: {m.ties}" if m.ties else ""))
     return 0
 
@@ -254,6 +280,7 @@ def cmd_labels_export(args: argparse.Namespace) -> int:
     from sgtui.project import Project
     from sgtui.project.labels_csv import LabelRow, write_label_csv
 
+    check_input(args.project, "project")
     out = check_output(args.csv, args.force, inputs=(args.project,))
     with Project.open(args.project, readonly=True) as proj:
         names = {c.id: c.name for c in proj.clusters()}
@@ -264,5 +291,5 @@ def cmd_labels_export(args: argparse.Namespace) -> int:
             for ln in proj.lines()
         ]
     write_label_csv(out, rows, args.layout)
-    print(f"wrote {len(rows)} lines to {out}", file=sys.stderr)
+    print(f"wrote {plural(len(rows), 'line')} to {out}", file=sys.stderr)
     return 0

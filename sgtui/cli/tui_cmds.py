@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sgtui.cli import validate
+from sgtui.cli.common import AS_DEFAULT, examples
 from sgtui.errors import SgtuiError
 
 if TYPE_CHECKING:
@@ -24,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "open", help="correct the speaker clusters of an episode in the terminal",
         description="Open EP.sgproj in the annotator. Every action is saved at once in the file's "
         "op log under your name; press ? for the keys, ctrl+p for the command palette.",
+        epilog=examples("sgtui open ep01.sgproj",
+                        "sgtui open ep01.sgproj --as alice --audio browser --audio-port 23456"),
     )
     p.add_argument("project", metavar="EP.sgproj")
     _common(p)
@@ -33,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "demo", help="open the annotator on a bundled sample episode",
         description="Copy a bundled sample episode (already embedded and clustered) to "
         "~/.cache/sgtui/ and open it. Nothing is downloaded.",
+        epilog=examples("sgtui demo", "sgtui demo --reset --audio none"),
     )
     p.add_argument("--reset", action="store_true", help="start again from a fresh copy")
     p.add_argument("--path-only", action="store_true",
@@ -43,12 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--as", dest="annotator", metavar="NAME",
-                   help="your name in the op log (default: config 'annotator', else login name)")
+                   help=f"your name in the op log ({AS_DEFAULT})")
     p.add_argument("--audio", choices=AUDIO_CHOICES, default=None,
                    help="playback: the local sound device, a browser page on 127.0.0.1 (reached "
                    "over SSH with ssh -L), none, or auto (default: local when there is a device "
                    "and the session is not SSH, else browser)")
-    p.add_argument("--audio-port", metavar="N", type=int, default=None,
+    p.add_argument("--audio-port", metavar="N", type=validate.int_in(1024, 65535), default=None,
                    help="port of the browser page (default: one stable per user and project, "
                    "20000-29999)")
 

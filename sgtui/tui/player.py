@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -24,6 +25,8 @@ from sgtui.media.wavout import join_clips, wav_bytes  # noqa: F401 - the app imp
 AUDIO_MODES = ("auto", "local", "browser", "none")
 NO_DEVICE_HINT = ("no sound device: playback off (over SSH: --audio browser or PULSE_SERVER; "
                   "w writes a WAV; --audio none hides this)")
+LOCAL_REFUSED = ("--audio local: no sound device could be opened here (nor PULSE_SERVER's, when "
+                 "it is set); use --audio browser over SSH, or --audio none")
 
 
 class Player(Protocol):
@@ -101,6 +104,30 @@ def silence_libasound() -> None:
     lib.snd_lib_error_set_handler(_handler_ref)
 
 
+@contextlib.contextmanager
+def quiet_stderr():
+    """Point file descriptor 2 at /dev/null while a sound device is opened.
+
+    ALSA, its plugins and simpleaudio's C code print straight to the C-level stderr (e.g.
+    "ALSA lib pcm.c:...: Unknown PCM default"), past Python's sys.stderr; what the user sees
+    instead is sgtui's own one line. Used only before the app draws (the probe), never around
+    the app's screen."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all: nothing to keep quiet
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        sys.stderr.flush()
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class SimpleaudioPlayer:
     """The local sound device through simpleaudio (non-blocking by design)."""
 
@@ -119,9 +146,10 @@ class SimpleaudioPlayer:
         data = (np.clip(np.asarray(pcm, np.float32), -1.0, 1.0) * 32767).astype("<i2").tobytes()
         try:
             self._play_obj = self._sa.play_buffer(data, 1, 2, int(sample_rate))
-        except Exception as exc:  # SimpleaudioError: no device, busy device
+        except Exception:  # SimpleaudioError: no device, busy device
+            # sgtui's one line, not the C library's "Error opening PCM device. -- CODE: -2"
             self.notice = NO_DEVICE_HINT
-            raise SgtuiError(f"{NO_DEVICE_HINT} [{exc}]") from None
+            raise SgtuiError(NO_DEVICE_HINT) from None
 
     def stop(self) -> None:
         if self._play_obj is not None:
@@ -136,7 +164,8 @@ class SimpleaudioPlayer:
 def _device_works(player: SimpleaudioPlayer) -> bool:
     """Open the device with a few ms of silence; False when there is no usable card."""
     try:
-        player.play(np.zeros(160, np.float32), 16_000)
+        with quiet_stderr():
+            player.play(np.zeros(160, np.float32), 16_000)
     except SgtuiError:
         return False
     player.stop()
@@ -154,7 +183,8 @@ def make_player(mode: str = "auto", *, browser: Callable[[], Player] | None = No
     """The player for --audio MODE: local (simpleaudio), browser, none, or auto.
 
     auto = the local device when it works and the session is not remote, else the browser
-    page (when `browser` can build one), else none with a hint."""
+    page (when `browser` can build one), else none with a hint. local without a device that
+    opens is refused with one line, before the app starts."""
     if mode not in AUDIO_MODES:
         raise SgtuiError(f"unknown audio mode {mode!r}; use one of {', '.join(AUDIO_MODES)}")
     if mode == "none":
@@ -170,6 +200,8 @@ def make_player(mode: str = "auto", *, browser: Callable[[], Player] | None = No
             raise SgtuiError("simpleaudio is not installed; install sgtui[audio] or use "
                              "--audio browser or none") from None
         return browser() if browser is not None else NullPlayer()
-    if mode == "auto" and not _device_works(player):
+    if not _device_works(player):
+        if mode == "local":
+            raise SgtuiError(LOCAL_REFUSED)
         return browser() if browser is not None else NullPlayer()
     return player

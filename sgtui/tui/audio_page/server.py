@@ -161,8 +161,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _route(self) -> None:
         if not self._host_ok():
-            self._error(403, "wrong Host header; open the page as http://127.0.0.1:PORT/ "
-                        "(or localhost:PORT) with the port sgtui printed")
+            port = self.server.server_address[1]
+            self._error(403, f"wrong Host header; open the page as http://127.0.0.1:{port}/ "
+                        f"(or http://localhost:{port}/), the address sgtui printed")
             return
         url = urlsplit(self.path)
         query = parse_qs(url.query)
