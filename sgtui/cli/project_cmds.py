@@ -39,9 +39,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_import_features)
 
     p = sub.add_parser("info", help="summarise a project", description="What a project holds.",
-                       epilog=examples("sgtui info ep01.sgproj", "sgtui info ep01.sgproj --json"))
+                       epilog=examples("sgtui info ep01.sgproj", "sgtui info ep01.sgproj --json",
+                                       "sgtui info lines.sgproj --set-title 'EP01'"))
     p.add_argument("project", metavar="EP.sgproj")
     p.add_argument("--json", action="store_true", help="print JSON (keys: docs/architecture.md, \"The command line\")")
+    p.add_argument("--set-title", metavar="TITLE",
+                   help="set the episode's title, what a season export calls it (a project is "
+                   "titled by its file name when made); one logged, undoable action")
+    p.add_argument("--as", dest="annotator", metavar="NAME",
+                   help=f"who sets the title with --set-title ({AS_DEFAULT})")
     p.set_defaults(handler=cmd_info)
 
     p = sub.add_parser("ops", help="operation counts from the op log",
@@ -147,7 +153,8 @@ def cmd_import_features(args: argparse.Namespace) -> int:
         l2_normalise(image, f"--image {args.image}")
     tmp = out.with_name(out.name + ".part")
     try:
-        with Project.create(tmp, title=Path(args.lines_csv).stem, force=True) as proj:
+        # titled by the file it makes: feature sets often come as one lines.csv per episode
+        with Project.create(tmp, title=out.stem, force=True) as proj:
             ids = proj.add_lines([LineIn(r.start_ms, r.end_ms, r.text, source="csv") for r in rows])
             proj.put_embeddings("voice", args.voice_model, ids, voice)
             if image is not None:
@@ -190,10 +197,27 @@ def project_info(proj) -> dict:
     }
 
 
+def _set_title(args: argparse.Namespace) -> None:
+    from sgtui.project import Project
+    from sgtui.project.titles import check_title
+
+    title = check_title(args.set_title)
+    annotator = annotator_name(args.annotator)
+    with Project.open(args.project) as proj:
+        before = proj.meta_get("title")
+        done = proj.set_title(title, annotator)
+    print(f"{args.project}: title {before!r} -> {title!r}" if done else
+          f"{args.project}: already titled {title!r}; nothing changed", file=sys.stderr)
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from sgtui.project import Project
 
     check_input(args.project, "project")
+    if args.set_title is not None:
+        _set_title(args)
+    elif args.annotator is not None:
+        raise SgtuiError("--as names who sets the title; use it with --set-title")
     with Project.open(args.project, readonly=True) as proj:
         info = project_info(proj)
         clusters = proj.clusters()

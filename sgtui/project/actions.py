@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sgtui.errors import ConflictError, SgtuiError
 from sgtui.project.flags import flags_match, restore_flags
 from sgtui.project.records import HumanConstraints, OpRow
+from sgtui.project.titles import restore_title, title_matches
 
 if TYPE_CHECKING:
     from sgtui.project.store import Project
@@ -150,6 +151,7 @@ def _restore(conn: sqlite3.Connection, payload: dict, side: int) -> None:
                 conn.execute("DELETE FROM suggestions WHERE cluster_id=?", (cid,))
                 conn.execute("DELETE FROM clusters WHERE id=?", (cid,))
         restore_flags(conn, payload, side)
+        restore_title(conn, payload, side)
         if "suggestions" in payload:  # a re-cluster rewrote them all
             conn.execute("DELETE FROM suggestions")
             conn.executemany(
@@ -164,7 +166,7 @@ def _restore(conn: sqlite3.Connection, payload: dict, side: int) -> None:
 
 
 def _matches(conn: sqlite3.Connection, payload: dict, side: int) -> bool:
-    if not flags_match(conn, payload, side):
+    if not flags_match(conn, payload, side) or not title_matches(conn, payload, side):
         return False
     for k, v in payload["lines"].items():
         if _line_state(conn, int(k)) != v[side]:

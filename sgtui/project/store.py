@@ -36,6 +36,7 @@ from sgtui.project.records import (
     NameSuggestion,
     Suggestion,
 )
+from sgtui.project.titles import TitleMixin
 
 BATCH = 500
 MODALITIES = ("voice", "image")
@@ -125,7 +126,7 @@ def l2_normalise(vecs: object, what: str = "embeddings") -> np.ndarray:
     return out
 
 
-class Project(ActionsMixin, FlagsMixin):
+class Project(ActionsMixin, FlagsMixin, TitleMixin):
     """An open .sgproj file. Use `Project.create` or `Project.open`; close when done."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path, readonly: bool) -> None:

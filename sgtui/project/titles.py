@@ -1,0 +1,70 @@
+"""An episode's title: what a season export calls it (file names, RTTM uris, placeholders).
+
+A project is titled by its file name when it is made; `sgtui info EP --set-title TITLE`
+changes it as one logged action (op kind `title`, not among add/remove/merge). Its payload
+keeps the title before and after under the key ``title``, which the undo machinery in
+`actions.py` restores through `restore_title` and checks with `title_matches`, as it does
+for flags.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING
+
+from sgtui.errors import SgtuiError
+
+if TYPE_CHECKING:
+    from sgtui.project.store import Project
+
+MAX_TITLE = 200
+
+
+def _title(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key='title'").fetchone()
+    return None if row is None else row[0]
+
+
+def restore_title(conn: sqlite3.Connection, payload: dict, side: int) -> None:
+    """Put the title a `title` action changed back to its value on `side` (0 before, 1 after)."""
+    if "title" not in payload:
+        return
+    value = payload["title"][side]
+    if value is None:
+        conn.execute("DELETE FROM meta WHERE key='title'")
+    else:
+        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('title', ?)", (value,))
+
+
+def title_matches(conn: sqlite3.Connection, payload: dict, side: int) -> bool:
+    """True when the title is still that of `side` (nobody retitled the episode since)."""
+    return "title" not in payload or _title(conn) == payload["title"][side]
+
+
+def check_title(title: str) -> str:
+    """A usable title: one line of text, not empty, not too long."""
+    t = " ".join(title.split())
+    if not t:
+        raise SgtuiError("the title is empty; give the episode's name, e.g. --set-title 'EP01'")
+    if len(t) > MAX_TITLE:
+        raise SgtuiError(f"the title is {len(t)} characters long; give at most {MAX_TITLE}")
+    return t
+
+
+class TitleMixin:
+    """Retitling a Project."""
+
+    conn: sqlite3.Connection
+
+    def set_title(self: Project, title: str, annotator: str) -> int | None:
+        """Set the episode's title as ONE logged action of `annotator`; None when unchanged."""
+        title = check_title(title)
+        with self._action(annotator) as rec:
+            before = _title(rec.conn)
+            if before == title:
+                return None
+            rec.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('title', ?)",
+                             (title,))
+            rec.extra["title"] = [before, title]
+            rec.log("title")
+        return self.last_action_id
