@@ -52,6 +52,7 @@ class IngestOptions:
     asr_model: str | None = None
     device: str = "auto"
     asr_threads: int | None = None  # CPU threads for --asr (a season shares the cores)
+    zh_script: str | None = None  # --asr: hans, hant, keep; None: simplified for Mandarin
     vad: bool = False
     styles: tuple[str, ...] = ()
     exclude_styles: tuple[str, ...] = ()
@@ -113,13 +114,19 @@ def gather_cues(video: Path, opts: IngestOptions, info: decode.MediaInfo,
             sound = audio()
             with progress(int(len(sound.samples) / sound.rate), ASR_PROGRESS) as adv:
                 cues, lang = asr.transcribe(sound, opts.asr_model, opts.lang, opts.device,
-                                            progress=adv, threads=opts.asr_threads)
+                                            progress=adv, threads=opts.asr_threads,
+                                            zh_script=opts.zh_script)
             if not cues:
                 raise SgtuiError(f"speech recognition heard no speech in {video.name}; check "
                                  "--audio-track, or give subtitles with --subs")
-            notes.append(f"speech recognition: language {lang}, {len(cues)} lines")
+            from sgtui.media.asr_script import default_script
+
+            script = opts.zh_script or default_script(lang)
+            notes.append(f"speech recognition: language {lang}, {len(cues)} lines"
+                         + (f", Chinese script {script}" if script != "keep" else ""))
             return cues, "asr", [], notes, {"language": lang,
-                                            "asr_model": opts.asr_model or asr.DEFAULT_MODEL}
+                                            "asr_model": opts.asr_model or asr.DEFAULT_MODEL,
+                                            "zh_script": script}
         return asr.vad_cues(audio()), "vad", [], notes, {}
     from sgtui.media import embedded
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -35,7 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="a file ('-' = standard output) for text formats; a folder for datasets, "
                    "and for srt/vtt/ass/csv of several projects (one file per episode)")
-    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument("--zh-script", choices=["hans", "hant", "keep"], default="keep",
+                   help="write the lines' Chinese text in simplified (hans) or traditional "
+                   "(hant) characters, converted with OpenCC; keep: as stored (default)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing output: a file, or a folder of an earlier sgtui "
+                   "export as a whole (a folder without its sgtui-export.json is refused)")
     g = p.add_argument_group("which lines")
     g.add_argument("--speakers", metavar="A,B", help="only these speakers (comma-separated)")
     g.add_argument("--reviewed-only", action="store_true",
@@ -63,6 +69,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--pad-ms", type=validate.int_in(0, validate.MAX_PAD_MS), default=0, metavar="N",
                    help=f"context kept before and after each line, 0 to {validate.MAX_PAD_MS} ms "
                    "(default 0)")
+    g.add_argument("--allow-stored", action="store_true",
+                   help="when the source video is not at hand, export the stored 16 kHz clips "
+                   "even though --rate/--pad-ms cannot be applied (said in the output and "
+                   "sgtui-export.json); without it that is refused")
     g.add_argument("--lang", default="auto", metavar="zh|ja|en|ko|yue",
                    help="language code of the lists (default: guessed from the text's script)")
     p.set_defaults(handler=cmd_export)
@@ -110,16 +120,31 @@ def _out_file(out: Path, force: bool) -> None:
         raise SgtuiError(f"folder {out.parent} does not exist; create it first")
 
 
-def _out_dir(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise SgtuiError(f"{out} is a file; give a folder for this export")
-    if out.exists() and any(out.iterdir()) and not force:
-        raise SgtuiError(f"folder {out} is not empty; pass --force to write into it or choose another")
-    if not out.resolve().parent.exists():
-        raise SgtuiError(f"folder {out.resolve().parent} does not exist; create it first")
+def _write_file(out: Path, body: str) -> None:
+    """Write a text export whole: a sibling temporary file renamed over `out` (over the
+    file a link points to, when `out` is a symbolic link)."""
+    if out.is_symlink():
+        out = Path(os.path.realpath(out))
+    tmp = out.with_name(f".{out.name}.sgtui-part-{os.getpid()}")
+    try:
+        tmp.write_text(body, encoding="utf-8", newline="")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _for_text_only(args: argparse.Namespace) -> None:
+    fmt = args.format
+    given = [flag for flag, v in (("--source", args.source is not None),
+                                  ("--rate", args.rate is not None),
+                                  ("--pad-ms", args.pad_ms != 0),
+                                  ("--allow-stored", args.allow_stored)) if v]
+    if given:
+        raise SgtuiError(f"{given[0]} is for voice datasets; {fmt} has no audio")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from sgtui.export import folder
     from sgtui.export.select import load_episodes
 
     paths = _inputs(args)
@@ -128,28 +153,45 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if args.output != "-":
         probe(out)  # a path that cannot be used (a symlink loop...) is refused before any work
+    if fmt in DATASET_FORMATS:
+        if args.output == "-":
+            raise SgtuiError(f"{fmt} writes WAV files and lists; give a folder with -o, not '-'")
+    else:
+        _for_text_only(args)
     episodes = load_episodes(paths, choice)
+    if args.zh_script != "keep":
+        episodes = _convert_script(episodes, args.zh_script)
     sources = [Path(ep.meta["source_path"]) for ep in episodes if ep.meta.get("source_path")]
     if args.source is not None:
         sources.append(args.source)
     if fmt in DATASET_FORMATS:
-        if args.output == "-":
-            raise SgtuiError(f"{fmt} writes WAV files and lists; give a folder with -o, not '-'")
         _not_an_input(out, paths, sources)
-        _out_dir(out, args.force)
+        folder.check_folder(out, args.force)
         written = _dataset(args, episodes, out)
     else:
-        for flag in ("source", "rate"):
-            if getattr(args, flag) is not None:
-                raise SgtuiError(f"--{flag} is for voice datasets; {fmt} has no audio")
         written = _text(args, episodes, out, paths, sources)
     _summary(episodes, written, out)
     return 0
 
 
+def _convert_script(episodes: list, script: str) -> list:
+    """The episodes with their lines' text in `script` (and a stored ASS file's events)."""
+    from dataclasses import replace
+
+    from sgtui.media.asr_script import convert
+
+    out = []
+    for ep in episodes:
+        texts = convert([el.line.text for el in ep.lines], script)
+        lines = [replace(el, line=replace(el.line, text=t))
+                 for el, t in zip(ep.lines, texts, strict=True)]
+        out.append(replace(ep, lines=lines, meta={**ep.meta, "zh_script": script}))
+    return out
+
+
 def _text(args: argparse.Namespace, episodes: list, out: Path, paths: list[Path],
           sources: list[Path]) -> int:
-    from sgtui.export import dialogue, rttm, subtitles
+    from sgtui.export import dialogue, folder, rttm, subtitles
 
     fmt = args.format
     if "{name}" not in args.name_format:
@@ -168,17 +210,20 @@ def _text(args: argparse.Namespace, episodes: list, out: Path, paths: list[Path]
         if args.output == "-":
             raise SgtuiError(f"{fmt} of several projects is one file per episode; give a folder with -o")
         _not_an_input(out, paths, sources)
-        _out_dir(out, args.force)
-        out.mkdir(exist_ok=True)
+        folder.check_folder(out, args.force)
         from sgtui.export.select import safe_name
 
-        files = {out / f"{safe_name(ep.title)}{SUFFIX[fmt]}": one(ep) for ep in episodes}
-        for f in files:
-            _not_an_input(f, paths, sources)
-            if f.exists() and not args.force:
-                raise SgtuiError(f"{f} already exists; pass --force to overwrite it")
-        for f, body in files.items():
-            f.write_text(body, encoding="utf-8", newline="")
+        bodies = {f"{safe_name(ep.title)}{SUFFIX[fmt]}": one(ep) for ep in episodes}
+        with folder.new_folder(out) as work:
+            work.mkdir()
+            for name, body in bodies.items():
+                (work / name).write_text(body, encoding="utf-8", newline="")
+            folder.write_manifest(work, {
+                "format": fmt, "lines": sum(len(ep.lines) for ep in episodes),
+                "episodes": [{"project": str(ep.path), "title": ep.title, "lines": len(ep.lines),
+                              "left_out": dict(ep.left_out)} for ep in episodes],
+                "zh_script": args.zh_script,
+            })
         return sum(len(ep.lines) for ep in episodes)
     if fmt == "rttm":
         body = rttm.rttm(episodes)
@@ -192,15 +237,18 @@ def _text(args: argparse.Namespace, episodes: list, out: Path, paths: list[Path]
     else:
         _not_an_input(out, paths, sources)
         _out_file(out, args.force)
-        out.write_text(body, encoding="utf-8", newline="")
+        _write_file(out, body)
     return sum(len(ep.lines) for ep in episodes)
 
 
 def _dataset(args: argparse.Namespace, episodes: list, out: Path) -> int:
+    from sgtui.export import folder
     from sgtui.export.datasets import write_dataset
 
-    rep = write_dataset(args.format, episodes, out, lang=args.lang, source=args.source,
-                        rate=args.rate, pad_ms=args.pad_ms, progress=progress_bar)
+    with folder.new_folder(out) as work:
+        rep = write_dataset(args.format, episodes, work, lang=args.lang, source=args.source,
+                            rate=args.rate, pad_ms=args.pad_ms, allow_stored=args.allow_stored,
+                            final=out, progress=progress_bar)
     for note in rep.notes:
         print(f"note: {note}", file=sys.stderr)
     speakers = ", ".join(f"{s} {n}" for s, n in sorted(rep.speakers.items()))
@@ -212,6 +260,9 @@ def _dataset(args: argparse.Namespace, episodes: list, out: Path) -> int:
 
 
 def _summary(episodes: list, written: int, out: Path) -> None:
+    for ep in episodes:
+        if ep.note:
+            print(f"note: {ep.note}", file=sys.stderr)
     left: Counter[str] = Counter()
     for ep in episodes:
         left.update(ep.left_out)

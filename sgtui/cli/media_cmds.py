@@ -58,6 +58,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--asr-model", metavar="base|tiny.en|PATH",
                    help="model for --asr: base (default; Whisper base, multilingual), tiny.en "
                    "(smaller, English only) or a CTranslate2 Whisper model folder")
+    p.add_argument("--zh-script", choices=["hans", "hant", "keep"],
+                   help="with --asr: write Chinese in simplified (hans) or traditional (hant) "
+                   "characters, converted with OpenCC, or as recognised (keep); default: "
+                   "simplified for Mandarin (zh), as recognised otherwise (Cantonese stays "
+                   "traditional)")
     p.add_argument("--style", metavar="S", nargs="+", action="extend", default=[],
                    help="keep only these ASS styles; replaces the default rule, which leaves "
                    "out OP/ED songs, signs, karaoke and notes (see --list-styles)")
@@ -121,6 +126,9 @@ def _options(args: argparse.Namespace):
 
     if args.asr_model and not args.asr:
         raise SgtuiError("--asr-model needs --asr")
+    if args.zh_script and not args.asr:
+        raise SgtuiError("--zh-script is for --asr; to convert subtitles' text, export with "
+                         "sgtui export EP.sgproj --zh-script hans ...")
     if args.asr and args.lang and (args.asr_model or "").endswith(".en"):
         from sgtui.media.asr import language_code
 
@@ -132,7 +140,8 @@ def _options(args: argparse.Namespace):
     return IngestOptions(subs=args.subs, track=args.track, lang=args.lang, asr=args.asr,
                          asr_model=args.asr_model, vad=args.vad, styles=tuple(args.style),
                          exclude_styles=tuple(args.exclude_style), encoding=args.encoding,
-                         audio_track=args.audio_track, device=args.device)
+                         audio_track=args.audio_track, device=args.device,
+                         zh_script=args.zh_script)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:

@@ -9,7 +9,11 @@
 | folders | `SPEAKER/*.wav` (RVC, so-vits-svc) |
 
 Every export also writes `sgtui-export.json`: where each episode's audio came from (the
-source video or the stored clips), the rate, padding, speakers and what was left out.
+source video or the stored clips), the rate, padding, speakers, what was left out and
+every file written (`folder.py`: how `--force` recognises an earlier export by it).
+
+WAVs are named `EPISODE_NNNNN.wav` with the line's id, the number the app shows as
+"line N" and `sgtui clip` takes.
 """
 
 from __future__ import annotations
@@ -31,12 +35,12 @@ from sgtui.export.audio_source import (
     plan_audio,
     write_wav,
 )
+from sgtui.export.folder import MANIFEST, write_manifest
 from sgtui.export.select import Episode, ExportLine, safe_name
 
 FORMATS = ("gpt-sovits", "bert-vits2", "ljspeech", "audiofolder", "folders")
 LANGS = ("zh", "ja", "en", "ko", "yue")
 BERT_VITS2_LANG = {"zh": "ZH", "ja": "JP", "en": "EN"}
-MANIFEST = "sgtui-export.json"
 NO_AUDIO = "no audio"
 
 Progress = Callable[[int | None, str], AbstractContextManager[Callable[[int], None]]]
@@ -74,7 +78,7 @@ def _text(s: str) -> str:
 
 
 def _stem(el: ExportLine) -> str:
-    return f"{safe_name(el.episode)}_{el.line.idx:05d}"
+    return f"{safe_name(el.episode)}_{el.line.id:05d}"  # "line N" as the app shows it
 
 
 def wav_path(fmt: str, el: ExportLine) -> str:
@@ -90,14 +94,24 @@ def wav_path(fmt: str, el: ExportLine) -> str:
     }[fmt]
 
 
+def _unmet(rate: int | None, pad_ms: int) -> list[str]:
+    """The audio options the stored 16 kHz clips (no context around a line) cannot give."""
+    return ([f"--rate {rate}"] if rate is not None and rate != CLIP_RATE else []) + \
+        ([f"--pad-ms {pad_ms}"] if pad_ms > 0 else [])
+
+
 def write_dataset(fmt: str, episodes: list[Episode], out: Path, *, lang: str = "auto",
                   source: Path | None = None, rate: int | None = None, pad_ms: int = 0,
+                  allow_stored: bool = False, final: Path | None = None,
                   progress: Progress | None = None) -> DatasetReport:
-    """Write the dataset into folder `out`; returns what was written.
+    """Write the dataset into the empty folder `out`; returns what was written.
 
-    Everything is checked (language, rate, which source matches) before `out` is made, so
-    a refusal leaves nothing behind.
+    `final` is where the folder will be once complete (`folder.new_folder`): the absolute
+    paths in lists point there. `--rate`/`--pad-ms` for an episode whose source video is
+    not at hand are refused unless `allow_stored` (then the output and manifest say they
+    were not applied). Everything is checked before the first file is written.
     """
+    final = final or out
     if fmt not in FORMATS:
         raise ValueError(fmt)
     if lang == "auto":
@@ -113,6 +127,14 @@ def write_dataset(fmt: str, episodes: list[Episode], out: Path, *, lang: str = "
         raise SgtuiError(f"--rate {rate} is not a usable sample rate; give 8000 to 192000 Hz")
     report = DatasetReport(lang=lang)
     plans = plan_audio(episodes, source)
+    unmet = _unmet(rate, pad_ms)
+    stored = [ep for ep, plan in zip(episodes, plans, strict=True) if plan.source is None]
+    if unmet and stored and not allow_stored:
+        more = f" and {len(stored) - 1} more" if len(stored) > 1 else ""
+        raise SgtuiError(f"{' and '.join(unmet)} cannot be applied to {stored[0].title}{more}: "
+                         f"{plans[episodes.index(stored[0])].note.split(';')[0]}; give the video "
+                         "with --source FILE|DIR, or pass --allow-stored to export the stored "
+                         "16 kHz clips without them")
     out.mkdir(exist_ok=True)
     total = sum(len(ep.lines) for ep in episodes)
     rows: list[tuple[ExportLine, str, int, int]] = []  # line, wav path, rate, samples
@@ -127,7 +149,9 @@ def write_dataset(fmt: str, episodes: list[Episode], out: Path, *, lang: str = "
             else:
                 ep_rate, ep_pad = CLIP_RATE, 0
                 cuts = cut_clips(ep.path, ep.lines)
-                report.notes.append(f"{ep.title}: {plan.note}")
+                report.notes.append(f"{ep.title}: {plan.note}"
+                                    + (f"; {' and '.join(unmet)} NOT applied (--allow-stored)"
+                                       if unmet else ""))
             for el, pcm in cuts:
                 advance(1)
                 if not len(pcm):  # no stored clip (a project made from features) or no sound
@@ -141,10 +165,12 @@ def write_dataset(fmt: str, episodes: list[Episode], out: Path, *, lang: str = "
                 "audio": "source" if plan.source else "clips",
                 "source": str(plan.source) if plan.source else None,
                 "rate": ep_rate, "pad_ms": ep_pad, "note": plan.note,
+                "rate_asked": rate, "pad_ms_asked": pad_ms,
+                "not_applied": unmet if plan.source is None else [],
                 "left_out": dict(ep.left_out),
                 "lines": sum(1 for r in rows if r[0].episode == ep.title),
             })
-    _write_lists(fmt, out, rows, lang, report)
+    _write_lists(fmt, out, rows, lang, report, final)
     report.written = len(rows)
     report.speakers = Counter(el.speaker for el, *_ in rows)
     manifest = {
@@ -153,16 +179,16 @@ def write_dataset(fmt: str, episodes: list[Episode], out: Path, *, lang: str = "
         "left_out": dict(sum((ep.left_out for ep in episodes), Counter())),
         "notes": report.notes,
     }
-    (out / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
-                                encoding="utf-8")
+    write_manifest(out, manifest)
     report.files.append(MANIFEST)
     return report
 
 
 def _write_lists(fmt: str, out: Path, rows: list[tuple[ExportLine, str, int, int]], lang: str,
-                 report: DatasetReport) -> None:
+                 report: DatasetReport, final: Path) -> None:
     if fmt == "gpt-sovits":
-        body = "".join(f"{(out / rel).resolve()}|{_text(el.speaker)}|{lang}|{_text(el.line.text)}\n"
+        where = final.resolve()
+        body = "".join(f"{where / rel}|{_text(el.speaker)}|{lang}|{_text(el.line.text)}\n"
                        for el, rel, *_ in rows)
         _write(out / "gpt-sovits.list", body, report, out)
     elif fmt == "bert-vits2":

@@ -73,13 +73,55 @@ def ass(ep: Episode) -> str:
         names, notes = {}, {}
         for row, idx in json.loads(rows):
             el = by_idx.get(idx)
-            if el is not None:
+            if el is None:
+                continue
+            if not el.named and (el.line.actor or "").strip():
+                # an unnamed cluster's placeholder never overwrites the source's own name
+                if not el.flags:
+                    continue
+                names[row] = el.line.actor
+            else:
                 names[row] = el.speaker
-                if el.flags:
-                    notes[row] = _ass_comment(el)
+            if el.flags:
+                notes[row] = _ass_comment(el)
+        if ep.meta.get("zh_script") in ("hans", "hant"):
+            text = _convert_ass_text(text, ep.meta["zh_script"])
         bom = "\ufeff" if ep.meta.get("subs_encoding") == "utf-8-sig" else ""
         return bom + subs.set_ass_names(text, names, notes)
     return _new_ass(ep)
+
+
+def _convert_ass_text(text: str, script: str) -> str:
+    """The ASS file with the Text field of every Dialogue event in `script` (OpenCC); every
+    other byte (styles, font names, comments, the line endings) kept."""
+    from sgtui.media.asr_script import convert
+
+    rows = text.splitlines(keepends=True)
+    section, fields, at = "", 10, []
+    for i, raw in enumerate(rows):
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line.lower()
+        elif section == "[events]" and line.lower().startswith("format:"):
+            fields = len(line.split(":", 1)[1].split(","))
+        elif section == "[events]" and line.startswith("Dialogue:"):
+            at.append((i, fields))
+    parts = []
+    for i, n in at:
+        body = rows[i].rstrip("\r\n")
+        head, last = _split_text(body, n)
+        parts.append((i, head, last, rows[i][len(body):]))
+    new = convert([last for _, _, last, _ in parts], script)
+    for (i, head, _, ending), t in zip(parts, new, strict=True):
+        rows[i] = head + t + ending
+    return "".join(rows)
+
+
+def _split_text(body: str, fields: int) -> tuple[str, str]:
+    """(everything before the Text field, the Text field) of an event row."""
+    cut = body.split(":", 1)[1].split(",", fields - 1)
+    last = cut[-1] if len(cut) == fields else ""
+    return body[: len(body) - len(last)], last
 
 
 def _new_ass(ep: Episode) -> str:

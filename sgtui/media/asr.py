@@ -13,12 +13,14 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from sgtui.errors import SgtuiError
 from sgtui.media.asr_lines import Line, Word, make_lines
+from sgtui.media.asr_script import convert, default_script
 from sgtui.media.decode import Audio
 from sgtui.media.subtitles import Cue
 
@@ -162,12 +164,13 @@ def _widen(spans: list[tuple[float, float]], pad: float = 0.4, gap: float = 1.0
 
 def transcribe(audio: Audio, model: str | None = None, language: str | None = None,
                device: str = "auto", progress: Callable[[int], None] | None = None,
-               loaded: tuple[Any, bool] | None = None, threads: int | None = None
-               ) -> tuple[list[Cue], str]:
+               loaded: tuple[Any, bool] | None = None, threads: int | None = None,
+               zh_script: str | None = None) -> tuple[list[Cue], str]:
     """Recognised lines as cues (no speaker) and the episode's language code.
 
     ``progress(n)`` is told each whole second of audio transcribed. ``loaded`` re-uses a
-    model from `load_model`.
+    model from `load_model`. ``zh_script`` (hans, hant, keep; None: simplified for
+    Mandarin, as written otherwise) is the Chinese script of the text (`asr_script`).
     """
     wm, english_only = loaded or load_model(model, device, threads)
     if english_only:
@@ -197,7 +200,12 @@ def transcribe(audio: Audio, model: str | None = None, language: str | None = No
                 words.append(Word(w.start, w.end, w.word, lead=k == 0))
     if progress is not None and int(len(pcm) / RATE) > told:
         progress(int(len(pcm) / RATE) - told)
-    return to_cues(make_lines(words, spans), audio.start_ms, lang not in UNSPACED), lang
+    cues = to_cues(make_lines(words, spans), audio.start_ms, lang not in UNSPACED)
+    script = zh_script or default_script(lang)
+    if script != "keep":
+        texts = convert([c.text for c in cues], script)
+        cues = [replace(c, text=t) for c, t in zip(cues, texts, strict=True)]
+    return cues, lang
 
 
 def to_cues(lines: list[Line], offset_ms: float, spaced: bool) -> list[Cue]:
