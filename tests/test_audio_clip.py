@@ -76,7 +76,7 @@ def test_sgtui_clip_refuses_bad_input_with_one_line_and_writes_nothing(cli, sp, 
 
 
 def test_a_bad_audio_port_is_refused_before_anything_starts(cli, sp):
-    one_line_error(cli("open", sp.path, "--audio-port", "80"), "--audio-port 80", "1024")
+    one_line_error(cli("open", sp.path, "--audio-port", "80"), "--audio-port", "not 80", "1024")
 
 
 async def test_w_writes_the_line_and_W_the_montage_into_the_chosen_folder(sp, tmp_path):

@@ -253,7 +253,7 @@ def test_ingest_embed_bank_clusters_and_names_a_new_episode(tmp_path, cli):
     r = cli("ingest", files.video, "--subs", files.srt, "--embed", "--device", "cpu",
             "--bank", bank, "-o", out)
     assert r.returncode == 0, r.stderr
-    assert f"named from {bank}" in r.stdout
+    assert "names suggested for" in r.stdout and f"from {bank} (accept them" in r.stdout
     with Project.open(out, readonly=True) as p:
         assert p.meta_get("bank_path") == str(bank.resolve()) and p.clusters()
     report = json.loads(cli("eval", out, "--truth", files.truth, "--json").stdout)

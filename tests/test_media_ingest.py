@@ -146,7 +146,8 @@ def test_interrupted_ingest_looks_incomplete_and_resumes(ep: EpisodeFiles, tmp_p
     monkeypatch.setattr(ingest_mod, "keyframe_rows", real)
     code, out, err = _run(capsys, "ingest", ep.video, "--subs", ep.ass, "-o", out_p)
     assert code == 0, err
-    assert "(resumed)" in out and f"made {6 - stored_clips} clips and 3 keyframes" in out
+    made = 6 - stored_clips
+    assert "(resumed)" in out and f"made {made} clip{'' if made == 1 else 's'} and 3 keyframes" in out
     info = _info(capsys, out_p)
     assert (info["ingest_state"], info["clips"], info["keyframes"]) == ("complete", 6, 6)
 
@@ -216,7 +217,7 @@ def test_bad_inputs_are_one_line_errors_with_nothing_written(kind: str, ep: Epis
     video, subs, out_p = ep.video, ep.ass, tmp_path / "out.sgproj"
     expect = {"no-audio": "no audio track", "corrupt": "not a readable video",
               "truncated-mp4": "not a readable video", "empty-subs": "empty",
-              "unknown-encoding": "encoding", "missing-subs": "do not exist",
+              "unknown-encoding": "encoding", "missing-subs": "does not exist",
               "folder-output": "is a folder",
               "missing-output-folder": "does not exist; create it first"}[kind]
     if kind == "no-audio":

@@ -136,7 +136,7 @@ def _options(args: argparse.Namespace):
             raise SgtuiError(f"--asr-model {args.asr_model} is English only but --lang is "
                              f"{args.lang}; pass --asr-model base for other languages")
     if args.subs is not None:
-        check_input_file(args.subs, "subtitles")
+        check_input_file(args.subs, "subtitle file")
     return IngestOptions(subs=args.subs, track=args.track, lang=args.lang, asr=args.asr,
                          asr_model=args.asr_model, vad=args.vad, styles=tuple(args.style),
                          exclude_styles=tuple(args.exclude_style), encoding=args.encoding,
