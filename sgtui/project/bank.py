@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -99,8 +100,9 @@ def _replay_problem(alone: Path, replayed: Path) -> str | None:
             conn.execute("PRAGMA trusted_schema=OFF")
             if conn.execute("PRAGMA application_id").fetchone()[0] != BANK_APPLICATION_ID:
                 return "replaying it leaves something that is not a bank"
-            if compare_schema(conn, _expected()):
-                return "replaying it changes the bank's schema"
+            diff = compare_schema(conn, _expected())
+            if diff:
+                return f"replaying it changes the bank's schema ({'; '.join(diff[:3])})"
             after = created(conn)
         finally:
             conn.close()
@@ -153,9 +155,10 @@ def _now() -> str:
 class Bank:
     """An open .sgbank file. `Bank.open(path, create=True)` makes it when missing."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, readonly: bool = False) -> None:
         self.conn = conn
         self.path = path
+        self.readonly = readonly
         self._closed = False
         connection.opened(path)  # our own -wal is live, not left over (connection.wal_in_use)
 
@@ -177,9 +180,9 @@ class Bank:
         try:
             cls._verify(conn, path)
         except BaseException:
-            conn.close()
+            connection.close_keeping_log(conn, path)  # a refused bank never takes in its -wal
             raise
-        return cls(conn, path)
+        return cls(conn, path, readonly)
 
     @classmethod
     def _create(cls, path: Path) -> Bank:
@@ -224,11 +227,23 @@ class Bank:
         except sqlite3.DatabaseError as exc:
             raise connection.unreadable(path, exc, "sgtui character bank (.sgbank)") from None
 
-    def close(self) -> None:
-        self.conn.close()
-        if not self._closed:
-            self._closed = True
-            connection.closed(self.path)
+    def close(self, check: bool | None = None) -> None:
+        """Close the bank; as `Project.close`, the last connection of this process first moves
+        the -wal into the file (checked), so the .sgbank alone is whole once a command ends."""
+        if self._closed:
+            self.conn.close()
+            return
+        self._closed = True
+        connection.closed(self.path)
+        if connection.open_here(self.path):
+            self.conn.close()
+            return
+        problem = connection.close_checkpointed(self.conn, self.path, wait=not self.readonly)
+        if check is None:
+            check = not self.readonly and sys.exc_info()[0] is None
+        if problem and check:
+            raise connection.unfinished_error(self.path, problem, "sgtui bank list")
+
 
     def __enter__(self) -> Bank:
         return self
@@ -246,6 +261,7 @@ class Bank:
             self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('changed', ?)", (_now(),))
             yield self.conn
             self.conn.execute("COMMIT")
+            connection.checkpoint_if_large(self.conn, self.path)
         except BaseException:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")

@@ -6,13 +6,14 @@ Nothing is written to a file before `verify` has accepted it, so a file from a s
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
-from sgtui.errors import SgtuiError, one_line
+from sgtui.errors import SgtuiError, WriteFailed, one_line
 from sgtui.project import schema
 
 NETWORK_FILESYSTEMS = {
@@ -50,8 +51,43 @@ def journal_mode_for(path: Path) -> str:
 
 
 def writable(path: Path) -> bool:
-    """Whether this process may change `path` (the file and its folder, where the journal goes)."""
-    return os.access(path, os.W_OK) and os.access(path.resolve().parent, os.W_OK | os.X_OK)
+    """Whether this process may change `path` (the file and its folder, where the journal goes).
+
+    A file without any write bit (chmod 0444) is not writable even for root, who may write
+    through permissions: as editors do, sgtui takes the mode as the owner's wish (view only)."""
+    try:
+        has_write_bit = os.stat(path).st_mode & 0o222 != 0
+    except OSError:
+        return False
+    return has_write_bit and os.access(path, os.W_OK) and \
+        os.access(path.resolve().parent, os.W_OK | os.X_OK)
+
+
+LOW_SPACE = 256 * 1024  # bytes; below this a folder counts as full (a -shm alone takes 32 KiB)
+
+
+def free_space(path: Path) -> int | None:
+    """Bytes this process may still write in the folder of `path` (None when unknown)."""
+    try:
+        st = os.statvfs(path.resolve().parent)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def disk_full(path: Path) -> bool:
+    """Whether the filesystem holding `path` has (almost) no room left."""
+    free = free_space(path)
+    return free is not None and free < LOW_SPACE
+
+
+def full_disk_error(path: Path, detail: str = "") -> SgtuiError:
+    """The one line for a write the full disk refused, before anything was written."""
+    free = free_space(path)
+    room = "" if free is None else f", {free // 1024} KiB free"
+    why = f"; {detail}" if detail else ""
+    return WriteFailed(f"disk full: cannot write {path}, the disk is full{room}{why}; free some "
+                       "space and run the command again; nothing of that action was written")
 
 
 def connect(path: Path, mode: str, immutable: bool = False) -> sqlite3.Connection:
@@ -65,6 +101,11 @@ def connect(path: Path, mode: str, immutable: bool = False) -> sqlite3.Connectio
     conn.execute("PRAGMA trusted_schema=OFF")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys=ON")
+    if mode != "ro" and not immutable:
+        # SQLite's own checkpoints run unchecked inside a commit and, on a full disk, stop
+        # half way, leaving a file that is broken without its -wal; sgtui runs them itself
+        # (`checkpoint`), only once the room they need is reserved.
+        conn.execute("PRAGMA wal_autocheckpoint=0")
     return conn
 
 
@@ -77,17 +118,56 @@ def open_existing(path: Path, readonly: bool, replay_problem: ReplayCheck | None
     read is opened read-write with query_only on, so closing the last connection still
     tidies its -wal/-shm away (a mode=ro connection may only leave them)."""
     can_write = writable(path)
+    if not readonly and can_write and disk_full(path):
+        raise full_disk_error(path)  # before SQLite creates a -shm it cannot fill
     check_hot_wal(path, replay_problem)
     check_hot_journal(path, rollback_problem)
-    wal = Path(f"{path}-wal")
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
     hot_wal = wal.exists() and wal.stat().st_size > 0
+    # On a full disk a reader cannot create the -shm a read-write connection needs ("disk
+    # I/O error"): it reads the file alone (immutable), or a -wal read-only (never a checkpoint).
+    full = readonly and disk_full(path)
+    had = {p for p in (wal, shm) if p.exists()}
     try:
-        conn = connect(path, "rw" if can_write else "ro", immutable=not can_write and not hot_wal)
+        conn = connect(path, "rw" if can_write and not full else "ro",
+                       immutable=(not can_write or full) and not hot_wal)
         if readonly:
             conn.execute("PRAGMA query_only=ON")
     except sqlite3.DatabaseError as exc:
         raise unreadable(path, exc) from None
+    if not readonly or hot_wal:
+        return conn
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # creates -wal/-shm now
+        return conn
+    except sqlite3.DatabaseError as exc:
+        if not _disk_trouble(exc):
+            return conn  # a damaged or foreign file: the caller's check says what it is
+        conn.close()
+    # the disk filled up meanwhile: take away the empty -wal/-shm SQLite left, read alone
+    _remove_empty_leftovers(path, had)
+    try:
+        conn = connect(path, "ro", immutable=True)
+        conn.execute("PRAGMA query_only=ON")
+    except sqlite3.DatabaseError as exc:
+        raise unreadable(path, exc) from None
     return conn
+
+
+def _disk_trouble(exc: sqlite3.DatabaseError) -> bool:
+    text = str(exc).lower()
+    return any(k in text for k in ("disk i/o", "disk is full", "database or disk is full"))
+
+
+def _remove_empty_leftovers(path: Path, had: set[Path]) -> None:
+    """Remove the -wal/-shm a failed open created (empty, and used by nobody)."""
+    if wal_in_use(path):
+        return
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+    if wal not in had and wal.exists() and wal.stat().st_size == 0:
+        wal.unlink(missing_ok=True)
+    if shm not in had and shm.exists() and not wal.exists():
+        shm.unlink(missing_ok=True)
 
 
 def verify(conn: sqlite3.Connection, path: Path) -> int:
@@ -147,6 +227,8 @@ def unreadable(path: Path, exc: sqlite3.DatabaseError, what: str = "sgproj file"
     """The one-line error for a file SQLite could not read: permissions, or real damage.
     `what` names the kind of file the user gave (a bank is not called a project)."""
     text = str(exc)
+    if _disk_trouble(exc) and disk_full(path):
+        return full_disk_error(path, text)
     if isinstance(exc, sqlite3.OperationalError) and any(
             k in text for k in ("unable to open", "readonly", "read-only", "disk I/O", "locking")):
         return SgtuiError(f"cannot read {path} ({text}); check that you may read it and its folder")
@@ -221,6 +303,164 @@ def _locked(path: Path, byte: int) -> bool:
         return False
 
 
+def open_here(path: Path) -> bool:
+    """Whether this process still holds a connection on `path`."""
+    return str(path.resolve()) in _OPEN_HERE
+
+
+# ---- checkpoints: the file alone is whole once a command ends ------------------------------
+def _wal_of(path: Path) -> str:
+    """The -wal SQLite uses for `path` (named after the resolved file: `connect`)."""
+    return f"{path.resolve()}-wal"
+
+
+CHECKPOINT_AFTER = 4 << 20  # bytes of -wal after which a commit moves it into the file
+_ROOM_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _sqlite_fd(path: Path) -> int | None:
+    """A descriptor SQLite holds open read-write on `path` (from /proc/self/fd), or None.
+
+    The file is grown through SQLite's own descriptor: opening and closing another one
+    would drop every POSIX lock this process holds on the file, SQLite's included."""
+    import fcntl
+
+    target = path.resolve()
+    try:
+        ident = os.stat(target)
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            try:
+                if os.readlink(f"/proc/self/fd/{name}") != str(target):
+                    continue
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) == (ident.st_dev, ident.st_ino) and \
+                        fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDWR:
+                    return fd
+            except OSError:
+                continue
+    except OSError:
+        return None
+    return None
+
+
+def reserve_room(conn: sqlite3.Connection, path: Path) -> str | None:
+    """Grow the file to the size a checkpoint will give it, before the checkpoint copies a page.
+
+    A checkpoint copies the -wal's pages into the file in page order; on a full disk it
+    stops at the first page past the file's end, and the file alone is then half new, half
+    old ("database disk image is malformed" once copied without its -wal). With the room
+    reserved first (fallocate past the file's end: no page inside it is touched, and SQLite
+    ignores bytes past the page count its header records) a checkpoint is all or nothing.
+    Returns None, or why the room could not be had."""
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    need = page_size * conn.execute("PRAGMA page_count").fetchone()[0]
+    fd = _sqlite_fd(path)
+    if fd is None:
+        return None  # nothing to grow through here: the checkpoint runs as SQLite's would
+    try:
+        have = os.fstat(fd).st_size
+        if have < need:
+            os.posix_fallocate(fd, have, need - have)
+    except OSError as exc:
+        if exc.errno in _ROOM_ERRNOS:
+            return f"{exc.strerror}: the file must grow to {need // 1024} KiB"
+        return None  # no fallocate on this filesystem
+    return None
+
+
+def checkpoint(conn: sqlite3.Connection, path: Path, *, wait: bool = True) -> str | None:
+    """Move every committed page of the -wal into the file and empty the -wal, so that the
+    file alone — what annotators copy and share — holds all the work. Returns None when done,
+    else why not, in words; the file alone is then still whole (the -wal holds the rest).
+    `wait=False` gives up at once where another connection is reading (the app when idle)."""
+    try:
+        if os.stat(_wal_of(path)).st_size == 0:
+            return None  # nothing to move (SQLite's close tidies the empty -wal away)
+    except OSError:
+        return None
+    try:
+        if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+            return None
+        problem = reserve_room(conn, path)
+        if problem:
+            return problem
+        if not wait:
+            conn.execute("PRAGMA busy_timeout=0")
+        try:
+            busy, log, done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            if not wait:
+                conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    except sqlite3.DatabaseError as exc:
+        return one_line(exc)
+    if busy:
+        return "another program kept the file busy (reading or writing it)"
+    if log != done:
+        return f"only {done} of {log} pages of the -wal were moved"
+    return None
+
+
+def checkpoint_if_large(conn: sqlite3.Connection, path: Path) -> None:
+    """After a commit: keep the -wal small (SQLite's own automatic checkpoint is off, see
+    `connect`). A failure here is left for the checkpoint at close, which reports it."""
+    try:
+        if os.stat(_wal_of(path)).st_size < CHECKPOINT_AFTER:
+            return
+    except OSError:
+        return
+    checkpoint(conn, path, wait=False)
+
+
+def close_keeping_log(conn: sqlite3.Connection, path: Path) -> None:
+    """Close `conn` without SQLite's own checkpoint at close (unchecked: on a full disk it
+    stops half way, and a refused file must not take in its -wal). A read-only connection
+    is held open meanwhile: only the last connection checkpoints, and a read-only one never.
+    With an empty -wal there is nothing to move: SQLite's close just tidies -wal/-shm away."""
+    try:
+        empty = os.stat(_wal_of(path)).st_size == 0
+    except OSError:
+        empty = True
+    if empty:
+        conn.close()
+        return
+    guard = None
+    try:
+        guard = connect(path, "ro")
+        guard.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.DatabaseError:
+        pass
+    conn.close()
+    if guard is not None:
+        guard.close()
+
+
+def close_checkpointed(conn: sqlite3.Connection, path: Path, *, wait: bool = True) -> str | None:
+    """Close the last connection of this process on `path` after a checked checkpoint;
+    returns None, or why the -wal is still beside the file (the file alone is whole).
+    A reader passes `wait=False`: it tidies up when it can, never waits for a writer."""
+    problem = checkpoint(conn, path, wait=wait)
+    if problem is None:
+        conn.close()
+    else:
+        close_keeping_log(conn, path)
+    return problem
+
+
+def unfinished_error(path: Path, problem: str, reader: str = "sgtui info") -> SgtuiError:
+    """The one line for a command whose work stays in the -wal: the file alone is whole but
+    without it; how to finish (`reader`: a command that opens the file and so finishes it)."""
+    finish = (f"free some space, then run '{reader} {path}' to finish it; until then keep "
+              f"{path.name}-wal beside the file (the file alone lacks that work)")
+    low = problem.lower()
+    if any(k in low for k in ("space", "full", "quota", "too large")):
+        return WriteFailed(f"disk full: the last work on {path.name} is saved in {path.name}-wal but "
+                           f"could not be moved into the file ({problem}); {finish}")
+    return WriteFailed(f"could not finish writing {path.name}: its last work is saved in "
+                       f"{path.name}-wal but could not be moved into the file ({problem}); "
+                       f"{finish.replace('free some space, then run', 'run')}")
+
+
 ReplayCheck = Callable[[Path, Path], str | None]
 
 
@@ -278,6 +518,9 @@ def _vet_log(path: Path, log: Path, check: ReplayCheck, verb: str, stopped: str,
         raise SgtuiError(f"{log} was left by a writer that {stopped} and could not be checked "
                          f"({exc.strerror} in the temporary folder); free space there (or set "
                          "TMPDIR) and run again") from None
+    if problem and "schema" in problem:  # not another file's log: a hostile or damaged one
+        raise SgtuiError(f"{log} was left by a writer that {stopped}, and {problem}; sgtui will "
+                         f"not {verb} — {advice}")
     if problem:
         raise SgtuiError(f"{log} was left by a writer that {stopped} and does not belong to {path} "
                          f"as it is now ({problem}; was the file replaced?); sgtui will not {verb} — "
@@ -357,6 +600,38 @@ def integrity_problem(path: Path, doing: str) -> str | None:
     return None if errors == ["ok"] else f"{doing} breaks the file: {one_line(errors[0])}"
 
 
+def schema_problem(applied: Path, doing: str) -> str | None:
+    """What `doing` (replaying a -wal, rolling back a -journal: already done to the private
+    copy `applied`) would make of the project's schema, or None: the exact check `verify`
+    makes, done here so that a refused log never reaches the real file."""
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(applied))}?mode=ro", uri=True, isolation_level=None)
+        try:
+            conn.execute("PRAGMA trusted_schema=OFF")
+            if conn.execute("PRAGMA application_id").fetchone()[0] != schema.APPLICATION_ID:
+                return f"{doing} leaves a file that is not an sgproj project"
+            objects = conn.execute("SELECT type, name FROM sqlite_master").fetchall()
+            known = {n for v in range(1, schema.SCHEMA_VERSION + 1) for _, n in schema.expected_schema(v)}
+            bad = [f"{t} '{n}'" for t, n in objects
+                   if t not in ("table", "index") or (n not in known and not n.startswith("sqlite_"))]
+            if bad:
+                return f"{doing} adds schema objects sgtui did not create ({', '.join(bad)})"
+            row = None
+            if ("table", "meta") in objects:
+                row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None or not str(row[0]).isdigit() \
+                    or not 1 <= int(row[0]) <= schema.SCHEMA_VERSION:
+                return f"{doing} leaves a schema version this sgtui does not read ({row and row[0]})"
+            diff = schema.schema_differences(conn, int(row[0]))
+            if diff:
+                return f"{doing} changes the schema ({'; '.join(diff[:3])})"
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return f"{doing} leaves an unreadable file: {exc}"
+    return None
+
+
 def _replay_problem(alone: Path, replayed: Path) -> str | None:
     """Why the copy replayed with its -wal cannot be the file plus its own log, or None: the
     op log only grows by a -wal."""
@@ -370,7 +645,7 @@ def _rollback_problem(alone: Path, rolled: Path) -> str | None:
 
 
 def _op_log_problem(alone: Path, applied: Path, doing: str, grows: bool) -> str | None:
-    problem = integrity_problem(applied, doing)
+    problem = integrity_problem(applied, doing) or schema_problem(applied, doing)
     if problem:
         return problem
     try:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -191,15 +192,36 @@ class Project(ActionsMixin, FlagsMixin, TitleMixin):
                     with contextlib.suppress(sqlite3.OperationalError):
                         conn.execute(f"PRAGMA journal_mode={mode}")
         except BaseException:
-            conn.close()
+            connection.close_keeping_log(conn, path)  # a refused file never takes in its -wal
             raise
         return cls(conn, path, readonly=readonly)
 
-    def close(self) -> None:
-        self.conn.close()
-        if not self._closed:
-            self._closed = True
-            connection.closed(self.path)
+    def close(self, check: bool | None = None) -> None:
+        """Close the file. The last connection of this process first moves the -wal into the
+        file (checked), so the file alone is whole once a command ends: if that fails (a full
+        disk), the file alone stays whole without the last work, which waits in the -wal, and
+        a writer raises WriteFailed with what to do. `check` (default: a writer that is not
+        already failing with another error) says whether to raise."""
+        if self._closed:
+            self.conn.close()
+            return
+        self._closed = True
+        connection.closed(self.path)
+        if connection.open_here(self.path):
+            self.conn.close()  # another connection of this process ends the work later
+            return
+        problem = connection.close_checkpointed(self.conn, self.path, wait=not self.readonly)
+        if check is None:
+            check = not self.readonly and sys.exc_info()[0] is None
+        if problem and check:
+            raise connection.unfinished_error(self.path, problem)
+
+    def checkpoint(self) -> str | None:
+        """Move the -wal into the file now without waiting for readers (the app, when idle);
+        None when done, else why not (the next try, or the close, does it)."""
+        if self.readonly or self._closed:
+            return None
+        return connection.checkpoint(self.conn, self.path, wait=False)
 
     def __enter__(self) -> Project:
         return self
@@ -228,6 +250,7 @@ class Project(ActionsMixin, FlagsMixin, TitleMixin):
         try:
             yield self.conn
             self.conn.execute("COMMIT")
+            connection.checkpoint_if_large(self.conn, self.path)
         except BaseException as exc:
             if self.conn.in_transaction:  # SQLite may already have rolled back (disk full)
                 with contextlib.suppress(sqlite3.Error):

@@ -31,6 +31,7 @@ from sgtui.tui.player import LineInfo, LinePlayer, NullPlayer, Player, join_clip
 from sgtui.tui.state import AnnotatorState
 
 POLL_SECONDS = 0.5
+CHECKPOINT_IDLE = 2.0  # seconds without a key before the -wal is moved into the file
 KEYFRAME_DELAY = 0.04  # a burst of cursor moves draws only its last keyframe
 
 # path -> a PlannedRecluster (asked about, then written by the app), or a dict summary when
@@ -127,6 +128,7 @@ class AnnotatorApp(App):
         self.keyframe_delay = keyframe_delay
         self.busy = ""
         self.idle_gc = IdleCollector()
+        self._said_full = False
         self.sub_title = f"{project.path.name} — {annotator}" + (" — view only" if project.readonly else "")
         if self.config.keys:
             check_keymap(self.config)
@@ -139,6 +141,7 @@ class AnnotatorApp(App):
     def on_mount(self) -> None:
         self.call_after_refresh(self.idle_gc.start)  # first screen first, then freeze
         self.set_interval(TICK, self.idle_gc.tick)
+        self.set_interval(1.0, self.checkpoint_when_idle)
         if self.poll_seconds > 0:
             self.set_interval(self.poll_seconds, self.poll)
         if hasattr(self.player, "url"):  # the browser page: say once how to reach it
@@ -172,7 +175,24 @@ class AnnotatorApp(App):
             self.idle_gc.key()  # garbage is collected between keys, not during them
         await super().on_event(event)
 
+    def checkpoint_when_idle(self) -> None:
+        """While the annotator pauses, move the -wal into the file: the .sgproj alone (what
+        people copy and share, even with the app still open) then holds every action so far.
+        Never waits for another annotator's reads; a full disk is said once."""
+        if self.project.readonly or self.idle_gc.quiet_for() < CHECKPOINT_IDLE:
+            return
+        problem = self.project.checkpoint()  # (at once when the -wal is empty)
+        full = problem is not None and any(k in problem.lower() for k in ("space", "full", "quota"))
+        if full and not self._said_full:
+            self._said_full = True
+            self.say(f"disk full: your work is saved beside {self.project.path.name} (its -wal) but "
+                     "not yet in the file; free some space before copying it")
+        elif problem is None:
+            self._said_full = False
+
     def on_unmount(self) -> None:
+        if not self.project.readonly:
+            self.project.checkpoint()  # the file is whole once the app is gone (close checks it)
         self.idle_gc.stop()
         self.player.stop()
         close = getattr(self.player, "close", None)

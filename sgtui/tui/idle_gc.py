@@ -47,6 +47,10 @@ class IdleCollector:
     def key(self) -> None:
         self.last_key = time.monotonic()
 
+    def quiet_for(self) -> float:
+        """Seconds since the last key (the app's other idle work, the checkpoint, asks)."""
+        return time.monotonic() - self.last_key
+
     def tick(self) -> bool:
         """Run a full pass when the user pauses (or waited long); True when one ran."""
         if self._saved is None:
