@@ -11,6 +11,11 @@ def one_line(text: object) -> str:
     return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """"1 line", "2 lines": a count in a message reads right (`many` for irregular words)."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
 class SgtuiError(Exception):
     """A problem the user caused and can fix: the message says what is wrong and what to do."""
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sgtui.errors import SgtuiError
+from sgtui.errors import SgtuiError, plural
 from sgtui.media import decode, subtitles
 from sgtui.media.pipeline import Span, clip_rows, keyframe_rows
 from sgtui.media.subtitles import Cue, StyleInfo
@@ -122,7 +122,7 @@ def gather_cues(video: Path, opts: IngestOptions, info: decode.MediaInfo,
             from sgtui.media.asr_script import default_script
 
             script = opts.zh_script or default_script(lang)
-            notes.append(f"speech recognition: language {lang}, {len(cues)} lines"
+            notes.append(f"speech recognition: language {lang}, {plural(len(cues), 'line')}"
                          + (f", Chinese script {script}" if script != "keep" else ""))
             return cues, "asr", [], notes, {"language": lang,
                                             "asr_model": opts.asr_model or asr.DEFAULT_MODEL,
@@ -162,11 +162,11 @@ def _select(doc: subtitles.SubtitleDoc, opts: IngestOptions
     if doc.encoding not in ("utf-8", "ascii"):
         notes.append(f"encoding {doc.encoding}")
     if doc.dropped_bad_times:
-        notes.append(f"dropped {doc.dropped_bad_times} zero-length or negative cues")
+        notes.append(f"dropped {plural(doc.dropped_bad_times, 'zero-length or negative cue')}")
     if doc.dropped_empty:
-        notes.append(f"dropped {doc.dropped_empty} cues with no text")
+        notes.append(f"dropped {plural(doc.dropped_empty, 'cue')} with no text")
     if doc.merged_duplicates:
-        notes.append(f"merged {doc.merged_duplicates} exact duplicate cues")
+        notes.append(f"merged {plural(doc.merged_duplicates, 'exact duplicate cue')}")
     dropped = [s for s in styles if not s.kept]
     if dropped:
         notes.append("left out styles: " + ", ".join(f"{s.name} ({s.count}, {s.reason})"
@@ -185,7 +185,7 @@ def fit_to_media(cues: list[Cue], end_ms: float) -> tuple[list[Cue], list[str]]:
         if not kept:
             raise SgtuiError(f"all {len(cues)} subtitle lines start after the video ends "
                              f"({end_ms / 1000:.1f} s); are these the subtitles of another video?")
-        notes.append(f"skipped {len(cues) - len(kept)} lines that start after the video ends "
+        notes.append(f"skipped {plural(len(cues) - len(kept), 'line')} starting after the video ends "
                      f"({end_ms / 1000:.1f} s)")
     return kept, notes
 

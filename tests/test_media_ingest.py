@@ -188,7 +188,7 @@ def test_truncated_streamable_video_keeps_the_lines_it_has(ep: EpisodeFiles, tmp
     out_p = tmp_path / "a.sgproj"
     code, out, err = _run(capsys, "ingest", cut, "--subs", ep.ass, "-o", out_p)
     assert code == 0, err
-    assert "start after the video ends" in err
+    assert "starting after the video ends" in err
     info = _info(capsys, out_p)
     assert 0 < info["lines"] < 6 and info["lines"] == info["clips"] == info["keyframes"]
 
@@ -200,7 +200,7 @@ def test_subtitles_longer_than_the_video(ep: EpisodeFiles, tmp_path: Path, capsy
                     encoding="utf-8")
     out_p = tmp_path / "a.sgproj"
     code, _, err = _run(capsys, "ingest", ep.video, "--subs", late, "-o", out_p)
-    assert code == 0 and "skipped 1 lines that start after the video ends" in err
+    assert code == 0 and "skipped 1 line starting after the video ends" in err
     assert _info(capsys, out_p)["lines"] == 6
     only_late = tmp_path / "only_late.srt"
     only_late.write_text("1\n01:00:00,000 --> 01:00:02,000\nlate\n", encoding="utf-8")

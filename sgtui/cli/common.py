@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sgtui.errors import plural  # noqa: F401 - the command modules take it from here
 from sgtui.paths import check_input_file, check_output_file
 
 
@@ -21,11 +22,6 @@ def check_output(path: str | Path, force: bool, inputs: Iterable[str | Path | No
 def check_input(path: str | Path, what: str = "file") -> Path:
     """A readable input file, or a one-line error (a symlink loop is called one)."""
     return check_input_file(path, what)
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """"1 line", "2 lines": counts in every message read right."""
-    return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
 def examples(*commands: str) -> str:
