@@ -521,8 +521,11 @@ def live_suggestions(project: Project, ids: np.ndarray, vectors: np.ndarray, lin
 
 # ---- the character bank (README "Character bank") ---------------------------------------------
 def episode_key(project: Project) -> str:
-    """What identifies an episode in a bank across moves and renames of its file."""
-    return f"{project.meta_get('title', project.path.stem)}|{project.meta_get('created', '')}"
+    """What identifies an episode in a bank across moves and renames of its file, and
+    across `info --set-title` (the title it was made with: project/titles.py)."""
+    from sgtui.project.titles import identity_title
+
+    return f"{identity_title(project.meta(), project.path.stem)}|{project.meta_get('created', '')}"
 
 
 def bank_add(bank_path: str | Path, projects: list[Project]) -> list[dict]:

@@ -110,3 +110,15 @@ def test_the_advice_for_a_true_collision_works(tmp_path, cli) -> None:
     r = cli("export", a, b, "-f", "rttm", "-o", "-")
     _ok(r)
     assert _uris(r.stdout) == ["ep", "season1-ep02"]
+
+
+def test_a_retitled_episode_is_still_the_same_episode_to_a_bank(tmp_path, cli) -> None:
+    a = _project(tmp_path, "x", "ep01.sgproj")
+    bank = tmp_path / "series.sgbank"
+    _ok(cli("bank", "add", bank, a))
+    _ok(cli("info", a, "--set-title", "Episode 1"))
+    _ok(cli("bank", "add", bank, a))  # replaces its own contribution, not a second episode
+    r = cli("bank", "list", bank, "--json")
+    _ok(r)
+    episodes = json.loads(r.stdout)["episodes"]
+    assert [e["title"] for e in episodes] == ["Episode 1"]

@@ -4,7 +4,9 @@ A project is titled by its file name when it is made; `sgtui info EP --set-title
 changes it as one logged action (op kind `title`, not among add/remove/merge). Its payload
 keeps the title before and after under the key ``title``, which the undo machinery in
 `actions.py` restores through `restore_title` and checks with `title_matches`, as it does
-for flags.
+for flags. The first retitling keeps the title the file was made with as ``first_title``:
+a bank knows an episode by that title and the creation time (`identity_title`), so a
+retitled episode added again replaces its own contribution.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ MAX_TITLE = 200
 def _title(conn: sqlite3.Connection) -> str | None:
     row = conn.execute("SELECT value FROM meta WHERE key='title'").fetchone()
     return None if row is None else row[0]
+
+
+def identity_title(meta: dict[str, str], fallback: str) -> str:
+    """The title an episode is known by across retitling: the one it was made with."""
+    return meta.get("first_title") or meta.get("title") or fallback
 
 
 def restore_title(conn: sqlite3.Connection, payload: dict, side: int) -> None:
@@ -63,6 +70,9 @@ class TitleMixin:
             before = _title(rec.conn)
             if before == title:
                 return None
+            if before is not None:  # the identity a bank knows it by, kept once
+                rec.conn.execute("INSERT OR IGNORE INTO meta(key, value) "
+                                 "VALUES ('first_title', ?)", (before,))
             rec.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('title', ?)",
                              (title,))
             rec.extra["title"] = [before, title]
