@@ -140,3 +140,22 @@ def test_the_number_checkers():
     with pytest.raises(argparse.ArgumentTypeError, match="at least 1, not 0"):
         validate.positive_int("0")
     assert validate.frame_size("640x360") == (640, 360)
+
+
+def test_ingest_with_a_bank_of_another_encoder_refuses_before_cutting(cli, video, tmp_path):
+    """The bank's encoder was checked only after every clip was cut and embedded."""
+    import json
+
+    ep = tmp_path / "labelled.sgproj"
+    shutil.copy(SAMPLE, ep)
+    assert cli("labels", "import", ep, SAMPLE.with_name("sample01.truth.csv")).returncode == 0
+    bank = tmp_path / "s.sgbank"
+    assert cli("bank", "add", bank, ep).returncode == 0
+    held = json.loads(cli("bank", "list", bank, "--json").stdout)["voice_model"]
+    other = "campp" if held.split("/")[0] != "campp" else "resemblyzer"
+    out = tmp_path / "new.sgproj"
+    err = _err(cli("ingest", video.video, "--subs", video.ass, "--embed", "--voice", other,
+                   "--bank", bank, "-o", out), repr(held), "use a bank of that encoder")
+    assert not out.exists() and not list(tmp_path.glob("new.sgproj*"))
+    hint = err.split("pass ", 1)[1].split(",", 1)[0]  # "--voice NAME": an option that parses
+    assert validate.encoder("voice")(hint.split()[1]) == held.split("/")[0]

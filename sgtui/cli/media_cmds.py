@@ -162,6 +162,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             raise SgtuiError(f"bank {bank} does not exist; make one with `sgtui bank add`")
         check_input_file(bank, "bank")
     embed = _embedder(args) if args.embed else None
+    if bank is not None:
+        _check_bank_first(bank, embed.voice)
     if video.is_dir():
         return _ingest_season(video, args.output, opts, args.force, args.jobs, embed)
     out = args.output
@@ -191,6 +193,25 @@ def cmd_ingest(args: argparse.Namespace) -> int:
               f"{named['matched']} from {bank} (accept them in `sgtui open`), "
               f"{plural(named['suggested_merges'], 'suggested merge')}")
     return 0
+
+
+def _check_bank_first(bank: str, voice: str) -> None:
+    """The bank's refusals that `cluster --bank` would give after the whole ingest (an empty
+    bank, another voice encoder), given before any clip is cut."""
+    from sgtui.features.registry import ENCODERS, known_model_id
+    from sgtui.project.bank import Bank
+
+    with Bank.open(bank, readonly=True) as b:
+        held = b.voice_model
+    if held is None:
+        raise SgtuiError(f"the bank {bank} is empty; add labelled episodes with "
+                         f"`sgtui bank add {bank} EP.sgproj`")
+    model = known_model_id(voice, "voice")
+    if model is not None and model != held:
+        spec = held.split("/", 1)[0].lower()  # a stored id is NAME/VERSION
+        todo = f"pass --voice {spec}, or " if spec in ENCODERS else ""
+        raise SgtuiError(f"the bank {bank} holds {held!r} voices but --embed would give "
+                         f"{model!r}; {todo}use a bank of that encoder")
 
 
 def _list_styles(video: Path, opts) -> int:
