@@ -231,3 +231,10 @@ def test_audio_local_without_a_device_is_one_line_from_sgtui(tmp_path):
     for raw in ("PCM", "CODE", "ALSA lib", "["):
         assert raw not in err, err
 
+
+
+def test_a_row_count_of_one_is_singular_in_errors(cli, tmp_path):
+    (tmp_path / "lines.csv").write_text("start,end\n1,2\n3,4\n", encoding="utf-8")
+    np.save(tmp_path / "v.npy", np.ones((1, 8), np.float32))
+    _err(cli("import-features", tmp_path / "lines.csv", "--voice", tmp_path / "v.npy",
+             "-o", tmp_path / "x.sgproj"), "--voice has 1 row but")

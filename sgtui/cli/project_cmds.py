@@ -145,7 +145,8 @@ def cmd_import_features(args: argparse.Namespace) -> int:
     image = _load_npy(args.image, "image embeddings") if args.image else None
     for name, arr in (("--voice", voice), ("--image", image)):
         if arr is not None and len(arr) != len(rows):
-            raise SgtuiError(f"{name} has {len(arr)} rows but {args.lines_csv} has {len(rows)}; "
+            raise SgtuiError(f"{name} has {plural(len(arr), 'row')} but {args.lines_csv} has "
+                             f"{len(rows)}; "
                              "row i of the CSV must go with row i of the .npy")
     # everything is checked before the output is begun
     l2_normalise(voice, f"--voice {args.voice}")
