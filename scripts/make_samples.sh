@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Rebuild sample_projects/: two generated episodes, ingested from their SRT (no speaker
-# names, so the annotator has work to do), embedded with the default encoders and
-# clustered once, with their truth CSVs. The raw media (~6 MB each) stays in a temporary
-# folder: `sgtui sample` regenerates the same episodes from the same seeds.
+# Rebuild sample_projects/: two generated episodes, embedded (resemblyzer, the encoder the
+# samples and the tests that count their operations were made with; grid keyframes) and
+# clustered once, with their truth CSVs. sample01, what `sgtui demo` opens, is ingested from
+# its ASS: its Name field carries who speaks, so the demo shows the subtitles' suggested
+# names (`Akira? 1.00`) as README describes. sample02 is ingested from its SRT, without
+# names: the season's next episode, for a character bank to name (tests/test_bank.py).
+# The raw media (~6 MB each) stays in a temporary folder: `sgtui sample` regenerates the
+# same episodes from the same seeds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SGTUI="${SGTUI:-.venv/bin/sgtui}"
@@ -11,7 +15,9 @@ trap 'rm -rf "$work"' EXIT
 "$SGTUI" sample -o "$work"
 mkdir -p sample_projects
 for name in sample01 sample02; do
-  "$SGTUI" ingest "$work/$name.mp4" --subs "$work/$name.srt" --embed --device cpu \
+  subs="$work/$name.ass"
+  [ "$name" = sample02 ] && subs="$work/$name.srt"
+  "$SGTUI" ingest "$work/$name.mp4" --subs "$subs" --embed --voice resemblyzer --image grid --device cpu \
     -o "sample_projects/$name.sgproj" --force
   "$SGTUI" cluster "sample_projects/$name.sgproj" --as sgtui  # the starting point: no annotator undoes it
   cp "$work/$name.truth.csv" sample_projects/
