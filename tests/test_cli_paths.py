@@ -248,3 +248,17 @@ def test_the_mapping_covers_the_errors_that_need_root_to_cause(tmp_path):
         line = os_error_line(exc)
         assert line and str(tmp_path / "f") in line and errno.errorcode[code] in line
     assert os_error_line(OSError(errno.ECHILD, "No child processes")) is None  # a bug, not a path
+
+
+def test_a_link_to_nothing_is_called_one(cli, tmp_path, ep):
+    """`sample -o LINK` to a missing place raised FileExistsError (internal error); as an input
+    such a link is named as a link."""
+    dangling = tmp_path / "samples"
+    dangling.symlink_to(tmp_path / "gone" / "samples")
+    before = _digest(tmp_path)
+    _err(cli("sample", "-o", dangling), "symbolic link to", "does not exist")
+    gone = tmp_path / "gone.sgproj"
+    gone.symlink_to(tmp_path / "nowhere.sgproj")
+    _err(cli("info", gone), "symbolic link to", str(tmp_path / "nowhere.sgproj"))
+    gone.unlink()
+    assert _digest(tmp_path) == before
