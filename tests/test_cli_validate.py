@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -159,3 +160,11 @@ def test_ingest_with_a_bank_of_another_encoder_refuses_before_cutting(cli, video
     assert not out.exists() and not list(tmp_path.glob("new.sgproj*"))
     hint = err.split("pass ", 1)[1].split(",", 1)[0]  # "--voice NAME": an option that parses
     assert validate.encoder("voice")(hint.split()[1]) == held.split("/")[0]
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="a Mac may have MPS; elsewhere it never exists")
+def test_ingest_embed_on_a_device_that_is_not_there_refuses_before_cutting(cli, video, tmp_path):
+    out = tmp_path / "ep.sgproj"
+    _err(cli("ingest", video.video, "--subs", video.ass, "--embed", "--device", "mps", "-o", out),
+         "--device mps", "--device cpu")
+    assert list(tmp_path.iterdir()) == []

@@ -253,6 +253,10 @@ class _Embedder:
         self.image = args.image or DEFAULTS["image"]
         self.device = args.device
         self.batch = args.batch or 32
+        if self.device not in ("auto", "cpu"):  # one that is not there: refused before any work
+            from sgtui.features.device import resolve_device
+
+            resolve_device(self.device)
 
     def from_audio(self, proj, audio) -> None:
         """Called by ingest once the file is complete (the decoded audio is not needed)."""
