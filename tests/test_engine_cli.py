@@ -179,6 +179,6 @@ def test_train_says_how_many_labelled_lines_each_project_gave(cli, h3_project, t
     r = cli("train", labelled, h3_project, "-o", tmp_path / "m.npz")
     assert r.returncode == 0, r.stderr
     out = r.stdout.splitlines()
-    assert out[0].startswith("trained on 440 human-labelled lines of 1 project(s)"), out
+    assert out[0].startswith("trained on 440 human-labelled lines of 1 project → "), out
     assert "labelled.sgproj: 440 of 440 lines labelled by a human (with voice vectors) — used" in out[1]
     assert f"{h3_project.name}: 0 of 440 lines" in out[2] and "skipped" in out[2], out
