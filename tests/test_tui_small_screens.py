@@ -16,9 +16,10 @@ from textual.widgets import Label
 from tui_helpers import AppMaker, small_project
 
 from sgtui.tui.audio_bridge import BrowserPlayer, file_clips
+from sgtui.tui.flags import FlagPicker
 from sgtui.tui.help_screen import HelpScreen
 from sgtui.tui.main_screen import DETAILS_MIN, MainScreen
-from sgtui.tui.modals import ClusterPicker, TextPrompt
+from sgtui.tui.modals import ClusterPicker, ConfirmPrompt, TextPrompt
 from sgtui.tui.player import SimpleaudioPlayer, make_player
 from sgtui.tui.widgets import LineDetails, StatusBar, clock
 
@@ -172,19 +173,30 @@ async def test_help_shows_every_binding_id_whole(make_app, size):
 
 async def test_prompt_hints_are_whole_at_80_columns(make_app):
     app = make_app()
+
+    def check_labels() -> None:
+        for label in app.screen.query(Label).results(Label):
+            said = label.render()
+            said = said.plain if isinstance(said, Text) else str(said)
+            drawn = " ".join(widget_text(label).split())
+            assert drawn == " ".join(said.split()), (drawn, said)  # nothing cut off
+            assert app.screen.region.contains_region(label.region)
+
     async with app.run_test(size=(80, 24)) as pilot:
-        for key, screen_type in (("m", ClusterPicker), ("n", TextPrompt), ("w", TextPrompt)):
+        for key, screen_type in (("m", ClusterPicker), ("n", TextPrompt), ("w", TextPrompt),
+                                 ("F", FlagPicker)):
             await pilot.press(key)
             await pilot.pause()
             assert isinstance(app.screen, screen_type)
-            for label in app.screen.query(".hint").results(Label):
-                said = label.render()
-                said = said.plain if isinstance(said, Text) else str(said)
-                drawn = " ".join(widget_text(label).split())
-                assert drawn == " ".join(said.split()), (drawn, said)  # nothing cut off
-                assert app.screen.region.contains_region(label.region)
+            check_labels()
             await pilot.press("escape")
             await pilot.pause()
+        # the re-cluster question, with the longest detail the app writes
+        app.push_screen(ConfirmPrompt("Re-cluster: move 12 lines?",
+                                      "40 lines of named or reviewed clusters stay where they are. "
+                                      "3 lines would join clusters someone reviewed."))
+        await pilot.pause()
+        check_labels()
 
 
 async def test_a_refusal_is_said_once_in_the_status_bar_not_in_a_toast_too(make_app):
