@@ -117,6 +117,8 @@ INPUT_LOOPS = {
     "labels import (project)": lambda t, ep, loop: ["labels", "import", loop, t / "x.csv"],
     "labels export": lambda t, ep, loop: ["labels", "export", loop, t / "out.csv"],
     "export": lambda t, ep, loop: ["export", loop, "-f", "srt", "-o", t / "out.srt"],
+    "export --source": lambda t, ep, loop: ["export", ep, "-f", "ljspeech", "--include-unnamed",
+                                            "--source", loop, "-o", t / "ds"],
     "bank list": lambda t, ep, loop: ["bank", "list", loop],
     "bank add (project)": lambda t, ep, loop: ["bank", "add", t / "new.sgbank", loop],
     "clip": lambda t, ep, loop: ["clip", loop, "1", "-o", t / "out.wav"],

@@ -153,6 +153,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if args.output != "-":
         probe(out)  # a path that cannot be used (a symlink loop...) is refused before any work
+    if args.source is not None:
+        probe(args.source)  # a loop is a loop, not "does not exist"
     if fmt in DATASET_FORMATS:
         if args.output == "-":
             raise SgtuiError(f"{fmt} writes WAV files and lists; give a folder with -o, not '-'")
