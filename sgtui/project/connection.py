@@ -67,12 +67,13 @@ LOW_SPACE = 256 * 1024  # bytes; below this a folder counts as full (a -shm alon
 
 
 def free_space(path: Path) -> int | None:
-    """Bytes this process may still write in the folder of `path` (None when unknown)."""
+    """Bytes this process may still write in the folder of `path` (None when unknown); root
+    may also use the blocks a filesystem keeps back for it (ext4's 5 %)."""
     try:
         st = os.statvfs(path.resolve().parent)
     except OSError:
         return None
-    return st.f_bavail * st.f_frsize
+    return (st.f_bfree if os.geteuid() == 0 else st.f_bavail) * st.f_frsize
 
 
 def disk_full(path: Path) -> bool:
