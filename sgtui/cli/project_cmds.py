@@ -188,6 +188,7 @@ def project_info(proj) -> dict:
         "assigned": assigned,
         "unassigned": lines - assigned,
         "encoders": proj.encoders(),
+        "voice_model": proj.chosen_model("voice"),  # what `cluster` uses
         "actors": actors,
         "ops": proj.op_counts()["net"],
         "flags": proj.flag_counts(),
@@ -234,7 +235,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"  clusters {info['clusters']} ({info['named']} named, {info['confirmed']} reviewed)  "
           f"assigned {info['assigned']}  unassigned {info['unassigned']}")
     for e in info["encoders"]:
-        print(f"  {e['modality']:5s} {e['model']}  {e['dim']}-d  {plural(e['lines'], 'line')}")
+        used = "  (clusters on it)" if e["modality"] == "voice" and e["model"] == info["voice_model"] \
+            and sum(x["modality"] == "voice" for x in info["encoders"]) > 1 else ""
+        print(f"  {e['modality']:5s} {e['model']}  {e['dim']}-d  {plural(e['lines'], 'line')}{used}")
+    if info["voice_model"]:
+        print(f"  voice model: {info['voice_model']}")
     ops = info["ops"]
     print(f"  operations: add {ops['add']}  remove {ops['remove']}  merge {ops['merge']}"
           + (f"  by {', '.join(info['annotators'])}" if info["annotators"] else ""))

@@ -38,6 +38,20 @@ def resolve_device(pref: str = "auto") -> str:
     return pref
 
 
+def resolve_device_lazily(pref: str = "auto") -> str:
+    """`resolve_device` without importing torch when the answer can only be the CPU (no
+    NVIDIA device node, not a Mac): encoders that run on the CPU without torch (CAM++ through
+    ONNX Runtime) then skip torch's ~0.8 s import."""
+    import sys
+
+    choice = (pref or "auto").lower()
+    gpu_possible = os.path.exists("/dev/nvidiactl") or os.path.exists("/dev/nvidia0") \
+        or sys.platform == "darwin"
+    if choice == "cpu" or (choice == "auto" and not gpu_possible):
+        return "cpu"
+    return resolve_device(pref)
+
+
 def configure_threads(device: str) -> None:
     """One torch thread on the CPU unless SGTUI_TORCH_THREADS overrides it."""
     import torch

@@ -207,7 +207,7 @@ def _checked_output(encoder: Encoder, vecs: object, n: int) -> np.ndarray:
 
 def embed_project(
     project: Any,
-    voice: str | None = "resemblyzer",
+    voice: str | None = "campp",
     image: str | None = "grid",
     device: str = "auto",
     batch: int = 32,

