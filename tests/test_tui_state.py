@@ -396,3 +396,13 @@ def test_a_message_about_a_line_goes_when_the_cursor_moves_on(state, sp):
     state.message = "kept"
     state.move_cursor(-1)
     assert state.message == "kept"
+
+
+def test_counts_of_one_say_line_not_lines(state, sp):
+    """Issue 24 B.17's words, on the annotator's screen: "unassigned — 1 lines"."""
+    state.select_cluster(None)
+    assert state.title() == "unassigned — 1 line"
+    state.search("That is all for today")
+    assert state.message == "1 line contains 'That is all for today'"
+    state.search("e")
+    assert state.message.startswith(f"{len(state.rows())} lines contain")

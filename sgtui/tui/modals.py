@@ -12,7 +12,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from sgtui.tui.state import AnnotatorState
+from sgtui.tui.state import AnnotatorState, lines
 
 NEW = "new"
 
@@ -79,7 +79,7 @@ class ClusterPicker(ModalScreen[Pick | None]):
         ranked = self.state.rank_clusters(q, self.exclude)
         wants_new = q.lower() == NEW or q.lower().startswith(NEW + " ")
         items = [Option(f"#{cid:<4} {self.state.by_id[cid].name or '':<16} "
-                        f"{self.state.by_id[cid].size:>4} lines", id=str(cid)) for cid in ranked[:50]]
+                        f"{lines(self.state.by_id[cid].size):>10}", id=str(cid)) for cid in ranked[:50]]
         if self.allow_new:
             name = q[len(NEW):].strip() if wants_new else ("" if ranked or q.lstrip("#").isdigit() else q)
             new = Option(f"+ new cluster{(' ' + repr(name)) if name else ''}", id=f"{NEW}:{name}")

@@ -343,12 +343,12 @@ class AnnotatorState:
                 return "no clusters yet — press the re-cluster key"
             c = self.by_id.get(self.cluster_id)
             mark = " ✓" if c and c.confirmed else ""
-            return f"{self.cluster_label(self.cluster_id)}{mark} — {n} lines"
+            return f"{self.cluster_label(self.cluster_id)}{mark} — {lines(n)}"
         if self.view == POOL:
-            return f"unassigned — {n} lines"
+            return f"unassigned — {lines(n)}"
         if self.view == SEARCH:
-            return f"search {self.query!r} — {n} lines"
-        return f"timeline — {n} lines"
+            return f"search {self.query!r} — {lines(n)}"
+        return f"timeline — {lines(n)}"
 
     def progress(self) -> tuple[int, int]:
         """(lines in named clusters, all lines): only a name exports a speaker, so a
@@ -462,7 +462,8 @@ class AnnotatorState:
         self.view = SEARCH
         self.cursor = 0
         self._touch()
-        self.message = f"{len(self.rows())} lines contain {self.query!r}"
+        n = len(self.rows())
+        self.message = f"{lines(n)} contain{'s' if n == 1 else ''} {self.query!r}"
 
     def toggle_doubt_sort(self) -> None:
         """Sort by doubt (or back); the top cluster is selected, as that is where to look."""
@@ -786,6 +787,11 @@ def describe_action(rows: Sequence[Any], label: Callable[[int | None], str]) -> 
     if "import" in kinds:
         return "import labels"
     return min(kinds)
+
+
+def lines(n: int) -> str:
+    """"1 line", "2 lines": a count the way people say it."""
+    return f"{n} line" if n == 1 else f"{n} lines"
 
 
 def _n(line_ids: Sequence[int]) -> str:
