@@ -179,6 +179,24 @@ def test_after_each_command_the_file_alone_holds_what_it_reported(cli, video, tm
                 assert expect in alone, (args, alone)
     finally:
         other.close()
+    # the same for a character bank: `bank list` of the .sgbank copied alone
+    bank = tmp_path / "s.sgbank"
+    r = cli("bank", "add", bank, work)
+    assert r.returncode == 0, r.stderr
+    held = sqlite3.connect(bank)
+    held.execute("SELECT COUNT(*) FROM characters").fetchall()
+    try:
+        assert "Akira:" in cli("bank", "list", bank).stdout  # a speaker of sample01's truth
+        r = cli("bank", "rename", bank, "Akira", "Renamed")
+        assert r.returncode == 0, r.stderr
+        copy = tmp_path / "cb" / "s.sgbank"
+        copy.parent.mkdir()
+        shutil.copyfile(bank, copy)
+        listed = cli("bank", "list", copy)
+        assert listed.returncode == 0, listed.stderr
+        assert "Renamed:" in listed.stdout and "Akira:" not in listed.stdout
+    finally:
+        held.close()
 
 
 def test_a_write_failing_at_the_checkpoint_keeps_the_file_whole_and_says_so(tmp_path, small_fs):
