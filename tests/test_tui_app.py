@@ -393,6 +393,41 @@ async def test_recluster_with_the_engine_keeps_a_human_move(make_app, sp):
         assert app.project.ops()[-1].kind == "recluster"
 
 
+async def test_r_y_u_shows_the_confidences_of_before_again(make_app, sp):
+    """Issue 24 A.8: R, y, u put the clusters back but showed (and kept) the re-cluster's
+    confidences. The details pane says what the file holds, before, after and after undo."""
+    from sgtui.tui.widgets import LineDetails
+
+    def shown_confidence(app) -> str:
+        text = str(app.main.query_one(LineDetails).content)
+        return text.split("confidence ")[1].split()[0]
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        first = app.state.current_line()
+        before = dict(app.state.confidence)
+        assert shown_confidence(app) == f"{before[first]:.2f}"
+        await keys(pilot, "R")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if isinstance(app.screen, ConfirmPrompt):
+            await keys(pilot, "y")
+        ids, values = app.project.confidence("voice")
+        after = dict(zip(ids.tolist(), values.tolist(), strict=True))
+        assert after != before and app.state.confidence == after
+        await keys(pilot, "home")
+        line = app.state.current_line()
+        assert shown_confidence(app) == f"{after[line]:.2f}"
+        await keys(pilot, "u")
+        assert status(app).endswith("undone: re-cluster"), status(app)
+        ids, values = app.project.confidence("voice")
+        assert dict(zip(ids.tolist(), values.tolist(), strict=True)) == before
+        assert app.state.confidence == before
+        await keys(pilot, "home")
+        assert shown_confidence(app) == f"{before[app.state.current_line()]:.2f}"
+
+
 async def test_the_keyframe_follows_the_cursor_after_a_short_delay(make_app, sp):
     app = make_app(keyframe_delay=0.05)
     async with app.run_test(size=SIZE) as pilot:
