@@ -277,10 +277,23 @@ def apply_recluster(project: Project, plan: ReclusterPlan, annotator: str | None
     threshold), and the action id (undo it like any other action).
     """
     annotator = annotator or default_annotator()
-    # the clusters and their confidences are one action: they commit and undo together
+    # the clusters, their confidences and their suggested names are one action: they commit
+    # and undo together (what the screen shows comes back with the undo)
     conf = None if plan.confidence is None else ("voice", plan.voice_model, plan.ids, plan.confidence)
+    names: dict = {}
+
+    def name_clusters() -> None:
+        names["subtitle_names"] = len(suggest_subtitle_names(project))
+        bank = project.meta_get("bank_path")
+        if bank:  # the project knows its bank (from `cluster --bank`): name from it again
+            try:
+                names["bank"] = match_bank(project, bank)
+            except SgtuiError as exc:  # the clustering stands; say why no names came
+                names["bank_error"] = str(exc)
+                project.set_name_suggestions("bank", {})  # guesses about the old clusters
+
     action = project.apply_clustering(plan.groups, plan.suggestions, plan.method,
-                                      annotator=annotator, confidence=conf)
+                                      annotator=annotator, confidence=conf, then=name_clusters)
     assigned = project.assignments()
     summary = {
         "method": plan.method,
@@ -299,14 +312,7 @@ def apply_recluster(project: Project, plan: ReclusterPlan, annotator: str | None
                 "bank_joined", "bank_error"):
         if key in plan.info:
             summary[key] = plan.info[key]
-    summary["subtitle_names"] = len(suggest_subtitle_names(project))
-    bank = project.meta_get("bank_path")
-    if bank:  # the project knows its bank (from `cluster --bank`): name from it again
-        try:
-            summary["bank"] = match_bank(project, bank)
-        except SgtuiError as exc:  # the clustering stands; say why no names came
-            summary["bank_error"] = str(exc)
-            project.set_name_suggestions("bank", {})  # guesses about the old clusters
+    summary.update(names)
     return summary
 
 

@@ -406,3 +406,30 @@ def test_counts_of_one_say_line_not_lines(state, sp):
     assert state.message == "1 line contains 'That is all for today'"
     state.search("e")
     assert state.message.startswith(f"{len(state.rows())} lines contain")
+
+
+def test_undo_of_a_recluster_restores_the_suggested_names_shown(state, sp):
+    """Issue 24 A.8, the names beside the clusters: the re-cluster named its clusters anew
+    (and a cluster it dropped lost its suggestion); undo showed those, not the ones before."""
+    from sgtui.workflows import apply_recluster, plan_recluster, suggest_subtitle_names
+
+    p = state.project
+    for speaker, ids in sp.ids.items():  # the subtitles say who speaks
+        p.conn.executemany("UPDATE lines SET actor=? WHERE id=?", [(speaker, lid) for lid in ids])
+    suggest_subtitle_names(p)
+    state.refresh(full=True)
+    before = dict(state.name_sugg)
+    assert before[sp.clusters[0]].score < 1.0  # A's cluster holds one line of B
+
+    def shown() -> dict:
+        return {cid: (n.name, n.score, n.source) for cid, n in p.name_suggestions().items()}
+
+    was = shown()
+    plan = plan_recluster(p)
+    state.write_recluster(lambda: apply_recluster(p, plan, state.annotator))
+    renamed = shown()
+    assert renamed != was
+    assert state.undo() == "undone: re-cluster"
+    assert shown() == was and state.name_sugg == before
+    state.redo()
+    assert shown() == renamed

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -101,6 +101,11 @@ def _suggestion_rows(conn: sqlite3.Connection) -> list[list]:
         "SELECT line_id, rank, cluster_id, score FROM suggestions ORDER BY line_id, rank")]
 
 
+def _name_suggestion_rows(conn: sqlite3.Connection) -> list[list]:
+    return [list(r) for r in conn.execute(
+        "SELECT cluster_id, source, name, score FROM name_suggestions ORDER BY cluster_id, source")]
+
+
 def _confidence_rows(conn: sqlite3.Connection, modality: str, model: str) -> list[list]:
     return [list(r) for r in conn.execute(
         "SELECT line_id, value FROM confidence WHERE modality=? AND model=? ORDER BY line_id",
@@ -160,6 +165,13 @@ def _restore(conn: sqlite3.Connection, payload: dict, side: int) -> None:
                 [(*row, row[2]) for row in payload["suggestions"][side]],
             )
         _restore_confidence(conn, payload, side)
+        if "name_suggestions" in payload:  # a re-cluster named its clusters anew
+            conn.execute("DELETE FROM name_suggestions")
+            conn.executemany(
+                "INSERT INTO name_suggestions(cluster_id, source, name, score) "
+                "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM clusters WHERE id=?)",
+                [(*row, row[0]) for row in payload["name_suggestions"][side]],
+            )
     except sqlite3.IntegrityError as exc:
         raise ConflictError(f"cannot restore: the clusters changed since ({exc}); "
                             "review the current state and act again") from None
@@ -489,7 +501,8 @@ class ActionsMixin:
     def apply_clustering(self: Project, groups: Sequence[tuple[int | None, Sequence[int]]],
                          suggestions: dict[int, Sequence[tuple[int, float]]] | None = None,
                          method: str = "gated", annotator: str = "sgtui",
-                         confidence: tuple[str, str, Sequence[int], Sequence[float]] | None = None) -> int:
+                         confidence: tuple[str, str, Sequence[int], Sequence[float]] | None = None,
+                         then: Callable[[], Any] | None = None) -> int:
         """Write the engine's groups as ONE `recluster` action of `annotator` (undoable).
 
         Human work is re-read inside the write transaction and never overridden, so a
@@ -501,8 +514,11 @@ class ActionsMixin:
         Suggestions map line -> [(group index, score)], best first. `confidence`
         (modality, model, line ids, values): the engine's new confidences, written in the
         same action with the rows they replace, so undo shows the confidences of before.
+        `then`: what derives from the new clusters (their suggested names), run inside the
+        action; the suggested names before and after it are kept for undo and redo.
         """
         with self._action(annotator) as rec:
+            names_before = _name_suggestion_rows(rec.conn)  # before a dropped cluster takes its own
             plan = self._write_clustering(rec, groups, suggestions)
             if confidence is not None:
                 modality, model, ids, values = confidence
@@ -510,6 +526,9 @@ class ActionsMixin:
                 self.put_confidence(modality, model, ids, values)
                 rec.extra["confidence"] = {"modality": modality, "model": model,
                                            "rows": [before, _confidence_rows(rec.conn, modality, model)]}
+            if then is not None:
+                then()
+            rec.extra["name_suggestions"] = [names_before, _name_suggestion_rows(rec.conn)]
             rec.extra["method"] = method
             rec.extra["lines_moved"] = plan["moved"]
             rec.log("recluster")
