@@ -354,28 +354,38 @@ class DevEpisode:
     truth: np.ndarray  # speaker index, -1 unmatched
     durations_ms: np.ndarray
     starts_ms: np.ndarray
+    model: str = ""  # the voice model id of `voice`
 
     @property
     def uninformative(self) -> bool:
         return self.keyframes in ("same", "random")
 
 
-def load(r: Recipe, out: Path | None = None) -> DevEpisode:
+def load(r: Recipe, out: Path | None = None, voice: str | None = None) -> DevEpisode:
     """A built episode's stored vectors (voice, image) and truth, lines in time order."""
     sg, truth_csv = paths(r, out)
-    return load_project(sg, truth_csv, r.name, r.regime, r.keyframes)
+    return load_project(sg, truth_csv, r.name, r.regime, r.keyframes, voice)
 
 
-def load_project(sg: Path, truth_csv: Path, name: str, regime: str, keyframes: str) -> DevEpisode:
+def load_project(sg: Path, truth_csv: Path, name: str, regime: str, keyframes: str,
+                 voice: str | None = None) -> DevEpisode:
     """Any embedded project and its truth CSV (matched to the lines by time as `sgtui eval`
-    does), lines in time order."""
+    does), lines in time order. `voice`: an encoder name (`campp`, `resemblyzer`) whose
+    vectors to load; None = the project's chosen voice model."""
     from sgtui.project import Project
     from sgtui.project.labels_csv import match_rows, read_label_csv
     from sgtui.workflows import episode_modalities
 
     p = Project.open(sg, readonly=True)
     try:
-        ids, voice, image, _ = episode_modalities(p)
+        model = None
+        if voice is not None:
+            model = next((e["model"] for e in p.encoders() if e["modality"] == "voice"
+                          and e["model"].split("/")[0] == voice), None)
+            if model is None:
+                raise SystemExit(f"{sg.name} has no {voice} vectors; run .venv/bin/python "
+                                 f"bench/devsuite.py --build --voice {voice}")
+        ids, vecs, image, model = episode_modalities(p, model)
         lines = {ln.id: ln for ln in p.lines()}
         _, rows = read_label_csv(truth_csv)
         m = match_rows(list(lines.values()), rows)
@@ -388,11 +398,13 @@ def load_project(sg: Path, truth_csv: Path, name: str, regime: str, keyframes: s
     durs = np.array([lines[int(i)].duration_ms for i in ids.tolist()], dtype=np.float64)
     order = np.argsort(starts, kind="stable")
     img = None if image is None else image[order]
-    return DevEpisode(name, regime, keyframes, voice[order], img, truth[order], durs[order], starts[order])
+    return DevEpisode(name, regime, keyframes, vecs[order], img, truth[order], durs[order],
+                      starts[order], model)
 
 
-def load_suite(build_missing: bool = False) -> list[DevEpisode]:
-    """Every episode of the suite; missing ones are built when asked, else an error says how."""
+def load_suite(build_missing: bool = False, voice: str | None = None) -> list[DevEpisode]:
+    """Every episode of the suite; missing ones are built when asked, else an error says how.
+    `voice`: which encoder's vectors (default: each project's chosen one, CAM++)."""
     out = []
     for r in all_recipes():
         sg, truth = paths(r)
@@ -401,14 +413,27 @@ def load_suite(build_missing: bool = False) -> list[DevEpisode]:
                 raise SystemExit(f"dev suite episode {r.name} is not built; run "
                                  f".venv/bin/python bench/devsuite.py --build")
             build(r)
-        out.append(load(r))
+        out.append(load(r, voice=voice))
     return out
+
+
+def also_embed(sg: Path, voice: str) -> None:
+    """`sgtui embed SG --voice VOICE --image none`, then `sgtui embed SG --image none` again
+    (nothing to embed: CAM++ becomes the chosen model again)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for spec in (voice, "campp"):
+        subprocess.run([sys.executable, "-m", "sgtui", "embed", str(sg), "--voice", spec, "--image",
+                        "none", "--device", "cpu"], check=True, env=env, capture_output=True)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", action="store_true", help="build every missing episode")
     ap.add_argument("--only", nargs="*", help="episode names to build")
+    ap.add_argument("--voice", metavar="ENCODER",
+                    help="also embed the built episodes with this voice encoder (`sgtui embed "
+                    "--voice ENCODER`; e.g. resemblyzer, to compare encoders on one suite); "
+                    "the episodes keep clustering on CAM++ (their chosen model is restored)")
     args = ap.parse_args()
     total = 0
     for r in all_recipes():
@@ -417,6 +442,8 @@ def main() -> int:
             b = build(r)
             if b.lines:
                 print(f"built {r.name}: {b.lines} lines in {b.seconds:.0f} s", flush=True)
+            if args.voice:
+                also_embed(sg, args.voice)
         n = r.n_lines if isinstance(r, SynthRecipe) else sum(c for _, c in r.cast)
         speakers = r.characters if isinstance(r, SynthRecipe) else len(r.cast)
         total += n

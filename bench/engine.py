@@ -42,6 +42,7 @@ from sgtui.engine.gated import (  # noqa: E402
     WAVE1_PARAMS,
     GatedParams,
     gated_cluster,
+    params_for,
     threshold_for,
 )
 from sgtui.engine.knn import build_knn, normalise  # noqa: E402
@@ -279,13 +280,13 @@ def peak_rss_mib() -> float:
 # ---------------------------------------------------------------- development suite
 
 
-def load_devsuite(h16: bool = True) -> list:
-    """The episodes of bench/devsuite.py (built through ingest --subs --embed), then (with
-    `h16`) the haruhi16-calibrated generated ECAPA episodes."""
+def load_devsuite(h16: bool = True, voice: str = "campp") -> list:
+    """The episodes of bench/devsuite.py (built through ingest --subs --embed) with `voice`'s
+    vectors, then (with `h16`) the haruhi16-calibrated generated ECAPA episodes."""
     sys.path.insert(0, str(ROOT / "bench"))
     import devsuite
 
-    eps = devsuite.load_suite()
+    eps = devsuite.load_suite(voice=voice)
     return eps + haruhi16_regime(devsuite.DevEpisode) if h16 else eps
 
 
@@ -359,9 +360,12 @@ def ahc_grid(eps: list) -> np.ndarray:
                       for t in AHC_GRID] for e in eps])
 
 
-def run_gated(e, params: GatedParams = DEFAULT_PARAMS, image: bool = True, image_weight: float | None = None):
+def run_gated(e, params: GatedParams | None = None, image: bool = True,
+              image_weight: float | None = None):
     """The product's gated clustering of one suite episode (image weight measured unless
-    given; lines in time order), as `sgtui cluster` runs it."""
+    given; lines in time order), as `sgtui cluster` runs it; `params` None = the defaults
+    for the episode's voice encoder (gated.params_for)."""
+    params = params_for(getattr(e, "model", "")) if params is None else params
     res = cluster("gated", e.voice, image=e.image if image else None, image_weight=image_weight,
                   params=params, durations_ms=e.durations_ms, starts_ms=e.starts_ms)
     return res
@@ -380,6 +384,26 @@ DECLARED_RULE = (
     "measured with the defaults), stage 2 the image weighting (maximum weight, margin above "
     "chance) with stage 1's choice."
 )
+
+
+def campp_grid() -> list[tuple[str, GatedParams]]:
+    """CAM++'s grid (second encoder, wave 3), around what a first sweep on the same suite
+    showed: with CAM++'s vectors the nearest-neighbour ceiling decides the threshold (the
+    z-rule's bar sits above it from z 5 on), so its drop in spreads, the spread factor, the
+    lone-line gate's size, the image's maximum weight and the temporal gate are varied;
+    confidence (tau 0.3), connectivity (gamma 0.45) and the relative join (0.3) stay as
+    resemblyzer's (the sweep moved nothing or lost with other values)."""
+    out = []
+    for z in (5.0, 6.0, 8.0):
+        for drop in (1.25, 1.4, 1.5):
+            for alone in (2, 3):
+                for mw in (0.3, 0.5):
+                    for tg in (2.0, 3.0):
+                        p = replace(DEFAULT_PARAMS, threshold_z=z, cap_k=0, cap_drop=drop,
+                                    refine_alone_max=alone, image_max_weight=mw, time_gate_z=tg)
+                        out.append((f"z {z} ceiling 1-NN - {drop} spread, alone <= {alone}, "
+                                    f"image max {mw}, time gate {tg}", p))
+    return out
 
 
 def default_grid() -> list[tuple[str, GatedParams]]:
@@ -435,9 +459,14 @@ def pick_setting(score: dict[str, tuple[float, int]]) -> str:
     return min(score, key=lambda lb: (score[lb][1], score[lb][0]))
 
 
-def select_suite_defaults(eps: list) -> None:
-    """Print the declared rule, then the grid's per-regime ops and the chosen setting."""
+def select_suite_defaults(eps: list, voice: str = "resemblyzer") -> None:
+    """Print the declared rule, then the grid's per-regime ops and the chosen setting
+    (CAM++: one stage over `campp_grid`, the image weighting in it)."""
     print(f"\n{DECLARED_RULE}")
+    if voice == "campp":
+        print(CAMPP_RULE)
+        select_campp_defaults(eps)
+        return
     sys.stdout.flush()
     grid = ahc_grid(eps)
     single = single_columns(eps, grid)
@@ -474,6 +503,33 @@ def select_suite_defaults(eps: list) -> None:
             rows.append([label, *(f"{reg[r]:g}" for r in regs), f"{sum(per):g}", score[label][1]])
     pick = pick_setting(score)
     print_table(f"Stage 2, image weighting: ops per regime (chosen: {pick})",
+                ["setting", *regs, "total", "regimes over bound"], rows)
+
+
+CAMPP_RULE = (
+    "CAM++ (wave 3): the same bounds and the same choice (every regime within its bound, then "
+    "the lowest suite total, then grid order) in one stage over campp_grid(), whose image "
+    "weighting is part of the grid; the haruhi16-calibrated regime (ECAPA vectors) is left "
+    "out: it is not CAM++'s."
+)
+
+
+def select_campp_defaults(eps: list) -> None:
+    eps = [e for e in eps if e.regime != H16_REGIME]
+    grid = ahc_grid(eps)
+    single = single_columns(eps, grid)
+    regs = regimes(eps)
+    bound = regime_bounds(eps, grid, single)
+    rows, score = [], {}
+    for label, params in campp_grid():
+        per = [evaluate(run_gated(e, params).labels, e.truth).ops.total for e in eps]
+        reg = {r: sum(v for v, e in zip(per, eps, strict=True) if e.regime == r) for r in regs}
+        over = sum(reg[r] > bound[r] for r in regs)
+        score[label] = (sum(per), over)
+        rows.append([label, *(f"{reg[r]:g}" for r in regs), f"{sum(per):g}", over])
+    pick = pick_setting(score)
+    rows.append(["bound: min(wave-1, AHC best single)", *(f"{bound[r]:g}" for r in regs), "", "-"])
+    print_table(f"CAM++: ops per regime (chosen: {pick})",
                 ["setting", *regs, "total", "regimes over bound"], rows)
 
 
@@ -606,14 +662,17 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="quality table only")
     ap.add_argument("--defaults", action="store_true",
                     help="only show how the defaults (gamma, refinement) were chosen")
+    ap.add_argument("--voice", default="campp", choices=("campp", "resemblyzer"),
+                    help="which encoder's vectors of the dev suite (default campp; resemblyzer "
+                    "needs `bench/devsuite.py --build --voice resemblyzer` once)")
     args = ap.parse_args()
     t0 = time.time()
     if args.defaults:
-        select_suite_defaults(load_devsuite())
+        select_suite_defaults(load_devsuite(voice=args.voice), args.voice)
         return 0
     print(DECLARED_RULE + " (`--defaults` prints the grid.)")
-    print(f"Defaults in use: {DEFAULT_PARAMS}")
-    eps = load_devsuite()
+    eps = load_devsuite(voice=args.voice)
+    print(f"Voice vectors: {args.voice}; defaults in use: {params_for(eps[0].model)}")
     summary = suite_quality(eps)
     samples_check()
     models = {"synthetic": train_on_synthetic()}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ from sgtui.engine.confidence import (
     ConfidenceModel,
 )
 from sgtui.engine.constraints import Constraints
-from sgtui.engine.gated import DEFAULT_PARAMS, GatedParams, threshold_for
+from sgtui.engine.gated import DEFAULT_PARAMS, GatedParams, params_for, threshold_for
 from sgtui.engine.knn import KnnGraph, build_knn, fuse
 from sgtui.engine.methods import METHODS, cluster
 from sgtui.engine.modality import estimate_image_weight
@@ -102,11 +102,12 @@ def episode_vectors(project: Project) -> tuple[np.ndarray, np.ndarray, str]:
     return ids, fuse(voice, image), model
 
 
-def episode_modalities(project: Project) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str]:
+def episode_modalities(project: Project, voice_model: str | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str]:
     """(line ids, voice vectors, image vectors aligned to them (zero rows where missing) or
-    None, voice model name)."""
-    ids, voice = project.embeddings("voice")
-    model = project.chosen_model("voice")
+    None, voice model name); `voice_model`: that model's vectors, not the chosen one's."""
+    model = voice_model or project.chosen_model("voice")
+    ids, voice = project.embeddings("voice", model)
     if ids.size == 0 or model is None:
         raise SgtuiError("the project has no voice embeddings; run `sgtui embed EP` or import features")
     img_ids, img = project.embeddings("image")
@@ -125,14 +126,16 @@ def cached_graph(x: np.ndarray, k: int = 10) -> KnnGraph:
     return _cached(x, k)[0]
 
 
-def _cached(x: np.ndarray, k: int = 10) -> tuple[KnnGraph, float]:
-    """(graph, the episode's threshold calibration), both computed once per process."""
-    key = hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=16).hexdigest() + f":{k}"
+def _cached(x: np.ndarray, k: int = 10, params: GatedParams = DEFAULT_PARAMS
+            ) -> tuple[KnnGraph, float]:
+    """(graph, the episode's threshold under `params`), both computed once per process."""
+    key = hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=16).hexdigest() + \
+        f":{k}:{hash(params)}"
     if key not in _GRAPHS:
         if len(_GRAPHS) > 8:
             _GRAPHS.clear()
         graph = build_knn(x, k)
-        _GRAPHS[key] = (graph, threshold_for(x, graph, DEFAULT_PARAMS))
+        _GRAPHS[key] = (graph, threshold_for(x, graph, params))
     return _GRAPHS[key]
 
 
@@ -187,11 +190,12 @@ def plan_recluster(
     lines = {ln.id: ln for ln in project.lines()}
     durations = np.array([lines[int(i)].duration_ms for i in ids.tolist()], dtype=np.float64)
     starts = np.array([lines[int(i)].start_ms for i in ids.tolist()], dtype=np.float64)
-    weight = _image_weight(voice, image, np.argsort(starts, kind="stable"))
+    base = params_for(voice_model)  # parameters tuned per voice encoder
+    weight = _image_weight(voice, image, np.argsort(starts, kind="stable"), base)
     x = fuse(voice, image, weight)
     cons = _constraints(project, ids)
-    graph, theta = _cached(x)
-    params = GatedParams(threshold=theta)
+    graph, theta = _cached(x, params=base)
+    params = replace(base, threshold=theta)
     try:
         result = cluster(method, voice, image=image, image_weight=weight, graph=graph, constraints=cons,
                          model=model, durations_ms=durations, params=params, starts_ms=starts,
@@ -376,18 +380,20 @@ def recluster(
 _WEIGHTS: dict[str, float] = {}  # vectors' hash -> measured image weight
 
 
-def _image_weight(voice: np.ndarray, image: np.ndarray | None, order: np.ndarray) -> float:
+def _image_weight(voice: np.ndarray, image: np.ndarray | None, order: np.ndarray,
+                  params: GatedParams = DEFAULT_PARAMS) -> float:
     """The episode's image weight (engine.modality), measured once per process per vectors."""
     if image is None:
         return 0.0
     h = hashlib.blake2b(digest_size=16)
     for a in (voice, image, order):
         h.update(np.ascontiguousarray(a).tobytes())
-    key = h.hexdigest()
+    key = h.hexdigest() + f":{hash(params)}"
     if key not in _WEIGHTS:
         if len(_WEIGHTS) > 8:
             _WEIGHTS.clear()
-        _WEIGHTS[key] = estimate_image_weight(voice, image, order=order, graph_of=cached_graph)[0]
+        _WEIGHTS[key] = estimate_image_weight(voice, image, order=order, graph_of=cached_graph,
+                                              params=params)[0]
     return _WEIGHTS[key]
 
 

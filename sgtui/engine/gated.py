@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -111,6 +111,11 @@ class GatedParams:
     # voice very close) and leaves hard real speech to the z-rule. None = no ceiling.
     cap_k: int | None = 0
     cap_drop: float = 1.5
+    # The image channel's weight (engine.modality.image_weight): the most it gets when its
+    # neighbours fully agree with the voice structure, and the agreement above chance it
+    # needs before it gets any (stage 2 of bench/engine.py --defaults).
+    image_max_weight: float = 0.3
+    image_margin: float = 0.0
 
 
 DEFAULT_PARAMS = GatedParams()
@@ -120,6 +125,27 @@ DEFAULT_PARAMS = GatedParams()
 # that no line's pairs clear the unrelated tail.
 WAVE1_PARAMS = GatedParams(threshold_z=None, threshold_position=0.65, gamma=0.7, connect_mutual=False, min_size=2,
                            tau=0.5, refine_alone_gate=False, time_gate_z=None)
+
+
+# Per voice encoder (a model id's first part, "campp/zh-en-200k" -> "campp"): the parameters
+# that depend on how an encoder spreads its scores. DEFAULT_PARAMS above were chosen on
+# resemblyzer's vectors and stay the rule for every encoder without an entry here.
+#
+# CAM++ (wave 3; bench/engine.py --defaults --voice campp prints the rule and the grid): its
+# vectors put a typical nearest neighbour far above unrelated pairs, so the threshold is the
+# nearest-neighbour ceiling (1-NN median less 1.4 spreads of unrelated pairs; the z-rule's
+# bar, 6 spreads up, sits above it) and only clusters of up to 2 lines count as alone. Chosen
+# on the dev suite embedded with CAM++ (real-speech regimes and anime-like episodes);
+# haruhi03 and the bundled samples never entered the choice.
+CAMPP_PARAMS = replace(DEFAULT_PARAMS, threshold_z=6.0, cap_k=0, cap_drop=1.4, refine_alone_max=2)
+ENCODER_PARAMS: dict[str, GatedParams] = {"campp": CAMPP_PARAMS}
+
+
+def params_for(model: str | None) -> GatedParams:
+    """The gated parameters for vectors of this voice model (docs/engine.md, "Per encoder")."""
+    if not model:
+        return DEFAULT_PARAMS
+    return ENCODER_PARAMS.get(model.split("/", 1)[0].lower(), DEFAULT_PARAMS)
 
 
 def estimate_threshold(x: np.ndarray, graph: KnnGraph, samples: int = 400, seed: int = 0,

@@ -82,11 +82,13 @@ def estimate_image_weight(voice: np.ndarray, image: np.ndarray | None, voice_lab
     """(image weight, agreement) for one episode: the voice-only gated clustering (unless
     `voice_labels` are given) is the speaker structure the image channel is measured on.
     `graph_of`: how to get a k-NN graph of vectors (a caching one, in the workflows)."""
+    from sgtui.engine.gated import DEFAULT_PARAMS, gated_cluster
+
+    params = params or DEFAULT_PARAMS
     if image is None:
         return 0.0, 0.0
     if voice_labels is None:
-        from sgtui.engine.gated import DEFAULT_PARAMS, gated_cluster
-
         v = normalise(voice)
-        voice_labels = gated_cluster(v, graph_of(v), params=params or DEFAULT_PARAMS, order=order)[0]
-    return image_weight(image, voice_labels)
+        voice_labels = gated_cluster(v, graph_of(v), params=params, order=order)[0]
+    return image_weight(image, voice_labels, max_weight=params.image_max_weight,
+                        margin=params.image_margin)
