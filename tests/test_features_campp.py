@@ -238,3 +238,34 @@ def test_the_encoder_runs_without_torch_once_its_graph_is_cached(unembedded, cli
 
 def test_encoder_class_reports_its_model_id_before_loading():
     assert CamppEncoder.version_for(None) == "zh-en-200k"
+
+
+def test_a_bank_refuses_another_encoders_vectors_and_its_hint_works(tmp_path, cli):
+    """A bank of CAM++ voices and an episode embedded with resemblyzer only: one line whose
+    hint, run as printed, gives the episode vectors the bank can match."""
+    import shlex
+
+    samples = REPO / "sample_projects"
+    ep1 = tmp_path / "sample01.sgproj"
+    shutil.copy(samples / "sample01.sgproj", ep1)
+    assert cli("labels", "import", ep1, samples / "sample01.truth.csv").returncode == 0
+    bank = tmp_path / "s.sgbank"
+    assert cli("bank", "add", bank, ep1).returncode == 0
+    ep = tmp_path / "ep.sgproj"
+    from features_helpers import make_project
+
+    make_project(ep, n_per_speaker=3, speakers=2, keyframes=False)
+    assert cli("embed", ep, "--voice", "resemblyzer", "--image", "none").returncode == 0
+    before = _md5(ep)
+    r = cli("cluster", ep, "--bank", bank, "--json")
+    message = r.stderr.strip() if r.returncode else json.loads(r.stdout).get("bank_error", "")
+    assert "campp/zh-en-200k" in message and "\n" not in message
+    hint = message.split("`")[1]
+    assert hint == "sgtui embed EP.sgproj --voice campp"
+    if r.returncode:
+        assert _md5(ep) == before
+    r = cli(*[str(ep) if a == "EP.sgproj" else a for a in shlex.split(hint)[1:]])
+    assert r.returncode == 0, r.stderr
+    r = cli("cluster", ep, "--bank", bank, "--json")
+    assert r.returncode == 0, r.stderr
+    assert "bank_error" not in json.loads(r.stdout)
