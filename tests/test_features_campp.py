@@ -94,6 +94,7 @@ def test_a_clips_vector_does_not_depend_on_its_batch(reference, encoder):
     assert cosines(together, alone).min() >= 0.9999
 
 
+@pytest.mark.slow
 def test_the_onnx_graph_gives_torchs_vectors_and_a_damaged_cache_is_rebuilt(reference, tmp_path,
                                                                              monkeypatch):
     from sgtui.features.campp_onnx import OnnxCampp
