@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from sgtui.engine.gated import (
-    DEFAULT_PARAMS,
     WAVE1_PARAMS,
     estimate_unrelated,
     gated_cluster,
+    params_for,
     threshold_for,
 )
 from sgtui.engine.knn import build_knn, fuse, normalise
@@ -76,7 +76,7 @@ def test_threshold_estimate_does_not_assume_ten_lines_per_speaker(longtail):
     assert abs(centre - float(np.median(diff))) < 0.05
     assert 0.5 * diff.std() < spread < 1.5 * diff.std()
     graph = build_knn(x)
-    theta = threshold_for(x, graph, DEFAULT_PARAMS)
+    theta = threshold_for(x, graph, params_for(e.model))  # the rule of the episode's encoder
     assert (diff >= theta).mean() < 0.03  # few unrelated pairs clear it
     assert theta < float(np.median(same))
 
@@ -140,7 +140,7 @@ def test_cluster_ahc_threshold(longtail, tmp_path, cli):
     high = json.loads(cli("cluster", sg, "--method", "ahc", "--threshold", "0.8", "--json").stdout)
     assert high["threshold"] == 0.8 and high["clusters"] > low["clusters"]
     before = hashlib.sha256(sg.read_bytes()).hexdigest()
-    for bad, hint in ((("--method", "ahc", "--threshold", "1.5"), "between -1 and 1"),
+    for bad, hint in ((("--method", "ahc", "--threshold", "1.5"), "from -1 to 1"),
                       (("--threshold", "0.6"), "--method ahc")):
         r = cli("cluster", sg, *bad)
         assert r.returncode == 2 and hint in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -59,11 +59,11 @@ def test_embedding_twice_is_a_no_op(project) -> None:
 
 
 def test_another_model_keeps_the_old_vectors(project, tmp_path) -> None:
-    import resemblyzer
+    from sgtui.features.campp_weights import locate
 
     path, truth = project
     other = tmp_path / "other.pt"  # the same weights under another name: another model id
-    shutil.copy(Path(resemblyzer.__file__).parent / "pretrained.pt", other)
+    shutil.copy(locate(None).path, other)
     with Project.open(path) as p:
         first = embed_project(p, image=None, device="cpu")["voice"]["model"]
         second = embed_project(p, image="none", device="cpu",
@@ -97,7 +97,7 @@ def test_cli_embed_prints_a_summary_and_json(project, capsys) -> None:
     path, truth = project
     assert main(["embed", str(path), "--device", "cpu", "--batch", "8"]) == 0
     out = capsys.readouterr().out
-    assert "voice: resemblyzer/" in out and f"{len(truth)} embedded" in out
+    assert "voice: campp/zh-en-200k" in out and f"{len(truth)} embedded" in out
     assert main(["embed", str(path), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["voice"]["embedded"] == 0 and result["voice"]["already"] == len(truth)

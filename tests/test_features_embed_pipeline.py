@@ -43,8 +43,10 @@ def _decode_threads() -> list[object]:
             ] + multiprocessing.active_children()
 
 
-def test_pipeline_vectors_are_the_encoders_own_on_the_decoded_clips(project, tmp_path) -> None:
-    """Decoding in another process changes no bit of any vector."""
+@pytest.mark.parametrize("voice", ["campp", "resemblyzer"])
+def test_pipeline_vectors_are_the_encoders_own_on_the_decoded_clips(project, tmp_path,
+                                                                    voice) -> None:
+    """Decoding (and preparing features) in another process changes no bit of any vector."""
     from threadpoolctl import threadpool_limits
 
     from sgtui.features.embed import store_vectors
@@ -57,14 +59,14 @@ def test_pipeline_vectors_are_the_encoders_own_on_the_decoded_clips(project, tmp
     children: list[int] = []
     single = threading.active_count() == 1
     with Project.open(project) as p:
-        result = embed_project(p, image=None, device="cpu", batch=5, progress=lambda *a:
+        result = embed_project(p, voice=voice, image=None, device="cpu", batch=5, progress=lambda *a:
                                children.append(len(multiprocessing.active_children())))["voice"]
         ids, piped = p.embeddings("voice", result["model"])
     assert result["embedded"] == len(ids) == 12
     assert _decode_threads() == []
     # the decoder is a process on Linux (alive while lines embed) unless threads run
     assert max(children) == (1 if sys.platform == "linux" and single else 0)
-    enc = create_encoder("resemblyzer", "voice", device="cpu", batch_size=5)
+    enc = create_encoder(voice, "voice", device="cpu", batch_size=5)
     with Project.open(by_hand) as p, threadpool_limits(1, user_api="blas"):  # as embed_project
         order = [line.id for line in p.lines()]
         wavs = [decode_clip(c.codec, c.sample_rate, c.data) for c in map(p.clip, order)]
@@ -112,7 +114,7 @@ def test_a_clip_that_does_not_decode_stops_the_run_and_keeps_earlier_batches(pro
         with pytest.raises(SgtuiError, match="does not decode"):
             embed_project(p, image=None, device="cpu", batch=5)
         assert _decode_threads() == []
-        model = create_encoder("resemblyzer", "voice", device="cpu").model_id
+        model = create_encoder("campp", "voice", device="cpu").model_id  # the default
         assert p.embedded_ids("voice", model) == set(order[:5])  # the first batch, written
 
 
@@ -120,7 +122,7 @@ def test_weights_that_do_not_load_store_nothing_and_leave_no_thread(project, tmp
     weights = tmp_path / "weights.pt"
     weights.write_bytes(b"not a torch checkpoint")
     with Project.open(project) as p:
-        with pytest.raises(SgtuiError, match="not a resemblyzer checkpoint"):
+        with pytest.raises(SgtuiError, match="not a readable CAM\\+\\+ state dict"):
             embed_project(p, image=None, device="cpu", batch=2, voice_model_path=str(weights))
         assert _decode_threads() == []
         assert p.encoders() == []
@@ -143,7 +145,7 @@ def test_a_rerun_with_nothing_to_embed_does_not_load_torch(project) -> None:
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
     assert lines[-1] == "False 0"
-    assert "(256-d): 0 embedded, 12 already" in lines[0]
+    assert "(192-d): 0 embedded, 12 already" in lines[0]
 
 
 def test_the_command_ends_without_torchs_teardown_and_loses_nothing(project) -> None:

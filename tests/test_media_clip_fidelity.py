@@ -61,9 +61,13 @@ def test_stored_clip_embeddings_match_the_original_audio(tmp_path: Path, encoder
 
 
 @pytest.mark.slow
-def test_ingest_embed_embeds_the_stored_clips(tmp_path: Path, encoder, capsys) -> None:
+def test_ingest_embed_embeds_the_stored_clips(tmp_path: Path, capsys) -> None:
     """A line's vector is its stored clip's, so that anyone holding only the .sgproj gets
-    the same vectors (the original audio differs by the tolerance above)."""
+    the same vectors (the original audio differs by the tolerance above); the default
+    voice encoder, CAM++."""
+    from sgtui.features import create_encoder
+
+    encoder = create_encoder("campp", "voice", device="cpu")
     ep = make_episode_files(tmp_path, seed=34, lines=4)
     out = tmp_path / "a.sgproj"
     assert main(["ingest", str(ep.video), "--subs", str(ep.ass), "--embed", "--device", "cpu",

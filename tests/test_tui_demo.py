@@ -42,10 +42,12 @@ def test_the_demo_shows_the_subtitles_suggested_names(tmp_path):
         for ln, (start_ms, speaker) in zip(lines, truth, strict=True):  # the ASS Name field, per line
             assert abs(ln.start_ms - start_ms) < 10 and ln.actor == speaker, (ln, start_ms, speaker)
         state = AnnotatorState(p, "demo-viewer")
-        assert state.clusters and set(state.name_sugg) == {c.id for c in state.clusters}
+        # every character's name is suggested, on a cluster of that character's lines (a
+        # character split in two keeps the name on one part: the other is a merge to make)
+        assert state.clusters and set(state.name_sugg) <= {c.id for c in state.clusters}
         assert {s.source for s in state.name_sugg.values()} == {"subtitle"}
         assert {s.name for s in state.name_sugg.values()} == {speaker for _, speaker in truth}
-        assert status_hint(state).startswith(f"{len(state.clusters)} suggested")
+        assert status_hint(state).startswith(f"{len(state.name_sugg)} suggested")
         biggest = state.clusters[0]
         row = cluster_row(state, state.cluster_rows().index(biggest.id), 30).plain
         assert f"{state.name_sugg[biggest.id].name}? 1.00" in row, row
