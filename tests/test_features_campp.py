@@ -107,7 +107,9 @@ def test_the_onnx_graph_gives_torchs_vectors_and_a_damaged_cache_is_rebuilt(refe
     torch_run = _TorchCampp(weights, "cpu")
     expected = np.concatenate([torch_run(f) for f in feats])
     onnx_run = OnnxCampp.load(weights)
-    graph = tmp_path / "sgtui" / "campp" / f"{weights.sha256}.onnx"
+    from sgtui.features.campp_onnx import GRAPH_VERSION
+
+    graph = tmp_path / "sgtui" / "campp" / f"{weights.sha256}-v{GRAPH_VERSION}.onnx"
     assert graph.is_file()
     assert cosines(np.concatenate([onnx_run(f) for f in feats]), expected).min() >= 0.9999
     graph.write_bytes(graph.read_bytes()[:1000])  # a damaged cache is never trusted

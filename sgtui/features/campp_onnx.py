@@ -4,8 +4,8 @@ ONNX Runtime ran this network 3.4× faster than torch on two cores, with the sam
 (docs/encoders.md has the figures). The graph is exported from the torch network the first
 time a set of weights is used (`torch.onnx.export`, dynamic batch and time axes), checked
 against torch on fixed inputs of several lengths (cosine ≥ `MIN_COSINE`, and a batch of two
-equal to each alone), and cached as `$XDG_CACHE_HOME/sgtui/campp/SHA256.onnx` with the torch
-outputs beside it (`SHA256.check.npz`). A later run loads the cached graph without importing
+equal to each alone), and cached as `$XDG_CACHE_HOME/sgtui/campp/SHA256-vN.onnx` (N = GRAPH_VERSION) with the torch
+outputs beside it (`SHA256-vN.check.npz`). A later run loads the cached graph without importing
 torch at all, after running it once on those inputs again: a damaged or foreign cache file is
 rebuilt, never trusted.
 """
@@ -22,6 +22,7 @@ from sgtui.errors import SgtuiError
 from sgtui.features.campp_weights import Weights
 
 MIN_COSINE = 0.9999
+GRAPH_VERSION = 2  # bump when the network's code changes the exported graph (a new cache name)
 CHECK_FRAMES = (98, 263, 611)  # odd lengths: the last 100-frame context segment is partial
 OPSET = 17
 
@@ -41,8 +42,8 @@ class OnnxCampp:
     def load(cls, weights: Weights) -> OnnxCampp:
         """The cached graph for these weights, checked; exported (and cached) when missing."""
         folder = _cache_folder()
-        graph = folder / f"{weights.sha256}.onnx"
-        check = folder / f"{weights.sha256}.check.npz"
+        graph = folder / f"{weights.sha256}-v{GRAPH_VERSION}.onnx"
+        check = folder / f"{weights.sha256}-v{GRAPH_VERSION}.check.npz"
         if graph.is_file() and check.is_file():
             try:
                 runner = cls(_session(graph), 0)
@@ -83,6 +84,9 @@ class OnnxCampp:
                 np.savez(f, **expected)
             os.replace(tmp_check, check)
             os.replace(tmp_graph, graph)
+            for stale in graph.parent.glob(f"{weights.sha256}*"):  # an older graph version's
+                if stale not in (graph, check) and not stale.name.startswith("."):
+                    stale.unlink(missing_ok=True)
         finally:
             for p in (tmp_graph, tmp_check):
                 p.unlink(missing_ok=True)
