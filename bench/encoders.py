@@ -1,10 +1,11 @@
 """Benchmark: encoder speed (lines/s), LibriSpeech speaker accuracy, image separation.
 
-    .venv/bin/python bench/encoders.py [--repeats 3] [--quick] [--e2e-only] [--before DIR]
+    .venv/bin/python bench/encoders.py [--repeats 3] [--quick] [--e2e-only | --devspeech-only]
+        [--before DIR]
         [--ecapa-path DIR] [--anime-path FILE] [--clip-path DIR|FILE --clip-model NAME]
 
 What it measures, all in one run so ratios compare like with like:
-- `sgtui embed` end to end (the command a user runs: start-up, imports, decoding the stored
+- for CAM++ (the default) and resemblyzer: `sgtui embed` end to end (the command a user runs: start-up, imports, decoding the stored
   Opus clips, features, network, writing) on a project of 329 real read-speech lines of
   1-4 s (LibriSpeech cut by bench/speech_project.py); its start-up (a no-op run), what the
   start-up is made of (imports by -X importtime, the model load), the steady state (whole
@@ -540,6 +541,8 @@ def main() -> int:
                     help="2 s lines and drawn frames only; no larger end-to-end run")
     ap.add_argument("--e2e-only", action="store_true",
                     help="only the first table: `sgtui embed` end to end")
+    ap.add_argument("--devspeech-only", action="store_true",
+                    help="only the devspeech table: both voice encoders' 1-NN and pair EER")
     ap.add_argument("--before", metavar="DIR",
                     help="another checkout (e.g. `git worktree add DIR main`) whose `sgtui embed` "
                     "is timed in the same loop, for a before/after row")
@@ -565,10 +568,11 @@ def main() -> int:
         print("GPU: none on this machine - the fp16 / batch-size sweep for ECAPA and CLIP "
               "was NOT run; no GPU numbers are reported")
 
-    for voice in ("campp", "resemblyzer"):
-        print_end_to_end(bench_end_to_end(args, voice), args.repeats)
-    if args.e2e_only:
-        return 0
+    if not args.devspeech_only:
+        for voice in ("campp", "resemblyzer"):
+            print_end_to_end(bench_end_to_end(args, voice), args.repeats)
+        if args.e2e_only:
+            return 0
 
     shared = Path(os.environ.get("SGTUI_SHARED", ROOT.parent / "shared"))
     print("\n## Voice encoders on devspeech (1,145 utterances, 136 speakers: non-native "
@@ -576,7 +580,9 @@ def main() -> int:
     print("| encoder | leave-one-out 1-NN | pooled pair EER | seconds |\n|---|---|---|---|")
     for spec, loo, eer, secs in bench_devspeech(shared):
         print(f"| {spec} | {loo:.3f} | {eer * 100:.1f} % | {secs:.0f} |")
-    print("targets (CAM++): 1-NN >= 0.98, EER <= 3.5 %")
+    print(f"targets (CAM++): 1-NN >= 0.98, EER <= 3.5 %; load average {_load()}")
+    if args.devspeech_only:
+        return 0
 
     wavs, speakers = librispeech()
     sets = voice_sets(wavs, speakers)

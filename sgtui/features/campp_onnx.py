@@ -120,6 +120,9 @@ def _session(path: Path):  # -> onnxruntime.InferenceSession
     threads = os.environ.get("SGTUI_ORT_THREADS")
     if threads:
         opts.intra_op_num_threads = int(threads)
+    # Idle pool threads sleep instead of spinning: beside them the decoding process
+    # prepares the next batches on the other core (sgtui/features/embed.py).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3  # warnings about unused initialisers are not the user's
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
