@@ -381,6 +381,15 @@ def test_undo_and_redo_say_what_they_undid(state, sp):
     assert state.redo() == f"redone: move line {b[3]} to #{c1}"
 
 
+def test_undo_of_a_title_says_which_title(state):
+    """A title set with `sgtui info --set-title` is undone in the app by its own words."""
+    before = state.project.meta_get("title")
+    assert state.project.set_title("Episode One", "ann")
+    state.refresh()
+    assert state.undo() == f"undone: retitle {before!r} to 'Episode One'"
+    assert state.project.meta_get("title") == before
+
+
 def test_a_message_about_a_line_goes_when_the_cursor_moves_on(state, sp):
     """Issue 24 B.14: "removed line 11" stayed on screen while the cursor was elsewhere."""
     state.set_cursor(state.rows().index(sp.ids["B"][3]))

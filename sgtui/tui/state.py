@@ -786,6 +786,9 @@ def describe_action(rows: Sequence[Any], label: Callable[[int | None], str]) -> 
         return "re-cluster"
     if "import" in kinds:
         return "import labels"
+    if "title" in kinds and isinstance(payload.get("title"), list) and len(payload["title"]) == 2:
+        before, after = payload["title"]
+        return f"retitle {before!r} to {after!r}"
     return min(kinds)
 
 
