@@ -58,9 +58,15 @@ class OnnxCampp:
 
     @classmethod
     def _export(cls, weights: Weights, graph: Path, check: Path) -> OnnxCampp:
+        import sys
+
         import torch
 
         from sgtui.features.campp_weights import load_network
+
+        if sys.stderr.isatty():  # a pause of ~15 s the first time: say why, once
+            print(f"note: preparing CAM++ for ONNX Runtime (once per set of weights; cached in "
+                  f"{graph.parent})", file=sys.stderr, flush=True)
 
         model = load_network(weights)
         with torch.inference_mode():
