@@ -197,6 +197,24 @@ def run_cli(*args: str, cwd: Path | None = None, input: str | None = None,
     )
 
 
+def refusal(r: subprocess.CompletedProcess, *fragments: str) -> str:
+    """The one line of a refusal (exit 2, `sgtui: error: `, no traceback), checked to hold
+    each fragment; the tests of every command share this rule."""
+    assert r.returncode == 2, (r.returncode, r.stdout[-500:], r.stderr)
+    err = r.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("sgtui: error: "), err
+    for f in fragments:
+        assert f in err, err
+    return err
+
+
+def succeeded(r: subprocess.CompletedProcess) -> str:
+    """A command that ran (exit 0); its stderr, where notes go."""
+    assert r.returncode == 0, r.stderr
+    return r.stderr
+
+
 @pytest.fixture
 def cli():
     return run_cli

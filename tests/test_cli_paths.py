@@ -19,23 +19,13 @@ from pathlib import Path
 
 import pytest
 from conftest import read_only_folder
+from conftest import refusal as _err
 
 from sgtui.paths import PATH_ERRNOS, os_error_line
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_projects" / "sample01.sgproj"
 LOOP_WORDS = ("loops back on itself", "ELOOP")
-
-
-def _err(r: subprocess.CompletedProcess, *fragments: str) -> str:
-    """The one line of a refusal (exit 2, no traceback, not an internal error)."""
-    assert r.returncode == 2, (r.returncode, r.stdout[-500:], r.stderr)
-    err = r.stderr.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert err.startswith("sgtui: error: ") and "internal error" not in err, err
-    for f in fragments:
-        assert f in err, err
-    return err
 
 
 def _loop(folder: Path, name: str) -> Path:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import HARUHI03, read_only_folder
+from conftest import refusal as _err
 from project_helpers import make_project
 
 from sgtui.project import Project
@@ -34,17 +35,6 @@ WORKER = Path(__file__).with_name("project_worker.py")
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
 H3_LINES = HARUHI03 / "lines.csv"
 H3_VOICE = HARUHI03 / "voice_ecapa192.npy"
-
-
-def _err(r, *fragments: str) -> str:
-    """The one line of a refusal (exit 2, no traceback), checked to hold each fragment."""
-    assert r.returncode == 2, (r.returncode, r.stdout[-500:], r.stderr)
-    err = r.stderr.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert err.startswith("sgtui: error: "), err
-    for f in fragments:
-        assert f in err, err
-    return err
 
 
 def _side_files(path: Path) -> list[str]:

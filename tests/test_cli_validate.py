@@ -7,28 +7,18 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import refusal as _err
 from media_helpers import EpisodeFiles, make_episode_files
 
 from sgtui.cli import validate
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_projects" / "sample01.sgproj"
-
-
-def _err(r: subprocess.CompletedProcess, *fragments: str) -> str:
-    assert r.returncode == 2, (r.returncode, r.stdout[-500:], r.stderr)
-    err = r.stderr.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert err.startswith("sgtui: error: "), err
-    for f in fragments:
-        assert f in err, err
-    return err
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import refusal as _err
 
 from sgtui.cli import build_parser
 
@@ -28,16 +29,6 @@ SAMPLES = REPO / "sample_projects"
 WRONG_PLURAL = re.compile(r"(?<![\d.])1 (lines|speakers|episodes|clusters|characters|actions|WAVs|"
                           r"projects|clips|keyframes|prototypes|named clusters|labelled rows|"
                           r"unlabelled rows|human-labelled lines)\b")
-
-
-def _err(r: subprocess.CompletedProcess, *fragments: str) -> str:
-    assert r.returncode == 2, (r.returncode, r.stdout[-500:], r.stderr)
-    err = r.stderr.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert err.startswith("sgtui: error: "), err
-    for f in fragments:
-        assert f in err, err
-    return err
 
 
 def _ok(r: subprocess.CompletedProcess) -> str:
@@ -230,7 +221,6 @@ def test_audio_local_without_a_device_is_one_line_from_sgtui(tmp_path):
     err = _err(r, "--audio local", "no sound device", "--audio browser")
     for raw in ("PCM", "CODE", "ALSA lib", "["):
         assert raw not in err, err
-
 
 
 def test_a_row_count_of_one_is_singular_in_errors(cli, tmp_path):

@@ -12,22 +12,11 @@ import wave
 from pathlib import Path
 
 import pytest
+from conftest import refusal as _refused
 from conftest import run_cli
+from conftest import succeeded as _ok
 
 from sgtui.project import Project
-
-
-def _ok(r) -> str:
-    assert r.returncode == 0, r.stderr
-    return r.stderr
-
-
-def _refused(r, *words: str) -> str:
-    assert r.returncode == 2, (r.returncode, r.stderr)
-    assert r.stderr.count("\n") == 1 and r.stderr.startswith("sgtui: error:"), r.stderr
-    for w in words:
-        assert w in r.stderr, r.stderr
-    return r.stderr
 
 
 @pytest.fixture(scope="session")

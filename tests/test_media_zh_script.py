@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
+from conftest import succeeded as _ok
 from devspeech_helpers import make_speech_episode, manifest
 
 from sgtui.media import asr
@@ -23,11 +24,6 @@ from sgtui.project import Project
 CJK = re.compile(r"[\u4e00-\u9fff]")
 # 日本IDC統計顯示 (3.5 s): Whisper base writes it in traditional characters
 CLIP = "BAC009S0150W0273.flac"
-
-
-def _ok(r) -> str:
-    assert r.returncode == 0, r.stderr
-    return r.stderr
 
 
 def test_opencc_converts_both_ways_and_keep_keeps() -> None:

@@ -10,25 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import refusal as _refused
 from conftest import run_cli
+from conftest import succeeded as _ok
 
 from sgtui.errors import ConflictError
 from sgtui.project import Project
 
 ROWS = [(0.5, 1.5, "A"), (2.0, 3.0, "B"), (3.5, 4.5, "A"), (5.0, 6.0, "B")]
-
-
-def _ok(r) -> str:
-    assert r.returncode == 0, r.stderr
-    return r.stderr
-
-
-def _refused(r, *words: str) -> str:
-    assert r.returncode == 2, (r.returncode, r.stderr)
-    assert r.stderr.count("\n") == 1 and r.stderr.startswith("sgtui: error:"), r.stderr
-    for w in words:
-        assert w in r.stderr, r.stderr
-    return r.stderr
 
 
 def _features(folder: Path) -> Path:
