@@ -468,42 +468,14 @@ def select_suite_defaults(eps: list, voice: str = "resemblyzer") -> None:
         select_campp_defaults(eps)
         return
     sys.stdout.flush()
-    grid = ahc_grid(eps)
-    single = single_columns(eps, grid)
-    regs = regimes(eps)
-    bound = regime_bounds(eps, grid, single)
-    rows, score = [], {}
-    for label, params in default_grid():
-        per = [evaluate(run_gated(e, params).labels, e.truth).ops.total for e in eps]
-        reg = {r: sum(v for v, e in zip(per, eps, strict=True) if e.regime == r) for r in regs}
-        over = sum(reg[r] > bound[r] for r in regs)
-        score[label] = (sum(per), over)
-        rows.append([label, *(f"{reg[r]:g}" for r in regs), f"{sum(per):g}", over])
-        print(f"  {label}: {sum(per):g}", file=sys.stderr, flush=True)
-    pick = pick_setting(score)
-    rows.append(["bound: min(wave-1, AHC best single)", *(f"{bound[r]:g}" for r in regs), "", "-"])
-    print_table(f"Stage 1, clustering: ops per regime (chosen: {pick})",
-                ["setting", *regs, "total", "regimes over bound"], rows)
-    # stage 2: the image weighting, with stage 1's choice, by the same rule
+    bound = suite_bounds(eps)
+    pick = choose_from_grid(eps, default_grid(), bound, "Stage 1, clustering")
+    # stage 2: the image weighting (GatedParams.image_*), with stage 1's choice, by the same rule
     params = dict(default_grid())[pick]
-    from sgtui.engine.modality import image_weight
-
-    voice_labels = [gated_cluster(normalise(e.voice), build_knn(normalise(e.voice)), params=params,
-                                  order=np.argsort(e.starts_ms, kind="stable"))[0] for e in eps]
-    rows, score = [], {}
-    for mw in (0.15, 0.3, 0.5):
-        for margin in (0.0, 0.1, 0.2):
-            per = []
-            for e, lv in zip(eps, voice_labels, strict=True):
-                w = image_weight(e.image, lv, max_weight=mw, margin=margin)[0]
-                per.append(evaluate(run_gated(e, params, image_weight=w).labels, e.truth).ops.total)
-            reg = {r: sum(v for v, e in zip(per, eps, strict=True) if e.regime == r) for r in regs}
-            label = f"image max weight {mw}, margin {margin}"
-            score[label] = (sum(per), sum(reg[r] > bound[r] for r in regs))
-            rows.append([label, *(f"{reg[r]:g}" for r in regs), f"{sum(per):g}", score[label][1]])
-    pick = pick_setting(score)
-    print_table(f"Stage 2, image weighting: ops per regime (chosen: {pick})",
-                ["setting", *regs, "total", "regimes over bound"], rows)
+    choose_from_grid(eps, [(f"image max weight {mw}, margin {margin}",
+                            replace(params, image_max_weight=mw, image_margin=margin))
+                           for mw in (0.15, 0.3, 0.5) for margin in (0.0, 0.1, 0.2)],
+                     bound, "Stage 2, image weighting")
 
 
 CAMPP_RULE = (
@@ -514,23 +486,35 @@ CAMPP_RULE = (
 )
 
 
-def select_campp_defaults(eps: list) -> None:
-    eps = [e for e in eps if e.regime != H16_REGIME]
+def suite_bounds(eps: list) -> dict[str, float]:
+    """Per regime, the declared bound (regime_bounds) from this suite's own AHC grid."""
     grid = ahc_grid(eps)
-    single = single_columns(eps, grid)
+    return regime_bounds(eps, grid, single_columns(eps, grid))
+
+
+def choose_from_grid(eps: list, settings: list[tuple[str, GatedParams]], bound: dict[str, float],
+                     title: str) -> str:
+    """Run every setting on every episode, print ops per regime against the bounds, and
+    return the setting the declared rule picks (pick_setting)."""
     regs = regimes(eps)
-    bound = regime_bounds(eps, grid, single)
     rows, score = [], {}
-    for label, params in campp_grid():
+    for label, params in settings:
         per = [evaluate(run_gated(e, params).labels, e.truth).ops.total for e in eps]
         reg = {r: sum(v for v, e in zip(per, eps, strict=True) if e.regime == r) for r in regs}
         over = sum(reg[r] > bound[r] for r in regs)
         score[label] = (sum(per), over)
         rows.append([label, *(f"{reg[r]:g}" for r in regs), f"{sum(per):g}", over])
+        print(f"  {label}: {sum(per):g}", file=sys.stderr, flush=True)
     pick = pick_setting(score)
     rows.append(["bound: min(wave-1, AHC best single)", *(f"{bound[r]:g}" for r in regs), "", "-"])
-    print_table(f"CAM++: ops per regime (chosen: {pick})",
+    print_table(f"{title}: ops per regime (chosen: {pick})",
                 ["setting", *regs, "total", "regimes over bound"], rows)
+    return pick
+
+
+def select_campp_defaults(eps: list) -> None:
+    eps = [e for e in eps if e.regime != H16_REGIME]
+    choose_from_grid(eps, campp_grid(), suite_bounds(eps), "CAM++")
 
 
 def suite_quality(eps: list) -> dict:
