@@ -230,7 +230,7 @@ def join_by_bank(plan: ReclusterPlan, ids: np.ndarray, voice: np.ndarray, bank: 
     (the annotator sees them as a suggested merge)."""
     from sgtui.engine.bank import JOIN, match_clusters
 
-    protos, calibration, _ = _bank_matcher(bank, plan.voice_model)
+    ids, voice, protos, calibration, _ = _bank_matcher(bank, project, ids, voice, plan.voice_model)
     pos = {int(i): r for r, i in enumerate(ids.tolist())}
     group = np.full(len(ids), -1, dtype=np.int64)
     for g, (_, members) in enumerate(plan.groups):
@@ -595,42 +595,36 @@ def bank_add(bank_path: str | Path, projects: list[Project]) -> list[dict]:
     return out
 
 
-def voice_for_bank(project: Project, bank_path: str | Path, ids: np.ndarray, voice: np.ndarray,
-                   model: str) -> tuple[np.ndarray, np.ndarray, str]:
-    """(line ids, vectors, model) the bank can match: the project's vectors of the bank's own
-    encoder when it holds them (a project embedded with both), else the ones given."""
-    from sgtui.project.bank import Bank
-
-    with Bank.open(bank_path, readonly=True) as bank:
-        held = bank.voice_model
-    if held and held != model and any(e["model"] == held for e in project.encoders()
-                                      if e["modality"] == "voice"):
-        other_ids, other = project.embeddings("voice", held)
-        return other_ids, other, held
-    return ids, voice, model
-
-
-def _bank_matcher(bank_path: str | Path, voice_model: str):
-    """(prototypes, calibration, names) of a bank, checked against the episode's encoder."""
+def _bank_matcher(bank_path: str | Path, project: Project, ids: np.ndarray | None = None,
+                  voice: np.ndarray | None = None, model: str | None = None):
+    """(line ids, vectors, prototypes, calibration, names): a bank's characters and the
+    project's vectors it can match — the given ones (default: the chosen model's), or the
+    project's vectors of the bank's own encoder when it holds them (a project embedded with
+    both); one line naming a command that works otherwise."""
     from sgtui.engine.bank import Calibration, Prototypes
     from sgtui.project.bank import Bank
 
+    if ids is None or voice is None or model is None:
+        ids, voice, _, model = episode_modalities(project)
     with Bank.open(bank_path, readonly=True) as bank:
-        if bank.voice_model is None:
+        held = bank.voice_model
+        if held is None:
             raise SgtuiError(f"the bank {bank_path} is empty; add labelled episodes with "
                              f"`sgtui bank add {bank_path} EP.sgproj`")
-        if bank.voice_model != voice_model:
-            from sgtui.features.registry import embed_hint
+        if held != model:
+            if not any(e["model"] == held for e in project.encoders() if e["modality"] == "voice"):
+                from sgtui.features.registry import embed_hint
 
-            raise SgtuiError(f"the bank {bank_path} holds {bank.voice_model!r} voices but the episode "
-                             f"is embedded with {voice_model!r}; embed it with "
-                             f"{embed_hint(bank.voice_model)} or use a bank of that encoder")
+                raise SgtuiError(f"the bank {bank_path} holds {held!r} voices but the episode is "
+                                 f"embedded with {model!r}; embed it with {embed_hint(held)} or "
+                                 "use a bank of that encoder")
+            ids, voice = project.embeddings("voice", held)
         cal = bank.calibration()
         if cal is None:
             raise SgtuiError(f"the bank {bank_path} cannot calibrate its matches yet (it needs two "
                              "characters with two lines each); add another labelled episode")
         vecs, owner, names = bank.prototypes("voice")
-    return Prototypes(vecs, owner, len(names)), Calibration.from_dict(cal), names
+    return ids, voice, Prototypes(vecs, owner, len(names)), Calibration.from_dict(cal), names
 
 
 def match_bank(project: Project, bank_path: str | Path) -> dict:
@@ -639,9 +633,7 @@ def match_bank(project: Project, bank_path: str | Path) -> dict:
     from sgtui.engine.bank import match_clusters
 
     t0 = time.perf_counter()
-    ids, voice, _, model = episode_modalities(project)
-    ids, voice, model = voice_for_bank(project, bank_path, ids, voice, model)
-    protos, calibration, names = _bank_matcher(bank_path, model)
+    ids, voice, protos, calibration, names = _bank_matcher(bank_path, project)
     a = project.assignments()
     clusters = [c for c in project.clusters() if c.size]
     index = {c.id: g for g, c in enumerate(clusters)}

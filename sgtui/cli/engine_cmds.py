@@ -117,9 +117,9 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         check_input(bank, "bank")
     with _open(args.project, readonly=False) as project:
         if bank is not None:
-            from sgtui.workflows import _bank_matcher, episode_modalities
+            from sgtui.workflows import _bank_matcher
 
-            _bank_matcher(bank, episode_modalities(project)[3])  # refuse before anything is written
+            _bank_matcher(bank, project)  # refuse before anything is written
         summary = recluster(project, method=args.method, model=args.model, annotator=annotator,
                             threshold=args.threshold, bank=bank)
         if bank is not None:

@@ -198,7 +198,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def _check_bank_first(bank: str, voice: str) -> None:
     """The bank's refusals that `cluster --bank` would give after the whole ingest (an empty
     bank, another voice encoder), given before any clip is cut."""
-    from sgtui.features.registry import ENCODERS, known_model_id
+    from sgtui.features.registry import known_model_id, spec_for_model
     from sgtui.project.bank import Bank
 
     with Bank.open(bank, readonly=True) as b:
@@ -208,8 +208,8 @@ def _check_bank_first(bank: str, voice: str) -> None:
                          f"`sgtui bank add {bank} EP.sgproj`")
     model = known_model_id(voice, "voice")
     if model is not None and model != held:
-        spec = held.split("/", 1)[0].lower()  # a stored id is NAME/VERSION
-        todo = f"pass --voice {spec}, or " if spec in ENCODERS else ""
+        spec = spec_for_model(held)
+        todo = f"pass --voice {spec}, or " if spec else ""
         raise SgtuiError(f"the bank {bank} holds {held!r} voices but --embed would give "
                          f"{model!r}; {todo}use a bank of that encoder")
 
