@@ -8,6 +8,7 @@ import sys
 from sgtui.cli import validate
 from sgtui.cli.common import examples
 from sgtui.errors import SgtuiError
+from sgtui.features.registry import DEFAULTS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,10 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=examples("sgtui embed ep01.sgproj", "sgtui embed ep01.sgproj --image none --json"),
     )
     p.add_argument("project", metavar="EP.sgproj")
-    p.add_argument("--voice", default="campp", metavar="NAME", type=validate.encoder("voice"),
-                   help="voice encoder (default campp; resemblyzer is faster and weaker; "
-                   "'none' to skip)")
-    p.add_argument("--image", default="grid", metavar="NAME", type=validate.encoder("image"),
+    p.add_argument("--voice", default=DEFAULTS["voice"], metavar="NAME",
+                   type=validate.encoder("voice"),
+                   help=f"voice encoder (default {DEFAULTS['voice']}; resemblyzer is faster and "
+                   "weaker; 'none' to skip)")
+    p.add_argument("--image", default=DEFAULTS["image"], metavar="NAME", type=validate.encoder("image"),
                    help="image encoder (default grid; 'none' to skip)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--batch", type=validate.positive_int, default=32, metavar="N",

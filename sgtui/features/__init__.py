@@ -12,7 +12,7 @@ from sgtui.features.base import Encoder, l2_normalise
 from sgtui.features.registry import DEFAULTS, ENCODERS, create_encoder, parse_spec
 
 
-def embed_project(project: Any, voice: str | None = "campp", image: str | None = "grid",
+def embed_project(project: Any, voice: str | None = DEFAULTS["voice"], image: str | None = DEFAULTS["image"],
                   device: str = "auto", batch: int = 32, progress: Any = None,
                   **model_paths: str | None) -> dict:
     """Embed a project's clips and keyframes; see `sgtui.features.embed.embed_project`."""

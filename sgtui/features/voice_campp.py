@@ -97,12 +97,3 @@ class _TorchCampp:
 
         with torch.inference_mode():
             return self.model(torch.from_numpy(feats).to(self.device)).float().cpu().numpy()
-
-
-def reference_input(frames: int, seed: int = 0) -> np.ndarray:
-    """A fixed fbank-like input (mean-normalised noise) for checking one runtime against
-    another without audio."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((1, frames, N_MELS)).astype(np.float32) * 3.0
-    return x - x.mean(axis=1, keepdims=True)
-
