@@ -19,8 +19,6 @@ from sgtui.paths import (
     refuse_input_as_output,
 )
 
-VIDEO_SUFFIXES = (".mkv", ".mp4", ".m4v", ".webm", ".avi", ".mov", ".ts")
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -280,27 +278,13 @@ def _embedder(args: argparse.Namespace) -> _Embedder:
     return _Embedder(args)
 
 
-def pair_season(folder: Path) -> tuple[list[tuple[Path, Path | None]], list[Path]]:
-    """(video, its subtitle file or None) for each video; subtitle files with no video."""
-    from sgtui.ingest import sidecar_subtitles
-    from sgtui.media.subtitles import SUBTITLE_SUFFIXES
-
-    videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
-    pairs = [(v, sidecar_subtitles(v)) for v in videos]
-    used = {s for _, s in pairs if s is not None}
-    stems = {v.stem for v in videos}
-    orphans = sorted(p for p in folder.iterdir() if p.suffix.lower() in SUBTITLE_SUFFIXES
-                     and p not in used and p.name.split(".")[0] not in stems)
-    return pairs, orphans
-
-
 def _ingest_season(folder: Path, outdir: Path, opts, force: bool, jobs: int | None,
                    embed) -> int:
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
 
     from sgtui.cli.common import progress_bar
-    from sgtui.media import decode
+    from sgtui.workflows import VIDEO_SUFFIXES, episode_complete, has_text_track, pair_season
 
     if opts.subs is not None:
         raise SgtuiError("--subs names one file; a season folder pairs subtitles by name")
@@ -314,7 +298,7 @@ def _ingest_season(folder: Path, outdir: Path, opts, force: bool, jobs: int | No
     for video, subs in pairs:
         if subs is None and not by_lines:
             try:
-                has_track = any(t.text for t in decode.probe(video).subtitle_tracks)
+                has_track = has_text_track(video)
             except SgtuiError as exc:
                 skipped.append(f"{video.name}: {exc}")
                 continue
@@ -322,7 +306,7 @@ def _ingest_season(folder: Path, outdir: Path, opts, force: bool, jobs: int | No
                 skipped.append(f"{video.name}: no subtitles named {video.stem}.* and no text track")
                 continue
         out = outdir / f"{video.stem}.sgproj"
-        if not force and _complete(out, video):
+        if not force and episode_complete(out, video):
             skipped.append(f"{video.name}: {out.name} is already complete (--force redoes it)")
             continue
         work.append((video, out))
@@ -366,21 +350,6 @@ def _ingest_season(folder: Path, outdir: Path, opts, force: bool, jobs: int | No
                 print(f"sgtui: error: {name}: {msg}", file=sys.stderr)
             advance(1)
     return 2 if failed else 0
-
-
-def _complete(out: Path, video: Path) -> bool:
-    """True when ``out`` is a finished ingest of ``video`` (a season re-run skips it)."""
-    if not out.is_file():
-        return False
-    from sgtui.project import Project
-
-    try:
-        with Project.open(out, readonly=True) as p:
-            return (p.meta_get("ingest_state") == "complete"
-                    and p.meta_get("source_name") == video.name
-                    and p.meta_get("source_size") == str(video.stat().st_size))
-    except SgtuiError:
-        return False
 
 
 def _season_worker(video: str, out: str, opts, force: bool) -> tuple[bool, str]:
