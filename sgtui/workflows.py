@@ -762,8 +762,12 @@ def _embedded(p: Project, embed: EmbedChoice) -> bool:
         spec = embed.voice if modality == "voice" else embed.image
         if spec.lower() == "none":
             continue
-        if model is None:
-            return False
+        if model is None:  # known once loaded: the encoder the file says it last ran
+            from sgtui.features.registry import parse_spec, spec_for_model
+
+            model = p.meta_get(f"model.{modality}")
+            if model is None or spec_for_model(model) != parse_spec(spec)[0].name:
+                return False
         have = p.clip_ids() if modality == "voice" else p.keyframe_ids()
         if not (have <= p.embedded_ids(modality, model)
                 or p.meta_get(f"model.{modality}") == model):

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "sgtui.cli.audio_cmds",
     "sgtui.cli.export_cmds",
     "sgtui.cli.bank_cmds",
+    "sgtui.cli.series_cmds",
 )
 
 
