@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "sgtui.cli.export_cmds",
     "sgtui.cli.bank_cmds",
     "sgtui.cli.series_cmds",
+    "sgtui.cli.merge_cmds",
 )
 
 

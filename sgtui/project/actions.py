@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,8 +18,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sgtui.errors import ConflictError, SgtuiError
-from sgtui.project.flags import flags_match, restore_flags
-from sgtui.project.records import HumanConstraints, OpRow
+from sgtui.project.flags import flag_state, flags_match, restore_flags
+from sgtui.project.records import HumanConstraints, MergeConflict, OpRow
 from sgtui.project.titles import restore_title, title_matches
 
 if TYPE_CHECKING:
@@ -26,10 +27,17 @@ if TYPE_CHECKING:
 
 COUNTED = ("add", "remove", "merge")
 RAW_KINDS = ("add", "remove", "merge", "rename", "confirm", "undo", "redo", "recluster", "flag")
+RESOLVED = {"kept": 1, "other": 2}  # merge_conflicts.resolved
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def new_uid() -> str:
+    """An action's identity across copies of the file: 128 random bits (integer action ids are
+    local to one copy and collide once copies diverge)."""
+    return uuid.uuid4().hex
 
 
 class _Recorder:
@@ -157,6 +165,8 @@ def _restore(conn: sqlite3.Connection, payload: dict, side: int) -> None:
                 conn.execute("DELETE FROM clusters WHERE id=?", (cid,))
         restore_flags(conn, payload, side)
         restore_title(conn, payload, side)
+        for k, states in payload.get("conflicts", {}).items():  # a resolved merge conflict
+            conn.execute("UPDATE merge_conflicts SET resolved=? WHERE id=?", (states[side], int(k)))
         if "suggestions" in payload:  # a re-cluster rewrote them all
             conn.execute("DELETE FROM suggestions")
             conn.executemany(
@@ -180,6 +190,10 @@ def _restore(conn: sqlite3.Connection, payload: dict, side: int) -> None:
 def _matches(conn: sqlite3.Connection, payload: dict, side: int) -> bool:
     if not flags_match(conn, payload, side) or not title_matches(conn, payload, side):
         return False
+    for k, states in payload.get("conflicts", {}).items():
+        r = conn.execute("SELECT resolved FROM merge_conflicts WHERE id=?", (int(k),)).fetchone()
+        if r is None or r[0] != states[side]:
+            return False
     for k, v in payload["lines"].items():
         if _line_state(conn, int(k)) != v[side]:
             return False
@@ -221,13 +235,14 @@ class ActionsMixin:
                 return
             action_id = self._next_action_id(conn)
             ts = _now()
+            uid = new_uid()
             payload = json.dumps(rec.payload(), ensure_ascii=False, separators=(",", ":"))
             conn.executemany(
                 "INSERT INTO ops(action_id, ts, annotator, kind, line_id, src_cluster, dst_cluster, "
-                "payload, undoes) VALUES (?,?,?,?,?,?,?,?,?)",
+                "payload, undoes, uid) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 [
                     (action_id, ts, annotator, r["kind"], r["line_id"], r["src"], r["dst"],
-                     payload if i == 0 else None, rec.undoes)
+                     payload if i == 0 else None, rec.undoes, uid)
                     for i, r in enumerate(rec.rows)
                 ],
             )
@@ -630,13 +645,108 @@ class ActionsMixin:
             rec.extra["suggestions"] = [before, _suggestion_rows(conn)]
         return plan
 
+    # ---- review items a merge of two copies left (sgtui/project/merge.py) ----------------
+    def merge_conflicts(self: Project, open_only: bool = True) -> list[MergeConflict]:
+        """The conflicts a merge left undecided (all of them with open_only=False)."""
+        out = []
+        for cid, kind, summary, rows, kept, other, resolved in self.conn.execute(
+                "SELECT id, kind, summary, rows, kept, other, resolved FROM merge_conflicts ORDER BY id"):
+            if open_only and resolved:
+                continue
+            out.append(MergeConflict(cid, kind, summary, json.loads(rows), json.loads(kept),
+                                     json.loads(other), ("open", "kept", "other")[resolved]))
+        return out
+
+    def resolve_conflict(self: Project, conflict_id: int, pick: str, annotator: str) -> int:
+        """Decide a merge conflict as ONE logged action (kind `resolve`, undoable): "kept"
+        leaves the state as the merge kept it; "other" puts the other side's choice in place,
+        refused when someone changed those lines or clusters since the merge."""
+        if pick not in RESOLVED:
+            raise SgtuiError(f"a conflict is resolved with 'kept' or 'other', not {pick!r}")
+        with self._action(annotator) as rec:
+            row = rec.conn.execute("SELECT rows, resolved FROM merge_conflicts WHERE id=?",
+                                   (conflict_id,)).fetchone()
+            if row is None:
+                raise SgtuiError(f"no merge conflict {conflict_id} in this project")
+            if row[1]:
+                raise ConflictError(f"merge conflict {conflict_id} was already resolved; undo that "
+                                    "resolution first to change it")
+            if pick == "other":
+                self._put_choice(rec, json.loads(row[0]), conflict_id)
+            rec.conn.execute("UPDATE merge_conflicts SET resolved=? WHERE id=?",
+                             (RESOLVED[pick], conflict_id))
+            rec.extra["conflicts"] = {str(conflict_id): [0, RESOLVED[pick]]}
+            rec.extra["pick"] = pick
+            rec.log("resolve")
+        return self.last_action_id
+
+    def _put_choice(self: Project, rec: _Recorder, rows: list[dict], conflict_id: int) -> None:
+        """Set each piece of state of a conflict to the other side's value, after checking it
+        is still what the merge kept."""
+        changed = ConflictError(f"the lines or clusters of merge conflict {conflict_id} changed since "
+                                "the merge; look at them and decide by hand (or keep)")
+        conn = rec.conn
+        for r in rows:
+            kind, i = r["key"]
+            kept = r["kept"]
+            if kind == "line":
+                now = _line_state(conn, i)
+            elif kind == "cluster":
+                now = _cluster_state(conn, i)
+            elif kind == "flags":
+                now = flag_state(conn, i)
+            else:
+                now = conn.execute("SELECT value FROM meta WHERE key='title'").fetchone()
+                now = now[0] if now else None
+            if now != kept and not (kind == "flags" and not now and not kept):
+                raise changed
+        clusters = [r for r in rows if r["key"][0] == "cluster"]
+        for r in clusters:  # names move between clusters: clear first
+            rec.touch_cluster(r["key"][1])
+            conn.execute("UPDATE clusters SET name=NULL WHERE id=?", (r["key"][1],))
+        for r in clusters:
+            cid, other = r["key"][1], r["other"]
+            if other is None:
+                if conn.execute("SELECT 1 FROM assignments WHERE cluster_id=?", (cid,)).fetchone():
+                    raise changed
+                conn.execute("DELETE FROM clusters WHERE id=?", (cid,))
+            else:
+                conn.execute("INSERT INTO clusters(id, name, locked, created_by, confirmed) VALUES "
+                             "(?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET name=excluded.name, "
+                             "locked=excluded.locked, created_by=excluded.created_by, "
+                             "confirmed=excluded.confirmed", (cid, *other))
+        flags = {}
+        for r in rows:
+            kind, i = r["key"]
+            other = r["other"]
+            if kind == "line":
+                rec.touch_line(i)
+                if other is None:
+                    conn.execute("DELETE FROM assignments WHERE line_id=?", (i,))
+                else:
+                    if conn.execute("SELECT 1 FROM clusters WHERE id=?", (other[0],)).fetchone() is None:
+                        raise changed
+                    conn.execute("INSERT INTO assignments(line_id, cluster_id, origin, confirmed) "
+                                 "VALUES (?,?,?,?) ON CONFLICT(line_id) DO UPDATE SET "
+                                 "cluster_id=excluded.cluster_id, origin=excluded.origin, "
+                                 "confirmed=excluded.confirmed", (i, *other))
+            elif kind == "flags":
+                flags[str(i)] = [flag_state(conn, i), sorted(other or [])]
+            elif kind == "title":
+                rec.extra["title"] = [r["kept"], other]
+        if flags:
+            rec.extra["flags"] = flags
+        restore_flags(conn, {"flags": flags}, 1)
+        if "title" in rec.extra:
+            restore_title(conn, rec.extra, 1)
+
     # ---- undo and redo -------------------------------------------------------------------
     def _history(self: Project, annotator: str) -> tuple[list[int], list[int]]:
         """(undo stack, redo stack) of this annotator, replayed from the op log."""
         done: list[int] = []
         redo: list[int] = []
-        rows = self.conn.execute(
-            "SELECT action_id, MIN(kind), MIN(undoes) FROM ops WHERE annotator=? "
+        rows = self.conn.execute(  # superseded: replayed by a merge, never in effect
+            "SELECT action_id, MIN(kind), MIN(undoes) FROM ops WHERE annotator=? AND superseded=0 "
             "GROUP BY action_id ORDER BY action_id",
             (annotator,),
         )
@@ -714,13 +824,17 @@ class ActionsMixin:
         return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM ops").fetchone()[0]
 
     def undone_actions(self: Project) -> set[int]:
-        """Actions whose latest undo/redo row is an undo."""
+        """Actions not in effect: those whose latest undo/redo row is an undo, and those a
+        merge replayed but could not apply (superseded)."""
         last: dict[int, str] = {}
         for kind, undoes in self.conn.execute(
-            "SELECT kind, undoes FROM ops WHERE kind IN ('undo','redo') ORDER BY id"
+            "SELECT kind, undoes FROM ops WHERE kind IN ('undo','redo') AND superseded=0 ORDER BY id"
         ):
             last[undoes] = kind
-        return {a for a, k in last.items() if k == "undo"}
+        out = {a for a, k in last.items() if k == "undo"}
+        out.update(r[0] for r in self.conn.execute(
+            "SELECT DISTINCT action_id FROM ops WHERE superseded=1"))
+        return out
 
     def op_counts(self: Project) -> dict[str, Any]:
         """The `ops --json` object (docs/architecture.md, "The op log"): raw and net counts, per annotator, and the number of actions."""

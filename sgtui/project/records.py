@@ -105,3 +105,16 @@ class OpRow:
     dst_cluster: int | None
     payload: str | None
     undoes: int | None
+
+
+@dataclass(frozen=True)
+class MergeConflict:
+    """A decision two copies of a file made differently, left for a person by `sgtui merge`."""
+
+    id: int
+    kind: str  # line | name | cluster | gone | flags | title | merge | recluster | import | undo | redo
+    summary: str
+    rows: list  # [{"key": [kind, id], "kept": value, "other": value}, ...]
+    kept: dict  # who made the kept choice: side, file, annotator, ts, action
+    other: dict  # who made the other one
+    status: str  # open | kept | other

@@ -8,6 +8,7 @@ column could run code on our writes or erase the op log), so anything else is re
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sqlite3
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from functools import cache
 
 APPLICATION_ID = 0x53475052  # "SGPR"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Version 1: the first released layout.
 DDL_V1 = """
@@ -185,15 +186,55 @@ CREATE TABLE name_suggestions(
 );
 """
 
+# Version 5: copies of a file can be merged (sgtui/project/merge.py). Every action carries an
+# identity unique across copies (`uid`, 128 random bits; integer action and cluster ids are
+# local to a copy); an action a merge replayed but could not apply is kept in the log as
+# `superseded` (counted as done by its annotator, but not in effect and not on their undo
+# stack); conflicts a merge left undecided wait in `merge_conflicts` as review items.
+DDL_V4_TO_V5 = """
+ALTER TABLE ops ADD COLUMN uid TEXT;
+ALTER TABLE ops ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX ops_uid ON ops(uid);
+CREATE TABLE merge_conflicts(
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  summary TEXT NOT NULL,
+  rows TEXT NOT NULL,
+  kept TEXT NOT NULL,
+  other TEXT NOT NULL,
+  resolved INTEGER NOT NULL DEFAULT 0 CHECK (resolved IN (0, 1, 2))
+);
+"""
+
+
+def legacy_uid(created: str, action_id: int, ts: str, annotator: str) -> str:
+    """The identity of an action logged before identities existed: the same in every copy of
+    the file (made from what the copies share), so copies that migrate apart still agree."""
+    key = f"{created}|{action_id}|{ts}|{annotator}".encode()
+    return hashlib.sha256(key).hexdigest()[:32]
+
+
+def migrate_v4_to_v5(conn: sqlite3.Connection) -> None:
+    run_script(conn, DDL_V4_TO_V5)
+    row = conn.execute("SELECT value FROM meta WHERE key='created'").fetchone()
+    created = str(row[0]) if row else ""
+    actions = conn.execute(
+        "SELECT action_id, MIN(ts), MIN(annotator) FROM ops GROUP BY action_id").fetchall()
+    conn.executemany("UPDATE ops SET uid=? WHERE action_id=?",
+                     [(legacy_uid(created, a, ts, who), a) for a, ts, who in actions])
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: lambda conn: run_script(conn, DDL_V1_TO_V2),
     2: migrate_v2_to_v3,
     3: lambda conn: run_script(conn, DDL_V3_TO_V4),
+    4: migrate_v4_to_v5,
 }
 
 # Tables a current file holds (for counting rows by name).
 TABLES = ("meta", "lines", "clips", "keyframes", "embeddings", "confidence", "clusters",
-          "assignments", "ops", "annotators", "suggestions", "line_flags", "name_suggestions")
+          "assignments", "ops", "annotators", "suggestions", "line_flags", "name_suggestions",
+          "merge_conflicts")
 AUTOINCREMENT_TABLES = ("clusters",)
 
 
