@@ -44,7 +44,6 @@ from sgtui.series.tasks import (
 
 REPORT_NAME = "series-run.json"
 RETRIES = 1  # an unexpected exception gets one more try (a dead worker: the scheduler's rule)
-CONNECT_TIMEOUT_S = 10
 WORKER_WAIT_S = 60  # a running cluster with no worker yet (a batch job still queued)
 
 
@@ -203,8 +202,8 @@ def _connect(scheduler: str | None, workers: int | None, resources: dict[str, fl
             cluster.close()
             raise
         return client, cluster
-    try:
-        client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+    try:  # how long to try: Dask's own setting (distributed.comm.timeouts.connect)
+        client = distributed.Client(scheduler)
     except (OSError, TimeoutError, ValueError, TypeError) as exc:
         raise SgtuiError(f"cannot reach the Dask scheduler at {scheduler} ({one_line(exc)}); "
                          "start one with `dask scheduler` (README: \"A whole series on many "
@@ -258,54 +257,61 @@ def run(the_plan: SeriesPlan, opts, embed: workflows.EmbedChoice | None = None, 
     resources = dict(resources or {})
     started = time.time()
     run_id = uuid.uuid4().hex[:10]
-    if not outdir.exists():
-        outdir.mkdir()
     status = "interrupted"
     done: list[Outcome] = []
     failed: list[Outcome] = []
     info: dict[str, object] = {"workers": 0, "dashboard": None, "scheduler": scheduler or "local"}
-    with _outdir_lock(outdir):
-        _clear_temps(outdir)  # a run that died before clearing its own
-        try:
-            if the_plan.episodes:
-                _run_tasks(the_plan, Job(str(outdir), run_id, opts, embed, shared_fs), scheduler,
-                           workers, resources, done, failed, info, progress, connected)
-            status = "failed" if failed else "ok"
-        finally:
-            _clear_temps(outdir, run_id)
-            seconds = time.time() - started
-            report = outdir / REPORT_NAME
-            _write_atomic(report, _report_json(the_plan, done, failed, status, started, seconds,
-                                               info, resources, shared_fs, argv))
-            _clear_temps(outdir, run_id)
+    client = cluster = None
+    if the_plan.episodes:  # refused (an unreachable scheduler...) before OUTDIR is touched
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)  # its words are not the user's
+        client, cluster = _connect(scheduler, workers, resources)
+    try:
+        if not outdir.exists():
+            outdir.mkdir()
+        with _outdir_lock(outdir):
+            _clear_temps(outdir)  # a run that died before clearing its own
+            try:
+                if client is not None:
+                    _introduce(client, cluster, info, connected)
+                    _follow(client, the_plan, Job(str(outdir), run_id, opts, embed, shared_fs),
+                            resources, done, failed, progress)
+                status = "failed" if failed else "ok"
+            finally:
+                # local workers stop first (a cancelled task still running in one could
+                # otherwise write on), then this run's temporary folders go
+                _close(client, cluster)
+                client = cluster = None
+                _clear_temps(outdir, run_id)
+                seconds = time.time() - started
+                report = outdir / REPORT_NAME
+                _write_atomic(report, _report_json(the_plan, done, failed, status, started,
+                                                   seconds, info, resources, shared_fs, argv))
+    finally:
+        _close(client, cluster)
     return RunSummary(done, failed, the_plan.skipped, report, seconds,
                       int(info["workers"]), info["dashboard"])  # type: ignore[arg-type]
 
 
-def _run_tasks(the_plan: SeriesPlan, job: Job, scheduler: str | None, workers: int | None,
-               resources: dict[str, float], done: list[Outcome], failed: list[Outcome],
-               info: dict[str, object], progress: Callable[[SeriesProgress], None] | None,
+def _introduce(client, cluster, info: dict[str, object],
                connected: Callable[[int, str | None], None] | None) -> None:
-    import distributed
+    """How many workers there are and the dashboard's address (a LocalCluster serves the
+    dashboard's pages only where bokeh is installed)."""
+    n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
+    services = client.scheduler_info().get("services", {})
+    dashboard = (client.dashboard_link if "dashboard" in services
+                 and (cluster is None or _has_bokeh()) else None)
+    info.update(workers=n_workers, dashboard=dashboard)
+    if connected is not None:
+        connected(n_workers, dashboard)
 
-    logging.getLogger("distributed").setLevel(logging.CRITICAL)  # its own words are not the user's
-    client, cluster = _connect(scheduler, workers, resources)
-    try:
-        n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
-        services = client.scheduler_info().get("services", {})
-        # a LocalCluster serves the dashboard's pages only where bokeh is installed
-        dashboard = (client.dashboard_link if "dashboard" in services
-                     and (cluster is None or _has_bokeh()) else None)
-        info.update(workers=n_workers, dashboard=dashboard)
-        if connected is not None:
-            connected(n_workers, dashboard)
-        _follow(client, distributed, the_plan, job, resources, done, failed, progress)
-    finally:
+
+def _close(client, cluster) -> None:
+    if client is not None:
         with contextlib.suppress(Exception):
             client.close(timeout=10)
-        if cluster is not None:
-            with contextlib.suppress(Exception):
-                cluster.close(timeout=20)
+    if cluster is not None:
+        with contextlib.suppress(Exception):
+            cluster.close(timeout=20)
 
 
 def _has_bokeh() -> bool:
@@ -316,12 +322,14 @@ def _has_bokeh() -> bool:
     return True
 
 
-def _follow(client, distributed, the_plan: SeriesPlan, job: Job, resources: dict[str, float],
+def _follow(client, the_plan: SeriesPlan, job: Job, resources: dict[str, float],
             done: list[Outcome], failed: list[Outcome],
             progress: Callable[[SeriesProgress], None] | None) -> None:
     """Submit the episodes' tasks and collect what finishes. With a shared filesystem the
     whole graph goes at once (the scheduler sees all of it); without one, a window of
     episodes, so the client never holds more than a few videos' bytes."""
+    import distributed
+
     heavy = resources or None
     opts = job.opts
     todo = list(the_plan.episodes)

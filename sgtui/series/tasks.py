@@ -167,6 +167,11 @@ def ingest_task(ep: Episode, job: Job, media: Media | None = None) -> Outcome:
     try:
         if job.shared_fs:
             video = Path(ep.video)
+            for needed in (outdir, video):
+                if not needed.exists():
+                    raise SgtuiError(f"worker {_worker_name()} cannot see {needed}; give every "
+                                     "worker the same paths to DIR and OUTDIR, or pass "
+                                     "--no-shared-fs")
             if ep.subs is not None:
                 opts = replace(opts, subs=Path(ep.subs))  # type: ignore[type-var]
             tmp = temp_path(outdir, ep.name, job.run_id)
