@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -294,6 +295,37 @@ def test_ctrl_c_cancels_and_leaves_only_finished_files(season, tmp_path) -> None
     rest = 4 - len(finished)
     assert f"{rest} episode{'s' if rest != 1 else ''} done" in r.stdout
     _outdir_is_clean(out, EPISODES)
+
+
+@pytest.mark.slow
+def test_a_terminal_shows_the_series_progress(season, tmp_path) -> None:
+    """On a terminal: one bar for the series with episodes done, running and failed and
+    minutes of video per second (stderr is a pseudo-terminal here)."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "sgtui", "series", "run", str(season), "-o",
+                             str(tmp_path / "out"), "--workers", "2"],
+                            stdin=slave, stdout=subprocess.PIPE, stderr=slave, text=False,
+                            env={**os.environ, "TERM": "xterm", "COLUMNS": "120"})
+    os.close(slave)
+    screen = bytearray()
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the terminal's other end closed
+            break
+        if not data:
+            break
+        screen += data
+    os.close(master)
+    stdout = proc.stdout.read().decode() if proc.stdout else ""
+    assert proc.wait(timeout=120) == 0, screen.decode(errors="replace")
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.decode(errors="replace"))
+    assert "series: 4 episodes on 2 workers" in text
+    assert "episodes" in text and "4/4" in text and "running" in text and "0 failed" in text
+    assert "min of video/s" in text
+    assert "4 episodes done" in stdout
 
 
 # ---------------------------------------------------------------- no shared filesystem

@@ -199,7 +199,7 @@ def cmd_series_run(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _progress(total: int) -> Iterator[tuple[Callable, Callable]]:
+def _progress(total: int) -> Iterator[tuple[Callable | None, Callable]]:
     """(progress, connected) callbacks for `series.run`: a bar of the whole series on a
     terminal (done / running / failed, minutes of video per second), the dashboard's
     address; silent in a pipe apart from the address."""
@@ -209,7 +209,7 @@ def _progress(total: int) -> Iterator[tuple[Callable, Callable]]:
               + (f"; dashboard: {dashboard}" if dashboard else ""), file=sys.stderr)
 
     if not sys.stderr.isatty() or not total:
-        yield (lambda state: None), connected
+        yield None, connected
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -357,9 +357,7 @@ def _follow(client, the_plan: SeriesPlan, job: Job, resources: dict[str, float],
                 (done if outcome.ok else failed).append(outcome)
                 fut.release()
             if progress is not None:
-                busy = {k for keys in client.processing().values() for k in keys}
-                state.running = sum(1 for ep, keys, _ in running.values()
-                                    if any(k in busy for k in keys))
+                state.running = _running(client, running)
                 state.done, state.failed = len(done), len(failed)
                 state.video_seconds = sum(o.video_seconds for o in done)
                 state.elapsed = time.perf_counter() - start
@@ -367,6 +365,15 @@ def _follow(client, the_plan: SeriesPlan, job: Job, resources: dict[str, float],
     except BaseException:
         client.cancel(list(running), force=True)
         raise
+
+
+def _running(client, running: dict) -> int:
+    """Episodes being worked on: the scheduler's tasks assigned to each worker, counted up
+    to the worker's threads (it hands a worker a little more than it can run at once)."""
+    ours = {k for _, keys, _ in running.values() for k in keys}
+    threads = client.nthreads()
+    return sum(min(sum(1 for k in keys if k in ours), threads.get(worker, 1))
+               for worker, keys in client.processing().items())
 
 
 def _slots(client) -> int:
