@@ -202,6 +202,23 @@ def test_a_second_run_skips_every_finished_episode_at_once(distributed_run, seas
     _outdir_is_clean(out, EPISODES)
 
 
+@pytest.mark.slow
+def test_an_ingested_series_is_embedded_in_place_by_a_later_run(season, serial,
+                                                                 tmp_path) -> None:
+    out = tmp_path / "out"
+    succeeded(run_cli("series", "run", season, "-o", out, "--workers", "2"))
+    inodes = {p.name: p.stat().st_ino for p in out.glob("*.sgproj")}
+    with Project.open(out / "sample01.sgproj", readonly=True) as p:
+        assert p.encoders() == []
+    r = run_cli("series", "run", season, "-o", out, "--workers", "2", "--embed")
+    succeeded(r)
+    assert r.stdout.count(": embedded") == 4
+    for name in EPISODES:
+        _assert_same_episode(out / f"{name}.sgproj", serial / f"{name}.sgproj", season)
+    assert {p.name: p.stat().st_ino for p in out.glob("*.sgproj")} == inodes  # the same files
+    _outdir_is_clean(out, EPISODES)
+
+
 # ---------------------------------------------------------------- faults
 
 
@@ -412,6 +429,17 @@ def test_without_a_shared_filesystem_the_files_travel_through_the_client(
     report = _report(out)
     assert report["shared_fs"] is False and report["scheduler"] == address
     assert report["counts"]["done"] == 4
+    # ingested first, embedded by a later run: the file goes to a worker and comes back
+    later = tmp_path / "later"
+    succeeded(run_cli("series", "run", folder, "-o", later, "--scheduler", address,
+                      "--no-shared-fs"))
+    r = run_cli("series", "run", folder, "-o", later, "--scheduler", address, "--embed",
+                "--no-shared-fs")
+    succeeded(r)
+    assert r.stdout.count(": embedded") == 4
+    for name in EPISODES:
+        _assert_same_episode(later / f"{name}.sgproj", serial / f"{name}.sgproj", folder)
+    _outdir_is_clean(later, EPISODES)
     for i in range(2):  # the workers' scratch folders are left empty
         scratch = tmp_path / f"worker{i}" / "scratch"
         assert not list(scratch.glob("**/sgtui-series-*")) if scratch.exists() else True

@@ -102,6 +102,12 @@ def plan(folder: Path, outdir: Path, opts, embed: workflows.EmbedChoice | None =
     if not pairs:
         raise SgtuiError(f"{folder} holds no videos ({', '.join(workflows.VIDEO_SUFFIXES)}); "
                          "give the folder that holds the series' episodes")
+    stems: dict[str, Path] = {}
+    for video, _ in pairs:
+        if video.stem in stems:
+            raise SgtuiError(f"{stems[video.stem].name} and {video.name} would both become "
+                             f"{video.stem}.sgproj; move one of them out of {folder}")
+        stems[video.stem] = video
     by_lines = opts.asr or opts.vad or opts.track is not None
     result = SeriesPlan(folder, outdir, [])
     if subs_pattern is None:
@@ -412,9 +418,9 @@ def _outcome(fut, ep: Episode) -> Outcome:
         return fut.result()
     exc = fut.exception()
     if isinstance(exc, KilledWorker):
-        return Outcome(ep.name, ok=False, internal=True,
-                       error="its worker died each time it ran it (out of memory?); see the "
-                       "workers' logs")
+        return Outcome(ep.name, ok=False,
+                       error="its worker died each time it ran it (out of memory? killed?); "
+                       "see the workers' logs, then run again")
     return Outcome(ep.name, ok=False, internal=True,
                    error=f"{type(exc).__name__}: {one_line(exc)} (a bug: please report it)")
 
