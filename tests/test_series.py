@@ -490,6 +490,22 @@ def test_an_existing_file_that_is_not_the_episode_is_refused_untouched(season, t
     assert sorted(p.name for p in out.iterdir()) == ["sample02.sgproj"]
 
 
+@pytest.mark.slow
+def test_a_second_run_into_the_same_folder_at_once_is_refused(season, tmp_path) -> None:
+    import fcntl
+
+    out = tmp_path / "out"
+    out.mkdir()
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a run in progress holds it
+        refusal(run_cli("series", "run", season, "-o", out, "--workers", "1"),
+                "another `sgtui series run` is writing", str(out))
+    finally:
+        os.close(fd)
+    assert list(out.iterdir()) == []
+
+
 def test_help_says_how_to_run_it(cli) -> None:
     r = cli("series", "run", "--help")
     assert r.returncode == 0
