@@ -69,6 +69,8 @@ HELP = {
     "doubt": "sort clusters and lines by doubt (most doubtful first) / back to normal",
     "review": "review queue: the next most doubtful line, then the next unreviewed cluster",
     "next_unreviewed": "the next cluster neither named nor marked reviewed",
+    "conflict_keep": "merge conflict shown by r: keep the choice the merge kept (what you see now)",
+    "conflict_other": "merge conflict shown by r: take the other copy's choice instead",
     "recluster": "re-cluster in the background, then confirm (named and reviewed clusters stay)",
     "flag": "flag the line(s): overlap, noise/music, not speech, wrong subtitle (toggles)",
     "help": "this list of keys",
@@ -168,6 +170,8 @@ class MainScreen(Screen):
         Binding("d", "doubt", "doubt", show=False, id="doubt"),
         Binding("r", "review", "review", id="review"),
         Binding("greater_than_sign", "next_unreviewed", "unreviewed", show=False, id="next_unreviewed"),
+        Binding("K", "resolve('kept')", "keep", show=False, id="conflict_keep"),
+        Binding("O", "resolve('other')", "take other", show=False, id="conflict_other"),
         Binding("R", "recluster", "re-cluster", show=False, id="recluster"),
         Binding("F", "flag", "flag", show=False, id="flag"),
         Binding("question_mark", "help", "keys", id="help"),
@@ -472,6 +476,12 @@ class MainScreen(Screen):
     def action_review(self) -> None:
         self.do(self.state.review_next)
         self.query_one("#lines", RowList).focus()
+
+    def action_resolve(self, which: str) -> None:
+        """Decide the merge conflict the review queue shows (one undoable action)."""
+        from sgtui.tui.conflicts import pick
+
+        self.do(lambda: pick(self.state, which))
 
     def action_next_unreviewed(self) -> None:
         self.do(self.state.next_unreviewed_cluster)

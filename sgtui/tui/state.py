@@ -19,7 +19,8 @@ import numpy as np
 from sgtui.engine.doubt import line_doubt as engine_doubt
 from sgtui.errors import SgtuiError
 from sgtui.project import Assignment, Cluster, Line, Project, Suggestion
-from sgtui.project.records import NameSuggestion
+from sgtui.project.records import MergeConflict, NameSuggestion
+from sgtui.tui import conflicts as merge_conflicts
 
 POOL = "pool"
 CLUSTER = "cluster"
@@ -140,6 +141,10 @@ class AnnotatorState:
         self.seen_op = 0  # the newest op this screen has shown (to say what others did)
         self.visited: set[int] = set()  # lines the review queue showed this session
         self.visited_clusters: set[int] = set()  # clusters it showed
+        self.conflicts: list[MergeConflict] = []  # open review items of `sgtui merge`
+        self.conflict: MergeConflict | None = None  # the one the queue shows (K / O decide it)
+        self.visited_conflicts: set[int] = set()  # conflicts the queue showed this session
+        self.reopened: list[int] = []  # conflicts open again since the last refresh (an undo)
         self._vec_ids: np.ndarray = np.zeros(0, np.int64)
         self._vecs: np.ndarray | None = None
         self._rows_cache: tuple[int, list[int]] | None = None
@@ -149,6 +154,11 @@ class AnnotatorState:
         elif self.order:
             self.view = POOL
             self.message = "no clusters yet: press R to cluster this episode (or a, 'new NAME' by hand)"
+        if self.conflicts:
+            n = len(self.conflicts)
+            self.message = (f"{n} merge conflict{'s' if n != 1 else ''} to review: press r "
+                            f"({merge_conflicts.KEEP_KEY} keeps the merge's choice, "
+                            f"{merge_conflicts.TAKE_KEY} takes the other copy's)")
 
     # ---- loading -------------------------------------------------------------------------
     def refresh(self, full: bool = False) -> None:
@@ -170,6 +180,7 @@ class AnnotatorState:
         self.suggest = p.suggestions()
         self._suggest_loose()
         self.name_sugg = p.name_suggestions()
+        self._load_conflicts()
         self.members = {}
         for lid in self.order:
             a = self.assign.get(lid)
@@ -186,6 +197,17 @@ class AnnotatorState:
         if self.view == CLUSTER and self.cluster_id not in self.by_id:
             self._fall_back_cluster()
         self._touch()
+
+    def _load_conflicts(self) -> None:
+        """The merge conflicts still open; one that opened again (its resolution undone, here
+        or in another window) is shown again by the queue."""
+        before = {c.id for c in self.conflicts}
+        self.conflicts = self.project.merge_conflicts()
+        open_now = {c.id: c for c in self.conflicts}
+        self.reopened = [cid for cid in open_now if cid not in before and cid in self.visited_conflicts]
+        self.visited_conflicts -= set(self.reopened)
+        if self.conflict is not None:
+            self.conflict = open_now.get(self.conflict.id)
 
     def _set_clusters(self, clusters: list[Cluster]) -> None:
         self.by_id = {c.id: c for c in clusters}
@@ -500,9 +522,14 @@ class AnnotatorState:
         return min(todo, key=lambda c: (-self.cluster_doubt(c.id), -c.size, c.id)).id
 
     def review_next(self) -> str:
-        """One key for "what is most likely wrong next": the most doubtful line (shown in its
-        cluster, or in the pool), then the next unreviewed cluster. Pressing it again moves on:
-        what it showed counts as seen whatever the decision was."""
+        """One key for "what is most likely wrong next": first each merge conflict a merge of
+        two copies left open, then the most doubtful line (shown in its cluster, or in the
+        pool), then the next unreviewed cluster. Pressing it again moves on: what it showed
+        counts as seen whatever the decision was; conflicts still open come round again once
+        the rest of the queue is empty."""
+        self.conflict = None
+        if merge_conflicts.show_next(self):
+            return self.message
         lid = self.next_doubtful()
         if lid is not None:
             self.visited.add(lid)
@@ -522,6 +549,8 @@ class AnnotatorState:
             self.visited_clusters.add(cid)
             self.select_cluster(cid)
             self.message = f"unreviewed {self.cluster_label(cid)}: n name · c reviewed · M merge · r next"
+            return self.message
+        if merge_conflicts.show_next(self, again=True):
             return self.message
         self.message = "review queue empty: every doubtful line seen, every cluster named or reviewed"
         return self.message
@@ -727,6 +756,9 @@ class AnnotatorState:
         target = rows[0].undoes if rows else None
         what = describe_action(self.project.action_ops(target), self.cluster_label) if target else ""
         self.message = f"{kind}ne: {what}" if what else f"{kind}ne"
+        if self.reopened:
+            ids = ", ".join(map(str, self.reopened))
+            self.message += f"; merge conflict {ids} is open again (r shows it)"
         return self.message
 
     # ---- playback material ---------------------------------------------------------------
@@ -784,6 +816,10 @@ def describe_action(rows: Sequence[Any], label: Callable[[int | None], str]) -> 
             f" ({payload['flag']})" if payload.get("flag") else "")
     if "recluster" in kinds:
         return "re-cluster"
+    if "resolve" in kinds:
+        ids = ", ".join(sorted(payload.get("conflicts", {}), key=int))
+        took = "the other copy's choice" if payload.get("pick") == "other" else "the merge's choice"
+        return f"decide merge conflict {ids} ({took})"
     if "import" in kinds:
         return "import labels"
     if "title" in kinds and isinstance(payload.get("title"), list) and len(payload["title"]) == 2:

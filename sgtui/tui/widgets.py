@@ -21,6 +21,7 @@ from textual.strip import Strip
 from textual.widgets import Static
 
 from sgtui.errors import one_line
+from sgtui.tui.conflicts import status_hint as conflict_hint
 from sgtui.tui.names import status_hint
 from sgtui.tui.state import CLUSTER, POOL, AnnotatorState
 
@@ -462,6 +463,9 @@ class StatusBar(TextPane):
         hint = status_hint(state)
         if hint:
             parts.append((hint, "italic yellow", 2))
+        conflicts = conflict_hint(state)
+        if conflicts:
+            parts.append((conflicts, "bold magenta", 1))
         if busy:
             parts.append((f"{busy} ", "bold yellow", 1))
         if player_name:  # the browser page's connection state always stays in view
