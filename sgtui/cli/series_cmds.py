@@ -61,8 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=examples(
             "sgtui series run season1/ -o season1-projects/ --embed --workers 4",
             "sgtui series run season1/ -o out/ --subs-pattern 'subs/{stem}.en.ass'",
-            "sgtui series run /nfs/s1/ -o /nfs/s1-projects/ --asr --lang ja --embed \\\n"
-            "      --scheduler tcp://head:8786 --resources GPU=1",
+            "sgtui series run /nfs/s1/ -o /nfs/s1-projects/ --asr --lang ja --embed "
+            "--scheduler tcp://head:8786 --resources GPU=1",
             "sgtui series run s1/ -o s1-projects/ --embed --scheduler tcp://head:8786 "
             "--no-shared-fs"),
     )

@@ -347,10 +347,10 @@ def _follow(client, the_plan: SeriesPlan, job: Job, resources: dict[str, float],
         while todo or running:
             while todo and len(running) < window:
                 ep = todo.pop(0)
-                final, keys = _submit(client, ep, job, heavy, getattr(opts, "asr", False))
-                mtime = None
+                mtime = None  # taken before the bytes are read: a later change is then seen
                 if ep.todo == "embed" and not job.shared_fs:
                     mtime = Path(job.outdir, ep.output).stat().st_mtime_ns
+                final, keys = _submit(client, ep, job, heavy, getattr(opts, "asr", False))
                 running[final] = (ep, keys, mtime)
             with contextlib.suppress(TimeoutError):
                 distributed.wait(list(running), timeout=0.5, return_when="FIRST_COMPLETED")
