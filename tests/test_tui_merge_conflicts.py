@@ -128,19 +128,19 @@ async def test_r_shows_each_conflict_and_k_o_decide_it_undoably(make_app, scenar
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert "2 merge conflicts" in status(app)  # said at once, and kept in the bar
-        assert "2 merge conflicts · r" in status(app)
+        assert "2 conflicts · r" in status(app)
 
         await keys(pilot, "r")  # 1: the name — the cluster is selected, both choices named
         msg = app.state.message
         assert app.state.conflict is not None and app.state.conflict.kind == "name"
         assert app.state.view == "cluster" and app.state.cluster_id == sc.first
         assert "K keep alice's: Kyon" in msg and "O take bob's: Koizumi" in msg, msg
-        assert "conflict 1: K keep · O take" in status(app)
+        assert "conflict 1: K/O" in status(app)
         await keys(pilot, "O")
         names, lines, open_ids = state_of(out)
         assert names[sc.first] == "Koizumi" and open_ids == [2]
         assert app.project.ops()[-1].kind == "resolve" and app.project.ops()[-1].annotator == "tester"
-        assert "took bob's: Koizumi" in app.state.message and "1 merge conflict · r" in status(app)
+        assert "took bob's: Koizumi" in app.state.message and "1 conflict · r" in status(app)
 
         await keys(pilot, "r")  # 2: the line — under the cursor, in the cluster it is in now
         msg = app.state.message
@@ -151,7 +151,7 @@ async def test_r_shows_each_conflict_and_k_o_decide_it_undoably(make_app, scenar
         names, lines, open_ids = state_of(out)
         assert lines[sc.line] == sc.first and open_ids == []
         assert "kept alice's: Koizumi" in app.state.message
-        assert "conflict · r" not in status(app) and "K keep · O take" not in status(app)
+        assert "conflict · r" not in status(app) and "K/O" not in status(app)
 
         await keys(pilot, "r")  # then the usual queue
         assert app.state.conflict is None and "merge conflict" not in app.state.message
@@ -169,6 +169,21 @@ async def test_r_shows_each_conflict_and_k_o_decide_it_undoably(make_app, scenar
         await keys(pilot, "O", "r", "O")  # both as B chose them
         names, lines, open_ids = state_of(out)
         assert open_ids == [] and names[sc.first] == "Koizumi" and lines[sc.line] == sc.third
+
+
+async def test_an_80_column_terminal_still_shows_both_choices_and_their_keys(make_app, scenario):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await keys(pilot, "r", "r")
+        bar = status(app)
+        assert "K keep alice's: Kyon" in bar and "O take bob's: Mikuru" in bar, bar
+        await keys(pilot, "j")  # the message goes with the cursor; the keys stay in the bar
+        assert "take bob's" not in status(app) and "conflict 2: K/O" in status(app)
+        await keys(pilot, "O")  # and still decide the conflict shown
+        assert app.project.assignments()[scenario.line].cluster_id == scenario.third
+        assert [c.id for c in app.project.merge_conflicts()] == [1]
+        # the view follows the line to where it now is, under the cursor
+        assert app.state.cluster_id == scenario.third and app.state.current_line() == scenario.line
 
 
 async def test_a_pick_on_changed_lines_is_refused_in_one_line(make_app, scenario, out):

@@ -93,10 +93,11 @@ def choices(state: AnnotatorState, conflict: MergeConflict) -> str:
 
 
 def message(state: AnnotatorState, conflict: MergeConflict) -> str:
-    """What the queue says about a conflict: the summary, then the two choices and their keys."""
+    """What the queue says about a conflict: the two choices and their keys first (on an
+    80-column terminal the status bar's two lines end with the summary), then the summary."""
     n = len(state.conflicts)
-    return (f"merge conflict {conflict.id} ({n} open): {conflict.summary} — "
-            f"{choices(state, conflict)} · r next")
+    return (f"merge conflict {conflict.id} ({n} open): {choices(state, conflict)} · r next — "
+            f"{conflict.summary}")
 
 
 def focus(state: AnnotatorState, conflict: MergeConflict) -> None:
@@ -156,6 +157,6 @@ def status_hint(state: AnnotatorState) -> str:
     n = len(state.conflicts)
     if not n:
         return ""
-    if state.conflict is not None:
-        return f"conflict {state.conflict.id}: {KEEP_KEY} keep · {TAKE_KEY} take "
-    return f"{n} merge conflict{'s' if n != 1 else ''} · r "
+    if state.conflict is not None:  # short: it must fit beside the counts at 80 columns
+        return f"conflict {state.conflict.id}: {KEEP_KEY}/{TAKE_KEY} "
+    return f"{n} conflict{'s' if n != 1 else ''} · r "
