@@ -46,7 +46,8 @@ from sgtui.project.history import (
 from sgtui.project.store import Project
 
 PREFER = ("A", "B", "newer")
-WHOLE = ("merge", "import", "undo", "redo")  # applied whole or not at all
+WHOLE = ("merge", "undo", "redo")  # applied whole or not at all
+CHANGED = "changed on the other side"  # a row's "before" that never matches: a conflict
 
 
 @dataclass
@@ -401,6 +402,12 @@ class _Replayer:
                 rep.notes.append("nothing to undo here")
                 return
             eff = {k: (a, b) for k, (b, a) in t_rows.items()} if act.kind == "undo" else dict(t_rows)
+        elif act.kind == "merge":
+            folded = self.fold(side, act, rep)
+            if folded is None:
+                return
+            eff, moved = folded
+            rep.extras["moved"] = moved
         else:
             eff = self.translate(side, rows(act.payload))
         changes, groups, notes = self.classify(side, act, eff)
@@ -427,6 +434,35 @@ class _Replayer:
             return
         self.apply(side, act, rep, changes)
 
+    def fold(self, side: str, act: Action, rep: Replayed) -> tuple[Rows, list[int]] | None:
+        """A merge of clusters as it reads here: fold what cluster src holds *here* into dst
+        (lines the other side moved out of src stay where they went; lines it put in src go
+        along). Rows are (state here, after the fold); a src or dst the other side merged
+        away is followed to where it went, and the fold, no longer the one its annotator saw,
+        becomes a conflict (its rows' "before" then differs from here). None: nothing to do."""
+        src = next(self._cid(side, s) for k, _l, s, _d in act.ops if k == "merge")
+        dst = next(self._cid(side, d) for k, _l, _s, d in act.ops if k == "merge")
+        s2 = src if self.state.get(("cluster", src)) is not None else self.follow(src)
+        d2 = dst if self.state.get(("cluster", dst)) is not None else self.follow(dst)
+        if s2 is None or d2 is None or s2 == d2:
+            rep.superseded = s2 != d2 or s2 is None
+            rep.notes.append("already merged here" if not rep.superseded else
+                             "a cluster it merged no longer exists here")
+            self.result_rows[act.uid] = {}
+            return None
+        st = self.state
+        moved = st.lines_of(s2)
+        cs, cd = st.get(("cluster", s2)), st.get(("cluster", d2))
+        eff: Rows = {("line", lid): (st.get(("line", lid)), (d2, *st.get(("line", lid))[1:]))
+                     for lid in moved}
+        eff[("cluster", s2)] = (cs, None)
+        if cs[0] is not None and cd[0] is None:
+            eff[("cluster", d2)] = (cd, (cs[0], *cd[1:]))
+        if (s2, d2) != (src, dst) or (cs[0] and cd[0] and cs[0] != cd[0]):
+            # not the clusters its annotator merged: the other side's state is what it meets
+            eff = {k: (CHANGED, a) for k, (_b, a) in eff.items()}
+        return eff, moved
+
     def classify(self, side: str, act: Action, eff: Rows
                  ) -> tuple[dict[Key, Value], list[list[tuple[Key, Value, Value]]], list[str]]:
         """What of an action applies here ({key: new value}), its conflicts (groups of
@@ -436,12 +472,14 @@ class _Replayer:
         groups: list[list[tuple[Key, Value, Value]]] = []
         notes: list[str] = []
         for key, (bef, aft) in eff.items():
-            if key[0] != "cluster":
+            if key[0] != "cluster" or bef == aft:
                 continue
             cur = st.get(key)
             if cur == aft:
                 continue
-            if cur == bef:
+            if bef == CHANGED:
+                groups.append([(key, cur, aft)])
+            elif cur == bef:
                 changes[key] = aft
             elif bef is not None and aft is not None and cur is not None:
                 new, ok = list(cur), True
@@ -493,10 +531,13 @@ class _Replayer:
             return (changes[k] if k in changes else st.get(k)) is not None
 
         for key, (bef, aft) in eff.items():
-            if key[0] == "cluster" or key in changes:
+            if key[0] == "cluster" or key in changes or bef == aft:
                 continue
             cur = st.get(key)
             if cur == aft:
+                continue
+            if bef == CHANGED:
+                groups.append([(key, cur, aft)])
                 continue
             if key[0] == "line" and aft is not None and not exists_after(aft[0]):
                 dst = self.follow(aft[0])
@@ -537,9 +578,11 @@ class _Replayer:
             st.set(key, changes[key])
             self.writer[key] = self.who(side, act)
         if act.kind == "merge":
-            for k, _l, s, d in act.ops:
-                if k == "merge" and ("cluster", self._cid(side, s)) in done:
-                    self.merged_into[self._cid(side, s)] = self._cid(side, d)
+            gone = [k[1] for k, (_b, a) in done.items() if k[0] == "cluster" and a is None]
+            into = {v[1][0] for k, v in done.items() if k[0] == "line" and v[1] is not None}
+            for s in gone:
+                self.merged_into[s] = next(iter(into), None) or next(
+                    self._cid(side, d) for k, _l, _s, d in act.ops if k == "merge")
         rep.changes = done
         self.result_rows[act.uid] = done
 
