@@ -54,6 +54,7 @@ def generate(cache: Path, episodes: int, lines: int, size: str) -> Path:
     if len(list(folder.glob("*.mp4"))) == episodes:
         return folder
     print(f"generating {episodes} episodes of {lines} lines at {size} in {folder} ...", flush=True)
+    cache.mkdir(parents=True, exist_ok=True)
     r = sgtui("sample", "-o", folder, "--episodes", episodes, "--lines", lines, "--size", size,
               "--force")
     if r.returncode != 0:
