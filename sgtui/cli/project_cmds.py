@@ -48,6 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "titled by its file name when made); one logged, undoable action")
     p.add_argument("--as", dest="annotator", metavar="NAME",
                    help=f"who sets the title with --set-title ({AS_DEFAULT})")
+    p.add_argument("--textconv", action="store_true",
+                   help="print the whole labelling as stable text, one fact per line (clusters, "
+                   "every line with its speaker, the op log, open merge conflicts): git's textconv "
+                   "for .sgproj files, so `git diff` reads (see 'sgtui merge --help')")
     p.set_defaults(handler=cmd_info)
 
     p = sub.add_parser("ops", help="operation counts from the op log",
@@ -220,6 +224,12 @@ def cmd_info(args: argparse.Namespace) -> int:
         _set_title(args)
     elif args.annotator is not None:
         raise SgtuiError("--as names who sets the title; use it with --set-title")
+    if args.textconv:
+        if args.json or args.set_title is not None:
+            raise SgtuiError("--textconv prints text alone; leave out --json and --set-title")
+        with Project.open(args.project, readonly=True) as proj:
+            sys.stdout.writelines(f"{row}\n" for row in textconv(proj))
+        return 0
     with Project.open(args.project, readonly=True) as proj:
         info = project_info(proj)
         clusters = proj.clusters()
@@ -249,6 +259,46 @@ def cmd_info(args: argparse.Namespace) -> int:
     if top:
         print("  largest clusters: " + ", ".join(f"{c.label} ({c.size})" for c in top))
     return 0
+
+
+def _ms(ms: int) -> str:
+    return f"{ms // 3_600_000}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+
+def action_label(kinds: list[str]) -> str:
+    """What people call an action: a remove and an add of the same lines is a move."""
+    return "move" if set(kinds) == {"remove", "add"} else kinds[0]
+
+
+def textconv(proj) -> list[str]:
+    """A project as text that diffs well: one fact per line, in a stable order, ids as the
+    file holds them. What `git diff` shows of an .sgproj (git's textconv)."""
+    out = [f"title: {proj.meta_get('title')}", f"schema: {proj.meta_get('schema_version')}"]
+    clusters = {c.id: c for c in proj.clusters()}
+    out.append(f"clusters: {len(clusters)}")
+    for c in clusters.values():
+        out.append(f"cluster #{c.id} {c.name or '(unnamed)'}{' reviewed' if c.confirmed else ''}: "
+                   f"{c.size} lines")
+    where = proj.assignments()
+    flags = proj.line_flags()
+    for ln in proj.lines():
+        a = where.get(ln.id)
+        who = "-" if a is None else f"{clusters[a.cluster_id].label} [{a.origin}{', reviewed' if a.confirmed else ''}]"
+        flag = f" flags={','.join(flags[ln.id])}" if ln.id in flags else ""
+        out.append(f"line {ln.id} {_ms(ln.start_ms)} {who}{flag}: {ln.text}")
+    superseded = proj.superseded_actions()
+    kinds: dict[int, list] = {}
+    for op in proj.ops():
+        kinds.setdefault(op.action_id, []).append(op)
+    for aid, ops in kinds.items():
+        kind = action_label([o.kind for o in ops])
+        lines = sorted({o.line_id for o in ops if o.line_id is not None})
+        on = f" lines {','.join(map(str, lines))}" if lines else ""
+        state = " (superseded by a merge)" if aid in superseded else ""
+        out.append(f"action {ops[0].ts} {ops[0].annotator} {kind}{on}{state}")
+    for c in proj.merge_conflicts():
+        out.append(f"open merge conflict {c.id}: {c.summary}")
+    return out
 
 
 def cmd_ops(args: argparse.Namespace) -> int:

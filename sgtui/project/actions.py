@@ -836,6 +836,10 @@ class ActionsMixin:
             "SELECT DISTINCT action_id FROM ops WHERE superseded=1"))
         return out
 
+    def superseded_actions(self: Project) -> set[int]:
+        """Actions a merge of two copies replayed but could not apply (never in effect)."""
+        return {r[0] for r in self.conn.execute("SELECT DISTINCT action_id FROM ops WHERE superseded=1")}
+
     def op_counts(self: Project) -> dict[str, Any]:
         """The `ops --json` object (docs/architecture.md, "The op log"): raw and net counts, per annotator, and the number of actions."""
         undone = self.undone_actions()

@@ -699,7 +699,9 @@ def _write_machine_state(mp: MergePlan, conn: sqlite3.Connection) -> None:
 
 def _action_json(act: Action) -> dict[str, Any]:
     lines = sorted({ln for _k, ln, _s, _d in act.ops if ln is not None})
-    return {"uid": act.uid, "ts": act.ts, "annotator": act.annotator, "kind": act.kind,
+    kinds = {k for k, _l, _s, _d in act.ops}
+    return {"uid": act.uid, "ts": act.ts, "annotator": act.annotator,
+            "kind": "move" if kinds == {"remove", "add"} else act.kind,
             "lines": lines[:20], "line_count": len(lines)}
 
 
