@@ -208,8 +208,9 @@ def plan(a: Side, b: Side, prefer: str | None = None, base: Side | None = None) 
 
 
 def _created(act: Action) -> list[int]:
-    return sorted(k[1] for k, (bef, aft) in rows(act.payload).items()
-                  if k[0] == "cluster" and bef is None and aft is not None)
+    """The clusters an action created (its payload's clusters with no state before)."""
+    return sorted(int(k) for k, (bef, aft) in (act.payload.get("clusters") or {}).items()
+                  if bef is None and aft is not None)
 
 
 def _highest_cluster(conn: sqlite3.Connection) -> int:
@@ -252,8 +253,8 @@ class _Replayer:
                                 max((k[1] for k in self.state.values if k[0] == "cluster"), default=0)) + 1
         self.next_local = _next_action(a.project.conn)
         self.local_of_uid = {x.uid: x.local_id for x in a.actions[:mp.prefix]}
-        self.result_rows: dict[str, Rows] = {x.uid: effect(x, self.by_local["A"])
-                                             for x in a.actions[:mp.prefix]}
+        self.result_rows: dict[str, Rows] = {}  # what each replayed action changed here
+        self.shared = {x.uid: x for x in a.actions[:mp.prefix]}  # their effect: read when undone
         self.writer: dict[Key, dict[str, Any]] = {}
         self.merged_into: dict[int, int] = {}
         self.texts = dict(a.project.conn.execute("SELECT id, text FROM lines"))
@@ -395,7 +396,10 @@ class _Replayer:
             return
         if act.is_undo_redo:
             target = self.by_local[side].get(act.undoes or -1)
-            t_rows = self.result_rows.get(target.uid) if target is not None else None
+            t_rows = None
+            if target is not None:
+                shared = self.shared.get(target.uid)
+                t_rows = effect(shared, self.by_local["A"]) if shared else self.result_rows.get(target.uid)
             rep.undoes = self.local_of_uid.get(target.uid) if target is not None else None
             if not t_rows or rep.undoes is None:
                 rep.superseded = True  # its target never took effect here: nothing to undo
