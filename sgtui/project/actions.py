@@ -15,15 +15,18 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sgtui.errors import ConflictError, SgtuiError
-from sgtui.project.flags import flag_state, flags_match, restore_flags
+from sgtui.project.core import ProjectCore
 from sgtui.project.records import HumanConstraints, MergeConflict, OpRow
-from sgtui.project.titles import restore_title, title_matches
-
-if TYPE_CHECKING:
-    from sgtui.project.store import Project
+from sgtui.project.restore import (
+    flag_state,
+    flags_match,
+    restore_flags,
+    restore_title,
+    title_matches,
+)
 
 COUNTED = ("add", "remove", "merge")
 RAW_KINDS = ("add", "remove", "merge", "rename", "confirm", "undo", "redo", "recluster", "flag")
@@ -216,14 +219,13 @@ def _check_expected(conn: sqlite3.Connection, lid: int, expect: dict[int, int | 
                         "refresh and try again")
 
 
-class ActionsMixin:
+class ActionsMixin(ProjectCore):
     """User actions on a Project; every public method here is one transaction."""
 
-    conn: sqlite3.Connection
 
     # ---- the recording transaction -------------------------------------------------------
     @contextmanager
-    def _action(self: Project, annotator: str) -> Iterator[_Recorder]:
+    def _action(self, annotator: str) -> Iterator[_Recorder]:
         annotator = (annotator or "").strip()
         if not annotator:
             raise SgtuiError("an action needs an annotator name; pass --as NAME")
@@ -254,7 +256,7 @@ class ActionsMixin:
             rec.extra["action_id"] = action_id
             self.last_action_id = action_id
 
-    def _new_cluster(self: Project, rec: _Recorder, created_by: str, name: str | None = None) -> int:
+    def _new_cluster(self, rec: _Recorder, created_by: str, name: str | None = None) -> int:
         if name is not None:
             self._check_name_free(name, None)
         if rec.next_cluster is None:
@@ -267,7 +269,7 @@ class ActionsMixin:
         rec.clusters[cid] = None  # did not exist before
         return cid
 
-    def _require_cluster(self: Project, cluster_id: int) -> tuple[str | None, bool]:
+    def _require_cluster(self, cluster_id: int) -> tuple[str | None, bool]:
         r = self.conn.execute("SELECT name, confirmed FROM clusters WHERE id=?", (cluster_id,)).fetchone()
         if r is None:
             gone = self._who_ended(cluster_id)
@@ -275,29 +277,29 @@ class ActionsMixin:
                                 "choose again")
         return r[0], bool(r[1])
 
-    def _who_ended(self: Project, cluster_id: int) -> str:
+    def _who_ended(self, cluster_id: int) -> str:
         """' (NAME merged it into #N)' from the op log, or '' when the log does not say."""
         r = self.conn.execute(
             "SELECT annotator, dst_cluster FROM ops WHERE kind='merge' AND src_cluster=? "
             "ORDER BY id DESC LIMIT 1", (cluster_id,)).fetchone()
         return f" ({r[0]} merged it into #{r[1]})" if r else ""
 
-    def _last_renamer(self: Project, cluster_id: int) -> str:
+    def _last_renamer(self, cluster_id: int) -> str:
         r = self.conn.execute(
             "SELECT annotator FROM ops WHERE kind IN ('rename', 'merge') AND dst_cluster=? "
             "ORDER BY id DESC LIMIT 1", (cluster_id,)).fetchone()
         return r[0] if r else "someone"
 
-    def _check_name_free(self: Project, name: str, except_id: int | None) -> None:
+    def _check_name_free(self, name: str, except_id: int | None) -> None:
         r = self.conn.execute("SELECT id FROM clusters WHERE name=?", (name,)).fetchone()
         if r and r[0] != except_id:
             raise SgtuiError(f"the name {name!r} is already cluster #{r[0]}; merge the two instead")
 
-    def _require_line(self: Project, line_id: int) -> None:
+    def _require_line(self, line_id: int) -> None:
         if self.conn.execute("SELECT 1 FROM lines WHERE id=?", (line_id,)).fetchone() is None:
             raise SgtuiError(f"line {line_id} does not exist in this project")
 
-    def _drop_if_empty(self: Project, rec: _Recorder, cluster_id: int) -> None:
+    def _drop_if_empty(self, rec: _Recorder, cluster_id: int) -> None:
         """An emptied cluster with no name is clutter: remove it (restored by undo)."""
         r = rec.conn.execute(
             "SELECT name, (SELECT COUNT(*) FROM assignments WHERE cluster_id=?) FROM clusters WHERE id=?",
@@ -309,7 +311,7 @@ class ActionsMixin:
             rec.conn.execute("DELETE FROM clusters WHERE id=?", (cluster_id,))
 
     # ---- the three counted operations ----------------------------------------------------
-    def add(self: Project, line_ids: Sequence[int], cluster_id: int | None, annotator: str,
+    def add(self, line_ids: Sequence[int], cluster_id: int | None, annotator: str,
             *, name: str | None = None) -> int:
         """Put unassigned lines into a cluster (None: a new cluster, optionally named)."""
         with self._action(annotator) as rec:
@@ -330,7 +332,7 @@ class ActionsMixin:
                 rec.log("add", lid, None, cluster_id)
         return self.last_action_id
 
-    def remove(self: Project, line_ids: Sequence[int], annotator: str,
+    def remove(self, line_ids: Sequence[int], annotator: str,
                *, expect: dict[int, int | None] | None = None) -> int:
         """Take lines out of their clusters; `expect` (line -> cluster) refuses stale screens."""
         with self._action(annotator) as rec:
@@ -343,7 +345,7 @@ class ActionsMixin:
                 self._drop_if_empty(rec, cid)
         return self.last_action_id
 
-    def _take_out(self: Project, rec: _Recorder, lid: int, expected: int | None) -> int:
+    def _take_out(self, rec: _Recorder, lid: int, expected: int | None) -> int:
         self._require_line(lid)
         rec.touch_line(lid)
         cur = _line_state(rec.conn, lid)
@@ -356,7 +358,7 @@ class ActionsMixin:
         rec.log("remove", lid, cur[0], None)
         return cur[0]
 
-    def move(self: Project, line_ids: Sequence[int], dst: int | None, annotator: str,
+    def move(self, line_ids: Sequence[int], dst: int | None, annotator: str,
              *, expect: dict[int, int | None] | None = None, name: str | None = None) -> int:
         """Move lines to another cluster (None: a new one): remove + add rows, one action.
 
@@ -387,7 +389,7 @@ class ActionsMixin:
                 self._drop_if_empty(rec, cid)
         return self.last_action_id
 
-    def merge(self: Project, src: int, dst: int, annotator: str) -> int:
+    def merge(self, src: int, dst: int, annotator: str) -> int:
         """Fold cluster `src` into `dst`; a name carries over, two different names refuse."""
         if src == dst:
             raise SgtuiError("cannot merge a cluster into itself; choose another target")
@@ -417,7 +419,7 @@ class ActionsMixin:
         return self.last_action_id
 
     # ---- logged, not counted -------------------------------------------------------------
-    def rename(self: Project, cluster_id: int, name: str | None, annotator: str,
+    def rename(self, cluster_id: int, name: str | None, annotator: str,
                *, expect_name: str | None | bool = False) -> int:
         """Name a cluster (None or '' clears the name); names are unique in a project.
 
@@ -438,7 +440,7 @@ class ActionsMixin:
             rec.log("rename", None, cluster_id, cluster_id)
         return self.last_action_id
 
-    def accept_names(self: Project, names: dict[int, str], annotator: str) -> int:
+    def accept_names(self, names: dict[int, str], annotator: str) -> int:
         """Accept suggested names (cluster id -> name) as ONE rename action of `annotator`
         (undone with one undo). Refused whole if a cluster was named since or a name is
         taken; the payload says which suggestions were accepted."""
@@ -464,7 +466,7 @@ class ActionsMixin:
                                      for cid, name in names.items()}
         return self.last_action_id
 
-    def confirm(self: Project, cluster_id: int, annotator: str, value: bool = True) -> int:
+    def confirm(self, cluster_id: int, annotator: str, value: bool = True) -> int:
         """Mark a cluster reviewed (or not)."""
         with self._action(annotator) as rec:
             self._require_cluster(cluster_id)
@@ -473,7 +475,7 @@ class ActionsMixin:
             rec.log("confirm", None, cluster_id, cluster_id)
         return self.last_action_id
 
-    def import_labels(self: Project, labels: dict[int, str], annotator: str,
+    def import_labels(self, labels: dict[int, str], annotator: str,
                       *, origin: str = "human", source: str = "") -> int | None:
         """Assign lines to one named cluster per speaker, as ONE `import` action.
 
@@ -513,7 +515,7 @@ class ActionsMixin:
             rec.log("import")
         return self.last_action_id
 
-    def apply_clustering(self: Project, groups: Sequence[tuple[int | None, Sequence[int]]],
+    def apply_clustering(self, groups: Sequence[tuple[int | None, Sequence[int]]],
                          suggestions: dict[int, Sequence[tuple[int, float]]] | None = None,
                          method: str = "gated", annotator: str = "sgtui",
                          confidence: tuple[str, str, Sequence[int], Sequence[float]] | None = None,
@@ -549,7 +551,7 @@ class ActionsMixin:
             rec.log("recluster")
         return self.last_action_id
 
-    def preview_clustering(self: Project, groups: Sequence[tuple[int | None, Sequence[int]]]) -> dict:
+    def preview_clustering(self, groups: Sequence[tuple[int | None, Sequence[int]]]) -> dict:
         """What `apply_clustering` would do now, without doing it: {moved, into_reviewed, kept}."""
         try:
             with self.transaction() as conn:
@@ -558,7 +560,7 @@ class ActionsMixin:
         except _DryRun as dry:
             return dry.plan
 
-    def _write_clustering(self: Project, rec: _Recorder, groups: Sequence[tuple[int | None, Sequence[int]]],
+    def _write_clustering(self, rec: _Recorder, groups: Sequence[tuple[int | None, Sequence[int]]],
                           suggestions: dict[int, Sequence[tuple[int, float]]] | None) -> dict:
         conn = rec.conn
         old = {lid: (cid, origin) for lid, cid, origin in
@@ -646,7 +648,7 @@ class ActionsMixin:
         return plan
 
     # ---- review items a merge of two copies left (sgtui/project/merge.py) ----------------
-    def merge_conflicts(self: Project, open_only: bool = True) -> list[MergeConflict]:
+    def merge_conflicts(self, open_only: bool = True) -> list[MergeConflict]:
         """The conflicts a merge left undecided (all of them with open_only=False)."""
         out = []
         for cid, kind, summary, rows, kept, other, resolved in self.conn.execute(
@@ -657,7 +659,7 @@ class ActionsMixin:
                                      json.loads(other), ("open", "kept", "other")[resolved]))
         return out
 
-    def resolve_conflict(self: Project, conflict_id: int, pick: str, annotator: str) -> int:
+    def resolve_conflict(self, conflict_id: int, pick: str, annotator: str) -> int:
         """Decide a merge conflict as ONE logged action (kind `resolve`, undoable): "kept"
         leaves the state as the merge kept it; "other" puts the other side's choice in place,
         refused when someone changed those lines or clusters since the merge."""
@@ -680,7 +682,7 @@ class ActionsMixin:
             rec.log("resolve")
         return self.last_action_id
 
-    def _put_choice(self: Project, rec: _Recorder, rows: list[dict], conflict_id: int) -> None:
+    def _put_choice(self, rec: _Recorder, rows: list[dict], conflict_id: int) -> None:
         """Set each piece of state of a conflict to the other side's value, after checking it
         is still what the merge kept."""
         changed = ConflictError(f"the lines or clusters of merge conflict {conflict_id} changed since "
@@ -741,7 +743,7 @@ class ActionsMixin:
             restore_title(conn, rec.extra, 1)
 
     # ---- undo and redo -------------------------------------------------------------------
-    def _history(self: Project, annotator: str) -> tuple[list[int], list[int]]:
+    def _history(self, annotator: str) -> tuple[list[int], list[int]]:
         """(undo stack, redo stack) of this annotator, replayed from the op log."""
         done: list[int] = []
         redo: list[int] = []
@@ -764,22 +766,22 @@ class ActionsMixin:
                 redo.clear()
         return done, redo
 
-    def _payload(self: Project, action_id: int) -> dict:
+    def _payload(self, action_id: int) -> dict:
         r = self.conn.execute(
             "SELECT payload FROM ops WHERE action_id=? AND payload IS NOT NULL ORDER BY id LIMIT 1",
             (action_id,),
         ).fetchone()
         return json.loads(r[0])
 
-    def undo(self: Project, annotator: str) -> int | None:
+    def undo(self, annotator: str) -> int | None:
         """Reverse this annotator's latest action; None when there is nothing to undo."""
         return self._undo_redo(annotator, "undo")
 
-    def redo(self: Project, annotator: str) -> int | None:
+    def redo(self, annotator: str) -> int | None:
         """Re-apply this annotator's latest undone action; None when there is nothing to redo."""
         return self._undo_redo(annotator, "redo")
 
-    def _undo_redo(self: Project, annotator: str, kind: str) -> int | None:
+    def _undo_redo(self, annotator: str, kind: str) -> int | None:
         with self._action(annotator) as rec:
             done, redo = self._history(annotator)
             stack = done if kind == "undo" else redo
@@ -803,7 +805,7 @@ class ActionsMixin:
         return self.last_action_id
 
     # ---- reading the log -----------------------------------------------------------------
-    def ops(self: Project, after: int = 0) -> list[OpRow]:
+    def ops(self, after: int = 0) -> list[OpRow]:
         """The op log in order; `after`: only ops with a larger id (what happened since)."""
         rows = self.conn.execute(
             "SELECT id, action_id, ts, annotator, kind, line_id, src_cluster, dst_cluster, payload, "
@@ -811,7 +813,7 @@ class ActionsMixin:
         )
         return [OpRow(*r) for r in rows]
 
-    def action_ops(self: Project, action_id: int) -> list[OpRow]:
+    def action_ops(self, action_id: int) -> list[OpRow]:
         """The op rows of one action, in order (what the annotator says an undo undid)."""
         rows = self.conn.execute(
             "SELECT id, action_id, ts, annotator, kind, line_id, src_cluster, dst_cluster, payload, "
@@ -819,11 +821,11 @@ class ActionsMixin:
         )
         return [OpRow(*r) for r in rows]
 
-    def last_op_id(self: Project) -> int:
+    def last_op_id(self) -> int:
         """The newest op's id (0 for an empty log)."""
         return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM ops").fetchone()[0]
 
-    def undone_actions(self: Project) -> set[int]:
+    def undone_actions(self) -> set[int]:
         """Actions not in effect: those whose latest undo/redo row is an undo, and those a
         merge replayed but could not apply (superseded)."""
         last: dict[int, str] = {}
@@ -836,11 +838,11 @@ class ActionsMixin:
             "SELECT DISTINCT action_id FROM ops WHERE superseded=1"))
         return out
 
-    def superseded_actions(self: Project) -> set[int]:
+    def superseded_actions(self) -> set[int]:
         """Actions a merge of two copies replayed but could not apply (never in effect)."""
         return {r[0] for r in self.conn.execute("SELECT DISTINCT action_id FROM ops WHERE superseded=1")}
 
-    def op_counts(self: Project) -> dict[str, Any]:
+    def op_counts(self) -> dict[str, Any]:
         """The `ops --json` object (docs/architecture.md, "The op log"): raw and net counts, per annotator, and the number of actions."""
         undone = self.undone_actions()
 
@@ -862,7 +864,7 @@ class ActionsMixin:
                     bucket["net"][kind] += 1
         return {"raw": total["raw"], "net": total["net"], "by_annotator": per, "actions": len(actions)}
 
-    def constraints(self: Project) -> HumanConstraints:
+    def constraints(self) -> HumanConstraints:
         """Human work as hard constraints for the engine (docs/architecture.md, "The engine" 2–3).
 
         Cannot-links come from the op log, not from the current state: a human removal
@@ -885,7 +887,7 @@ class ActionsMixin:
             "SELECT id, name FROM clusters WHERE name IS NOT NULL")}
         return HumanConstraints(fixed=fixed, cannot_link=self._cannot_links(), must_link=must, names=names)
 
-    def _cannot_links(self: Project) -> set[tuple[int, int]]:
+    def _cannot_links(self) -> set[tuple[int, int]]:
         """(line, cluster) pairs a human separated and nobody has put back by hand.
 
         Each removal not undone counts, followed through later merges of its cluster; only

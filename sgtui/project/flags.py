@@ -3,20 +3,17 @@ wrong subtitle, so voice datasets can leave it out.
 
 Flagging is one logged action (op kind `flag`, counted apart from add/remove/merge). Its
 payload keeps each touched line's flags before and after, under the key ``flags``, which the
-undo machinery in `actions.py` restores through `restore_flags` and checks with
-`flags_match` (refusing when someone changed those flags since).
+undo machinery in `actions.py` restores through `restore.restore_flags` and checks with
+`restore.flags_match` (refusing when someone changed those flags since).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from sgtui.errors import SgtuiError
-
-if TYPE_CHECKING:
-    from sgtui.project.store import Project
+from sgtui.project.actions import ActionsMixin
+from sgtui.project.restore import flag_state
 
 # The four flags, in the order the app offers them, with the words shown to people.
 FLAGS = ("overlap", "noise", "not_speech", "wrong_subtitle")
@@ -28,38 +25,17 @@ FLAG_LABELS = {
 }
 
 
-def flag_state(conn: sqlite3.Connection, line_id: int) -> list[str]:
-    """A line's flags, sorted (the form stored in action payloads)."""
-    return sorted(r[0] for r in conn.execute(
-        "SELECT flag FROM line_flags WHERE line_id=?", (line_id,)))
-
-
-def restore_flags(conn: sqlite3.Connection, payload: dict, side: int) -> None:
-    """Put every line a flag action touched back to its flags on `side` (0 before, 1 after)."""
-    for k, states in payload.get("flags", {}).items():
-        conn.execute("DELETE FROM line_flags WHERE line_id=?", (int(k),))
-        conn.executemany("INSERT INTO line_flags(line_id, flag) VALUES (?, ?)",
-                         [(int(k), f) for f in states[side]])
-
-
-def flags_match(conn: sqlite3.Connection, payload: dict, side: int) -> bool:
-    """True when every flagged line still has the flags of `side` (nobody changed them)."""
-    return all(flag_state(conn, int(k)) == states[side]
-               for k, states in payload.get("flags", {}).items())
-
-
 def check_flag(flag: str) -> str:
     if flag not in FLAGS:
         raise SgtuiError(f"unknown flag {flag!r}; use one of {', '.join(FLAGS)}")
     return flag
 
 
-class FlagsMixin:
+class FlagsMixin(ActionsMixin):
     """Flag actions and reads on a Project."""
 
-    conn: sqlite3.Connection
 
-    def flag(self: Project, line_ids: Sequence[int], flag: str, annotator: str,
+    def flag(self, line_ids: Sequence[int], flag: str, annotator: str,
              value: bool | None = None) -> int | None:
         """Set (True), clear (False) or toggle (None) one flag on lines, as ONE action.
 
@@ -93,18 +69,18 @@ class FlagsMixin:
                 rec.extra["set"] = value
         return self.last_action_id
 
-    def line_flags(self: Project) -> dict[int, list[str]]:
+    def line_flags(self) -> dict[int, list[str]]:
         """line id -> its flags (sorted); lines without flags are absent."""
         out: dict[int, list[str]] = {}
         for lid, f in self.conn.execute("SELECT line_id, flag FROM line_flags ORDER BY line_id, flag"):
             out.setdefault(lid, []).append(f)
         return out
 
-    def flags_of(self: Project, line_id: int) -> list[str]:
+    def flags_of(self, line_id: int) -> list[str]:
         """One line's flags (sorted), e.g. for the app's line details."""
         return flag_state(self.conn, line_id)
 
-    def flag_counts(self: Project) -> dict[str, int]:
+    def flag_counts(self) -> dict[str, int]:
         """How many lines carry each flag (every flag listed, zero when unused)."""
         counts = dict.fromkeys(FLAGS, 0)
         for f, n in self.conn.execute("SELECT flag, COUNT(*) FROM line_flags GROUP BY flag"):

@@ -3,7 +3,7 @@
 A project is titled by its file name when it is made; `sgtui info EP --set-title TITLE`
 changes it as one logged action (op kind `title`, not among add/remove/merge). Its payload
 keeps the title before and after under the key ``title``, which the undo machinery in
-`actions.py` restores through `restore_title` and checks with `title_matches`, as it does
+`actions.py` restores through `restore.restore_title` and checks with `restore.title_matches`, as it does
 for flags. The first retitling keeps the title the file was made with as ``first_title``:
 a bank knows an episode by that title and the creation time (`identity_title`), so a
 retitled episode added again replaces its own contribution.
@@ -11,41 +11,16 @@ retitled episode added again replaces its own contribution.
 
 from __future__ import annotations
 
-import sqlite3
-from typing import TYPE_CHECKING
-
 from sgtui.errors import SgtuiError
-
-if TYPE_CHECKING:
-    from sgtui.project.store import Project
+from sgtui.project.actions import ActionsMixin
+from sgtui.project.restore import title_value
 
 MAX_TITLE = 200
-
-
-def _title(conn: sqlite3.Connection) -> str | None:
-    row = conn.execute("SELECT value FROM meta WHERE key='title'").fetchone()
-    return None if row is None else row[0]
 
 
 def identity_title(meta: dict[str, str], fallback: str) -> str:
     """The title an episode is known by across retitling: the one it was made with."""
     return meta.get("first_title") or meta.get("title") or fallback
-
-
-def restore_title(conn: sqlite3.Connection, payload: dict, side: int) -> None:
-    """Put the title a `title` action changed back to its value on `side` (0 before, 1 after)."""
-    if "title" not in payload:
-        return
-    value = payload["title"][side]
-    if value is None:
-        conn.execute("DELETE FROM meta WHERE key='title'")
-    else:
-        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('title', ?)", (value,))
-
-
-def title_matches(conn: sqlite3.Connection, payload: dict, side: int) -> bool:
-    """True when the title is still that of `side` (nobody retitled the episode since)."""
-    return "title" not in payload or _title(conn) == payload["title"][side]
 
 
 def check_title(title: str) -> str:
@@ -58,16 +33,15 @@ def check_title(title: str) -> str:
     return t
 
 
-class TitleMixin:
+class TitleMixin(ActionsMixin):
     """Retitling a Project."""
 
-    conn: sqlite3.Connection
 
-    def set_title(self: Project, title: str, annotator: str) -> int | None:
+    def set_title(self, title: str, annotator: str) -> int | None:
         """Set the episode's title as ONE logged action of `annotator`; None when unchanged."""
         title = check_title(title)
         with self._action(annotator) as rec:
-            before = _title(rec.conn)
+            before = title_value(rec.conn)
             if before == title:
                 return None
             if before is not None:  # the identity a bank knows it by, kept once
