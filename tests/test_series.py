@@ -219,6 +219,30 @@ def test_an_ingested_series_is_embedded_in_place_by_a_later_run(season, serial,
     _outdir_is_clean(out, EPISODES)
 
 
+@pytest.mark.slow
+def test_subtitles_found_by_a_pattern_travel_with_their_video(season, tmp_path) -> None:
+    """--subs-pattern names each video's subtitles; with --no-shared-fs they go to the
+    worker with the video. A video whose subtitles are missing is skipped and said so."""
+    folder = tmp_path / "season"
+    (folder / "subs").mkdir(parents=True)
+    for name in EPISODES:
+        shutil.copy(season / f"{name}.mp4", folder)
+        if name != "sample04":
+            shutil.copy(season / f"{name}.srt", folder / "subs" / f"{name}.en.srt")
+    out = tmp_path / "out"
+    r = run_cli("series", "run", folder, "-o", out, "--workers", "1", "--no-shared-fs",
+                "--subs-pattern", "subs/{stem}.en.srt")
+    err = succeeded(r)
+    assert "note: skipped sample04.mp4: no subtitles sample04.en.srt (--subs-pattern)" in err
+    assert "3 episodes done, 1 skipped" in r.stdout
+    for name in ("sample01", "sample02", "sample03"):
+        assert f"{out / name}.sgproj: 8 lines from srt" in r.stdout
+        with Project.open(out / f"{name}.sgproj", readonly=True) as p:
+            assert p.meta_get("subs_text") == (season / f"{name}.srt").read_text()
+            assert p.meta_get("source_path") == str((folder / f"{name}.mp4").resolve())
+    _outdir_is_clean(out, ["sample01", "sample02", "sample03"])
+
+
 # ---------------------------------------------------------------- faults
 
 
