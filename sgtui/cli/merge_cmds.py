@@ -57,11 +57,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "merge-driver", help="git merge driver for .sgproj files (see 'sgtui merge --help')",
-        description="Called by git as `sgtui merge-driver %%O %%A %%B`: merges %%B into %%A with "
-        "%%O as their ancestor and writes the result to %%A, as git expects. Exit 0: merged; "
+        description="Called by git as `sgtui merge-driver %O %A %B`: merges %B into %A with "
+        "%O as their ancestor and writes the result to %A, as git expects. Exit 0: merged; "
         "exit 1: merged with conflicts left as review items (open the file to decide them, "
-        "then commit); exit 2: not mergeable (one line says why; %%A untouched).",
-        epilog="set-up, in the repository:\n  echo '" + GITATTRIBUTES + "' >> .gitattributes\n"
+        "then commit); exit 2: not mergeable (one line says why; %A untouched).",
+        epilog=examples("git merge alice-labels     # git runs: sgtui merge-driver %O %A %B",
+                        "sgtui merge-driver base.sgproj ours.sgproj theirs.sgproj")
+        + "\n\nset-up, in the repository:\n  echo '" + GITATTRIBUTES + "' >> .gitattributes\n"
         + "\n".join(f"  {c}" for c in GIT_CONFIG))
     p.add_argument("base", metavar="O")
     p.add_argument("a", metavar="A")
@@ -119,6 +121,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
         print_json(rep)
         return 0
     _print_report(rep, "wrote")
+    if rep["fast_forward"]:
+        print(f"{out}: written")
+        return 0
     left = rep["unresolved"]
     print(f"{out}: {rep['applied']} of {rep['replayed']} actions applied"
           + (f"; {plural(left, 'conflict')} left as review items — 'sgtui open {out}', then r"

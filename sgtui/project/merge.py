@@ -347,7 +347,8 @@ class _Replayer:
 
     def who(self, side: str, act: Action) -> dict[str, Any]:
         path = (self.mp.a if side == "A" else self.mp.b).path.name
-        return {"side": side, "file": path, "annotator": act.annotator, "ts": act.ts, "action": act.kind}
+        return {"side": side, "file": path, "annotator": act.annotator, "ts": act.ts, "action": act.kind,
+                "uid": act.uid}
 
     def describe(self, key: Key, kept: Value, other: Value, kept_by: dict, other_by: dict) -> tuple[str, str]:
         k, i = key
@@ -433,6 +434,11 @@ class _Replayer:
                     changes.update({k: other for k, _kept, other in g})
             if whole and decision != "other":
                 changes = {}
+        for key in [k for k, v in changes.items() if k[0] == "cluster" and v is None]:
+            stays = [lid for lid in self.state.lines_of(key[1])
+                     if ("line", lid) not in changes or (changes[("line", lid)] or (None,))[0] == key[1]]
+            if stays:  # a line whose move lost a conflict is still in it: the cluster stays
+                del changes[key]
         if not changes and groups:
             rep.superseded = True
             return
@@ -449,8 +455,11 @@ class _Replayer:
         s2 = src if self.state.get(("cluster", src)) is not None else self.follow(src)
         d2 = dst if self.state.get(("cluster", dst)) is not None else self.follow(dst)
         if s2 is None or d2 is None or s2 == d2:
-            rep.superseded = s2 != d2 or s2 is None
-            rep.notes.append("already merged here" if not rep.superseded else
+            # nothing left to fold: in the log, but never in effect (its merge is already here,
+            # or a cluster it merged is gone); an op row merging into a cluster that no longer
+            # exists must not count when cannot-links follow merges
+            rep.superseded = True
+            rep.notes.append("already merged here" if s2 == d2 and s2 is not None else
                              "a cluster it merged no longer exists here")
             self.result_rows[act.uid] = {}
             return None
