@@ -256,6 +256,9 @@ class _Replayer:
         self.result_rows: dict[str, Rows] = {}  # what each replayed action changed here
         self.shared = {x.uid: x for x in a.actions[:mp.prefix]}  # their effect: read when undone
         self.writer: dict[Key, dict[str, Any]] = {}
+        # the sides whose decision a piece of state holds now: both, after the same decision
+        # on both sides; then a change by one side alone is a conflict, not a silent undo
+        self.owners: dict[Key, set[str]] = {}
         self.merged_into: dict[int, int] = {}
         self.texts = dict(a.project.conn.execute("SELECT id, text FROM lines"))
 
@@ -489,9 +492,12 @@ class _Replayer:
                 continue
             cur = st.get(key)
             if cur == aft:
+                self.owners.setdefault(key, set()).add(side)
                 continue
             if bef == CHANGED:
                 groups.append([(key, cur, aft)])
+            elif cur == bef and self.owners.get(key, {side}) - {side}:
+                groups.append([(key, cur, aft)])  # the other side decided this too
             elif cur == bef:
                 changes[key] = aft
             elif bef is not None and aft is not None and cur is not None:
@@ -548,9 +554,13 @@ class _Replayer:
                 continue
             cur = st.get(key)
             if cur == aft:
+                self.owners.setdefault(key, set()).add(side)  # the same decision, once
                 continue
             if bef == CHANGED:
                 groups.append([(key, cur, aft)])
+                continue
+            if cur == bef and self.owners.get(key, {side}) - {side}:
+                groups.append([(key, cur, aft)])  # the other side decided this too
                 continue
             if key[0] == "line" and aft is not None and not exists_after(aft[0]):
                 dst = self.follow(aft[0])
@@ -590,6 +600,7 @@ class _Replayer:
             done[key] = (before, changes[key])
             st.set(key, changes[key])
             self.writer[key] = self.who(side, act)
+            self.owners[key] = {side}
         if act.kind == "merge":
             gone = [k[1] for k, (_b, a) in done.items() if k[0] == "cluster" and a is None]
             into = {v[1][0] for k, v in done.items() if k[0] == "line" and v[1] is not None}
