@@ -500,7 +500,7 @@ class _Replayer:
                 groups.append([(key, cur, aft)])  # the other side decided this too
             elif cur == bef:
                 changes[key] = aft
-            elif bef is not None and aft is not None and cur is not None:
+            elif bef is not None and aft is not None and cur is not None and not act.is_undo_redo:
                 new, ok = list(cur), True
                 for f in range(4):
                     if bef[f] != aft[f] and cur[f] != aft[f]:
