@@ -164,6 +164,7 @@ def _check_oracle(mp: merging.MergePlan, base: State, sa: State, sb: State, out:
 
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 25,
+          database=None if EXAMPLES <= 25 else settings.default.database,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(ops=st.lists(op, min_size=1, max_size=16))
 def test_merging_two_copies_keeps_every_decision_and_reports_every_conflict(tmp_path_factory, ops):
