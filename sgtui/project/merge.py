@@ -562,6 +562,10 @@ class _Replayer:
             if cur == bef and self.owners.get(key, {side}) - {side}:
                 groups.append([(key, cur, aft)])  # the other side decided this too
                 continue
+            if engine and key[0] == "line" and self.human_held(cur):
+                # its side saw the line free; here a person placed it or named its cluster
+                notes.append(f"line {key[1]} kept where a human put it on the other side")
+                continue
             if key[0] == "line" and aft is not None and not exists_after(aft[0]):
                 dst = self.follow(aft[0])
                 groups.append([(key, cur, None if dst is None else (dst, *aft[1:]))])
