@@ -708,11 +708,7 @@ class ActionsMixin(ProjectCore):
             conn.execute("UPDATE clusters SET name=NULL WHERE id=?", (r["key"][1],))
         for r in clusters:
             cid, other = r["key"][1], r["other"]
-            if other is None:
-                if conn.execute("SELECT 1 FROM assignments WHERE cluster_id=?", (cid,)).fetchone():
-                    raise changed
-                conn.execute("DELETE FROM clusters WHERE id=?", (cid,))
-            else:
+            if other is not None:
                 conn.execute("INSERT INTO clusters(id, name, locked, created_by, confirmed) VALUES "
                              "(?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET name=excluded.name, "
                              "locked=excluded.locked, created_by=excluded.created_by, "
@@ -736,6 +732,13 @@ class ActionsMixin(ProjectCore):
                 flags[str(i)] = [flag_state(conn, i), sorted(other or [])]
             elif kind == "title":
                 rec.extra["title"] = [r["kept"], other]
+        for r in clusters:  # clusters the choice removes: once their lines have moved
+            cid = r["key"][1]
+            if r["other"] is None:
+                if conn.execute("SELECT 1 FROM assignments WHERE cluster_id=?", (cid,)).fetchone():
+                    raise changed
+                conn.execute("DELETE FROM suggestions WHERE cluster_id=?", (cid,))
+                conn.execute("DELETE FROM clusters WHERE id=?", (cid,))
         if flags:
             rec.extra["flags"] = flags
         restore_flags(conn, {"flags": flags}, 1)

@@ -457,16 +457,32 @@ class _Replayer:
         dst = next(self._cid(side, d) for k, _l, _s, d in act.ops if k == "merge")
         s2 = src if self.state.get(("cluster", src)) is not None else self.follow(src)
         d2 = dst if self.state.get(("cluster", dst)) is not None else self.follow(dst)
-        if s2 is None or d2 is None or s2 == d2:
-            # nothing left to fold: in the log, but never in effect (its merge is already here,
-            # or a cluster it merged is gone); an op row merging into a cluster that no longer
+        st = self.state
+        if s2 is not None and s2 == d2 or (s2 is None and d2 is None):
+            # nothing to fold: in the log, but never in effect (the same merge is already here,
+            # or neither cluster is left); an op row merging into a cluster that no longer
             # exists must not count when cannot-links follow merges
             rep.superseded = True
-            rep.notes.append("already merged here" if s2 == d2 and s2 is not None else
-                             "a cluster it merged no longer exists here")
+            rep.notes.append("already merged here" if s2 is not None else
+                             "neither cluster it merged is left here")
             self.result_rows[act.uid] = {}
             return None
-        st = self.state
+        if s2 is None:  # src dropped on the other side: its lines, as this side saw them, into dst
+            eff: Rows = {}
+            for lid in act.payload.get("moved", []):
+                cur = st.get(("line", lid))
+                eff[("line", lid)] = (CHANGED, (d2, cur[1] if cur else "human", 0))
+            return eff, list(act.payload.get("moved", []))
+        if d2 is None:  # dst dropped on the other side: it comes back with src's lines
+            local_dst = next(d for k, _l, _s, d in act.ops if k == "merge")
+            was = (act.payload.get("clusters") or {}).get(str(local_dst), [None, None])[1]
+            cs = st.get(("cluster", s2))
+            back = tuple(was) if was else (cs[0], 0, act.annotator, 0)
+            eff = {("cluster", dst): (CHANGED, back), ("cluster", s2): (CHANGED, None)}
+            moved = st.lines_of(s2)
+            for lid in moved:
+                eff[("line", lid)] = (CHANGED, (dst, *st.get(("line", lid))[1:]))
+            return eff, moved
         moved = st.lines_of(s2)
         cs, cd = st.get(("cluster", s2)), st.get(("cluster", d2))
         eff: Rows = {("line", lid): (st.get(("line", lid)), (d2, *st.get(("line", lid))[1:]))
@@ -496,7 +512,7 @@ class _Replayer:
                 continue
             if bef == CHANGED:
                 groups.append([(key, cur, aft)])
-            elif cur == bef and self.owners.get(key, {side}) - {side}:
+            elif cur == bef and len(self.owners.get(key, ())) > 1:
                 groups.append([(key, cur, aft)])  # the other side decided this too
             elif cur == bef:
                 changes[key] = aft
@@ -559,7 +575,7 @@ class _Replayer:
             if bef == CHANGED:
                 groups.append([(key, cur, aft)])
                 continue
-            if cur == bef and self.owners.get(key, {side}) - {side}:
+            if cur == bef and len(self.owners.get(key, ())) > 1:
                 groups.append([(key, cur, aft)])  # the other side decided this too
                 continue
             if engine and key[0] == "line" and self.human_held(cur):
