@@ -215,7 +215,10 @@ named_case = st.integers(1, 4).flatmap(
     lambda n: st.tuples(
         st.lists(st.integers(-1, 2), min_size=n, max_size=n),
         st.lists(st.integers(0, 2), min_size=n, max_size=n),
-        st.lists(st.integers(-2, 2), min_size=3, max_size=3),
+        # a project's cluster names are unique (clusters.name UNIQUE), so two clusters never
+        # name the same speaker; no name (-1) and a wrong name (-2) may repeat
+        st.lists(st.integers(-2, 2), min_size=3, max_size=3).filter(
+            lambda names: len([x for x in names if x >= 0]) == len({x for x in names if x >= 0})),
     )
 )
 
