@@ -162,9 +162,12 @@ def test_haruhi03_average_linkage_at_similarity_03_gives_62_62_11():
 
 
 def _canon_named(state: tuple[int, ...], names: dict[int, int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Clusters relabelled by first appearance; a cluster with no lines stays when it has a
+    name (sgtui drops only unnamed empty clusters), after the others, ordered by its name."""
     seen: dict[int, int] = {}
     labels = tuple(-1 if c < 0 else seen.setdefault(c, len(seen)) for c in state)
-    return labels, tuple(names.get(c, -1) for c in seen)
+    empty_named = sorted(v for c, v in names.items() if c not in seen and v != -1)
+    return labels, tuple(names.get(c, -1) for c in seen) + tuple(empty_named)
 
 
 def brute_force_named(pred: list[int], truth: list[int], names: dict[int, int],
@@ -173,6 +176,7 @@ def brute_force_named(pred: list[int], truth: list[int], names: dict[int, int],
     truth partition with each cluster named as its speaker; a merge keeps the name of the
     cluster kept (either way round), a new cluster starts unnamed."""
     w_a, w_r, w_m, w_n = w
+    names = {c: v for c, v in names.items() if c in pred}  # the clusters the episode has
     start = _canon_named(tuple(pred), names)
     dist = {start: 0}
     heap = [(0, start)]
@@ -200,7 +204,9 @@ def brute_force_named(pred: list[int], truth: list[int], names: dict[int, int],
         for a in range(k):
             for b in range(k):
                 if a != b:
-                    nxt.append((tuple(b if c == a else c for c in state), named, w_m))
+                    # the merged cluster is gone (its name with it): a cluster emptied by
+                    # moves keeps its name, as in a project
+                    nxt.append((tuple(b if c == a else c for c in state), {**named, a: -1}, w_m))
             for sp in set(truth):
                 nxt.append((state, {**named, a: sp}, w_n))
         for s, n, dc in nxt:
