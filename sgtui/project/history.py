@@ -157,17 +157,19 @@ def load_actions(conn: sqlite3.Connection) -> list[Action]:
 
 
 def effect(action: Action, by_local: dict[int, Action]) -> Rows:
-    """{key: (before, after)} of what an action in effect did to the state (an undo: its
-    target's rows reversed; a redo: its target's rows). Superseded actions did nothing."""
+    """{key: (before, after)} of what an action in effect did to the state (an undo logged by
+    the app: its target's rows reversed; a redo: its target's rows). Superseded actions did
+    nothing."""
     if action.superseded:
         return {}
-    if action.is_undo_redo:
+    own = rows(action.payload)
+    if action.is_undo_redo and not own:  # the app logs an undo without rows: its target's
         target = by_local.get(action.undoes or -1)
         if target is None:
             return {}
         r = rows(target.payload)
         return {k: (a, b) for k, (b, a) in r.items()} if action.kind == "undo" else r
-    return rows(action.payload)
+    return own  # an undo a merge replayed keeps the rows it changed there
 
 
 def rewind(state: State, actions: Iterable[Action], by_local: dict[int, Action]) -> None:

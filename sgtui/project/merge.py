@@ -425,6 +425,9 @@ class _Replayer:
         kept_by = {}
         if groups:
             items = [[row for g in groups for row in g]] if whole or act.kind == "recluster" else groups
+            if whole:  # all of it or nothing: the review item carries every row it would change
+                conflicting = {row[0] for row in items[0]}
+                items[0] += [(k, self.state.get(k), v) for k, v in changes.items() if k not in conflicting]
             for g in items:
                 kept_by = self.writer.get(g[0][0], {"side": "shared", "annotator": "the shared history"})
                 kind, summary = self.describe(g[0][0], g[0][1], g[0][2], kept_by, self.who(side, act))
@@ -690,7 +693,7 @@ def _write_merged(mp: MergePlan, conn: sqlite3.Connection) -> None:
     top_action = 0
     for rep in mp.replayed:
         act = rep.source
-        payload = json.dumps(to_payload(rep.changes if not act.is_undo_redo else {},
+        payload = json.dumps(to_payload(rep.changes,
                                         {**rep.extras, "action_id": rep.local_id,
                                          **({"notes": rep.notes} if rep.notes else {})}),
                              ensure_ascii=False, separators=(",", ":"))
