@@ -220,6 +220,22 @@ def cli():
     return run_cli
 
 
+@pytest.fixture
+def no_modules_that_raise_on_getattr():
+    """For hypothesis tests: Hypothesis reads `__file__` of every imported module to collect
+    constants; the lazy module stand-ins speechbrain leaves in sys.modules (when another test
+    imported it) raise ImportError on any attribute. Keep them out of sys.modules during the
+    test only."""
+    hidden = {}
+    for name, module in list(sys.modules.items()):
+        try:
+            getattr(module, "__file__", None)
+        except Exception:  # noqa: BLE001 - whatever the stand-in raises
+            hidden[name] = sys.modules.pop(name)
+    yield
+    sys.modules.update(hidden)
+
+
 @pytest.fixture(scope="session")
 def h3_project_template(tmp_path_factory, shared_data) -> Path:
     """haruhi03 imported once (lines + voice vectors, no labels); copy it per test."""

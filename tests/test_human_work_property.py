@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -125,18 +124,8 @@ def run_step(projects: dict[str, Project], plans: dict, who: str, kind: str, i: 
 
 
 @pytest.fixture(autouse=True)
-def _no_modules_that_raise_on_getattr():
-    """Hypothesis reads `__file__` of every imported module to collect constants; the lazy
-    module stand-ins speechbrain leaves in sys.modules (when another test imported it) raise
-    ImportError on any attribute. Keep them out of sys.modules during this test only."""
-    hidden = {}
-    for name, module in list(sys.modules.items()):
-        try:
-            getattr(module, "__file__", None)
-        except Exception:  # noqa: BLE001 - whatever the stand-in raises
-            hidden[name] = sys.modules.pop(name)
-    yield
-    sys.modules.update(hidden)
+def _hypothesis_safe(no_modules_that_raise_on_getattr):
+    """Hypothesis reads every imported module's `__file__` (tests/conftest.py says why)."""
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

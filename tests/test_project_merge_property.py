@@ -19,6 +19,7 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,6 +34,11 @@ NAMES = ("Kyon", "Haruhi", "Mikuru")
 FLAGS = ("overlap", "noise")
 KINDS = ("add", "remove", "move", "move_new", "merge", "rename", "confirm", "flag", "undo", "redo",
          "recluster")
+
+@pytest.fixture(autouse=True)
+def _hypothesis_safe(no_modules_that_raise_on_getattr):
+    """Hypothesis reads every imported module's `__file__` (tests/conftest.py says why)."""
+
 
 op = st.tuples(st.sampled_from(("A", "B")), st.sampled_from(KINDS), st.integers(0, 50),
                st.integers(0, 50), st.sampled_from(("alice", "bob", "carol")))
