@@ -468,6 +468,10 @@ class _Replayer:
             rep.superseded = True
             rep.notes.append("already merged here" if s2 is not None else
                              "neither cluster it merged is left here")
+            if s2 is not None:  # the same decision on both sides: both now hold what it moved
+                for key in [("cluster", src), *(("line", lid) for lid in act.payload.get("moved", []))]:
+                    if self.owners.get(key):
+                        self.owners[key].add(side)
             self.result_rows[act.uid] = {}
             return None
         if s2 is None:  # src dropped on the other side: its lines, as this side saw them, into dst
