@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -126,6 +127,10 @@ def _check_oracle(mp: merging.MergePlan, base: State, sa: State, sb: State, out:
     bmap = mp.cluster_map.get("B", {})
     resolve = _resolver(out)
     conflicted = {tuple(r["key"]) for c in out.merge_conflicts() for r in c.rows}
+    # an engine placement skipped because the line was human work there is reported too (the
+    # report's notes, printed by sgtui diff and merge)
+    conflicted |= {("line", int(m)) for rep in mp.replayed for n in rep.notes
+                   for m in re.findall(r"^line (\d+) kept where a human put it", n)}
     # a conflicting action (a merge of clusters, a re-cluster) is reported whole; the lines
     # its own side saw it move follow from that decision
     uids = {w.get("uid") for c in out.merge_conflicts() for w in (c.kept, c.other)}
