@@ -21,7 +21,6 @@ from sgtui.errors import ConflictError, SgtuiError
 from sgtui.project.core import ProjectCore
 from sgtui.project.records import HumanConstraints, MergeConflict, OpRow
 from sgtui.project.restore import (
-    flag_state,
     flags_match,
     restore_flags,
     restore_title,
@@ -683,67 +682,26 @@ class ActionsMixin(ProjectCore):
         return self.last_action_id
 
     def _put_choice(self, rec: _Recorder, rows: list[dict], conflict_id: int) -> None:
-        """Set each piece of state of a conflict to the other side's value, after checking it
-        is still what the merge kept."""
-        changed = ConflictError(f"the lines or clusters of merge conflict {conflict_id} changed since "
-                                "the merge; look at them and decide by hand (or keep)")
-        conn = rec.conn
+        """Put the other side's value of each piece of state of a conflict in place: the rows
+        read as an action's payload (kept → other), checked and restored as undo does."""
+        payload: dict[str, Any] = {"lines": {}, "clusters": {}}
         for r in rows:
             kind, i = r["key"]
-            kept = r["kept"]
-            if kind == "line":
-                now = _line_state(conn, i)
-            elif kind == "cluster":
-                now = _cluster_state(conn, i)
+            if kind in ("line", "cluster"):
+                payload[f"{kind}s"][str(i)] = [r["kept"], r["other"]]
             elif kind == "flags":
-                now = flag_state(conn, i)
+                payload.setdefault("flags", {})[str(i)] = [list(r["kept"] or []), list(r["other"] or [])]
             else:
-                now = conn.execute("SELECT value FROM meta WHERE key='title'").fetchone()
-                now = now[0] if now else None
-            if now != kept and not (kind == "flags" and not now and not kept):
-                raise changed
-        clusters = [r for r in rows if r["key"][0] == "cluster"]
-        for r in clusters:  # names move between clusters: clear first
-            rec.touch_cluster(r["key"][1])
-            conn.execute("UPDATE clusters SET name=NULL WHERE id=?", (r["key"][1],))
-        for r in clusters:
-            cid, other = r["key"][1], r["other"]
-            if other is not None:
-                conn.execute("INSERT INTO clusters(id, name, locked, created_by, confirmed) VALUES "
-                             "(?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET name=excluded.name, "
-                             "locked=excluded.locked, created_by=excluded.created_by, "
-                             "confirmed=excluded.confirmed", (cid, *other))
-        flags = {}
-        for r in rows:
-            kind, i = r["key"]
-            other = r["other"]
-            if kind == "line":
-                rec.touch_line(i)
-                if other is None:
-                    conn.execute("DELETE FROM assignments WHERE line_id=?", (i,))
-                else:
-                    if conn.execute("SELECT 1 FROM clusters WHERE id=?", (other[0],)).fetchone() is None:
-                        raise changed
-                    conn.execute("INSERT INTO assignments(line_id, cluster_id, origin, confirmed) "
-                                 "VALUES (?,?,?,?) ON CONFLICT(line_id) DO UPDATE SET "
-                                 "cluster_id=excluded.cluster_id, origin=excluded.origin, "
-                                 "confirmed=excluded.confirmed", (i, *other))
-            elif kind == "flags":
-                flags[str(i)] = [flag_state(conn, i), sorted(other or [])]
-            elif kind == "title":
-                rec.extra["title"] = [r["kept"], other]
-        for r in clusters:  # clusters the choice removes: once their lines have moved
-            cid = r["key"][1]
-            if r["other"] is None:
-                if conn.execute("SELECT 1 FROM assignments WHERE cluster_id=?", (cid,)).fetchone():
-                    raise changed
-                conn.execute("DELETE FROM suggestions WHERE cluster_id=?", (cid,))
-                conn.execute("DELETE FROM clusters WHERE id=?", (cid,))
-        if flags:
-            rec.extra["flags"] = flags
-        restore_flags(conn, {"flags": flags}, 1)
-        if "title" in rec.extra:
-            restore_title(conn, rec.extra, 1)
+                payload["title"] = [r["kept"], r["other"]]
+        if not _matches(rec.conn, payload, 0):
+            raise ConflictError(f"the lines or clusters of merge conflict {conflict_id} changed since "
+                                "the merge; look at them and decide by hand (or keep)")
+        for k in payload["lines"]:
+            rec.touch_line(int(k))
+        for k in payload["clusters"]:
+            rec.touch_cluster(int(k))
+        _restore(rec.conn, payload, 1)
+        rec.extra.update({k: payload[k] for k in ("flags", "title") if k in payload})
 
     # ---- undo and redo -------------------------------------------------------------------
     def _history(self, annotator: str) -> tuple[list[int], list[int]]:
