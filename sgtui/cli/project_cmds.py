@@ -265,11 +265,6 @@ def _ms(ms: int) -> str:
     return f"{ms // 3_600_000}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
 
 
-def action_label(kinds: list[str]) -> str:
-    """What people call an action: a remove and an add of the same lines is a move."""
-    return "move" if set(kinds) == {"remove", "add"} else kinds[0]
-
-
 def textconv(proj) -> list[str]:
     """A project as text that diffs well: one fact per line, in a stable order, ids as the
     file holds them. What `git diff` shows of an .sgproj (git's textconv)."""
@@ -286,6 +281,8 @@ def textconv(proj) -> list[str]:
         who = "-" if a is None else f"{clusters[a.cluster_id].label} [{a.origin}{', reviewed' if a.confirmed else ''}]"
         flag = f" flags={','.join(flags[ln.id])}" if ln.id in flags else ""
         out.append(f"line {ln.id} {_ms(ln.start_ms)} {who}{flag}: {ln.text}")
+    from sgtui.project.history import action_label
+
     superseded = proj.superseded_actions()
     kinds: dict[int, list] = {}
     for op in proj.ops():

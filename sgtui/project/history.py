@@ -118,6 +118,11 @@ def to_payload(changes: Rows, extras: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def action_label(kinds: list[str]) -> str:
+    """What people call an action from its op rows' kinds: a remove and an add is a move."""
+    return "move" if set(kinds) == {"remove", "add"} else kinds[0]
+
+
 @dataclass
 class Action:
     """One action of a copy's log: its local id, its identity across copies, and its rows."""

@@ -36,6 +36,7 @@ from sgtui.project.history import (
     Rows,
     State,
     Value,
+    action_label,
     effect,
     load_actions,
     load_state,
@@ -750,9 +751,8 @@ def _write_machine_state(mp: MergePlan, conn: sqlite3.Connection) -> None:
 
 def _action_json(act: Action) -> dict[str, Any]:
     lines = sorted({ln for _k, ln, _s, _d in act.ops if ln is not None})
-    kinds = {k for k, _l, _s, _d in act.ops}
     return {"uid": act.uid, "ts": act.ts, "annotator": act.annotator,
-            "kind": "move" if kinds == {"remove", "add"} else act.kind,
+            "kind": action_label([k for k, _l, _s, _d in act.ops]),
             "lines": lines[:20], "line_count": len(lines)}
 
 
