@@ -74,11 +74,13 @@ class _Recorder:
         }
 
 
-def _highest_cluster_id(conn: sqlite3.Connection) -> int:
-    """The highest cluster id ever used, by a cluster or by an op row: a new cluster must
-    never take the id of one merged away or dropped, or old op rows would come to mean it."""
+def highest_cluster_id(conn: sqlite3.Connection) -> int:
+    """The highest cluster id ever used, by a cluster, the id counter or an op row: a new
+    cluster must never take the id of one merged away or dropped, or old op rows would come
+    to mean it."""
     return conn.execute(
         "SELECT MAX(COALESCE((SELECT MAX(id) FROM clusters), 0), "
+        "COALESCE((SELECT seq FROM sqlite_sequence WHERE name='clusters'), 0), "
         "COALESCE((SELECT MAX(src_cluster) FROM ops), 0), "
         "COALESCE((SELECT MAX(dst_cluster) FROM ops), 0))"
     ).fetchone()[0]
@@ -259,7 +261,7 @@ class ActionsMixin(ProjectCore):
         if name is not None:
             self._check_name_free(name, None)
         if rec.next_cluster is None:
-            rec.next_cluster = _highest_cluster_id(rec.conn) + 1
+            rec.next_cluster = highest_cluster_id(rec.conn) + 1
         cid = rec.next_cluster
         rec.next_cluster += 1
         rec.conn.execute(

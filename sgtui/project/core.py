@@ -50,6 +50,14 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
 
 
 
+def highest_action_id(conn: sqlite3.Connection) -> int:
+    """The highest action id ever handed out: the log's, or meta `action_seq` if higher."""
+    top = conn.execute("SELECT COALESCE(MAX(action_id), 0) FROM ops").fetchone()[0]
+    row = conn.execute("SELECT value FROM meta WHERE key='action_seq'").fetchone()
+    seen = int(row[0]) if row and str(row[0]).isdigit() else 0
+    return max(int(top), seen)
+
+
 class ProjectCore:
     """An open .sgproj's connection and its write transactions."""
 
@@ -101,10 +109,7 @@ class ProjectCore:
         meta `action_seq` remembers the highest id handed out; call inside the action's
         transaction so the id and its op rows commit together.
         """
-        top = conn.execute("SELECT COALESCE(MAX(action_id), 0) FROM ops").fetchone()[0]
-        row = conn.execute("SELECT value FROM meta WHERE key='action_seq'").fetchone()
-        seen = int(row[0]) if row and str(row[0]).isdigit() else 0
-        action_id = max(int(top), seen) + 1
+        action_id = highest_action_id(conn) + 1
         conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('action_seq', ?)", (str(action_id),))
         return action_id
 

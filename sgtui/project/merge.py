@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from sgtui.errors import SgtuiError
+from sgtui.project.actions import highest_cluster_id
+from sgtui.project.core import highest_action_id
 from sgtui.project.history import (
     Action,
     Key,
@@ -214,21 +216,6 @@ def _created(act: Action) -> list[int]:
                   if bef is None and aft is not None)
 
 
-def _highest_cluster(conn: sqlite3.Connection) -> int:
-    return conn.execute(
-        "SELECT MAX(COALESCE((SELECT MAX(id) FROM clusters), 0), "
-        "COALESCE((SELECT seq FROM sqlite_sequence WHERE name='clusters'), 0), "
-        "COALESCE((SELECT MAX(src_cluster) FROM ops), 0), "
-        "COALESCE((SELECT MAX(dst_cluster) FROM ops), 0))").fetchone()[0]
-
-
-def _next_action(conn: sqlite3.Connection) -> int:
-    top = conn.execute("SELECT COALESCE(MAX(action_id), 0) FROM ops").fetchone()[0]
-    row = conn.execute("SELECT value FROM meta WHERE key='action_seq'").fetchone()
-    seen = int(row[0]) if row and str(row[0]).isdigit() else 0
-    return max(int(top), seen) + 1
-
-
 def _jsonable(v: Value) -> Any:
     return list(v) if isinstance(v, tuple) else v
 
@@ -250,9 +237,9 @@ class _Replayer:
             if twin is not None:
                 for cb, ca in zip(_created(act), _created(twin), strict=False):
                     self.maps["B"][cb] = ca
-        self.next_cluster = max(_highest_cluster(a.project.conn), _highest_cluster(b.project.conn),
+        self.next_cluster = max(highest_cluster_id(a.project.conn), highest_cluster_id(b.project.conn),
                                 max((k[1] for k in self.state.values if k[0] == "cluster"), default=0)) + 1
-        self.next_local = _next_action(a.project.conn)
+        self.next_local = highest_action_id(a.project.conn) + 1
         self.local_of_uid = {x.uid: x.local_id for x in a.actions[:mp.prefix]}
         self.result_rows: dict[str, Rows] = {}  # what each replayed action changed here
         self.shared = {x.uid: x for x in a.actions[:mp.prefix]}  # their effect: read when undone
