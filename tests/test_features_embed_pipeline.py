@@ -6,6 +6,7 @@ nothing to embed must not load the encoder at all."""
 from __future__ import annotations
 
 import shutil
+import sys
 import threading
 from pathlib import Path
 
@@ -103,6 +104,49 @@ def test_with_another_thread_running_the_decoder_is_a_thread_and_the_vectors_the
     assert max(c for c, _ in seen) == 0 and max(t for _, t in seen) == 1
     np.testing.assert_array_equal(alone, beside)
     assert _decode_threads() == []
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the decoder is forked on Linux only")
+def test_the_forked_decoder_never_frees_the_garbage_of_the_process_it_was_forked_from() -> None:
+    """A PyAV resampler left in a reference cycle: its filter graph owns FFmpeg threads that a
+    fork does not copy, so freeing it in the child waits for them forever (this hung CI). The
+    decoding process forked beside such garbage must collect its own and answer."""
+    import gc
+    import os
+    import signal
+
+    import av
+
+    from sgtui.features.embed import forked_decoder
+
+    def task_count() -> int:
+        return len(os.listdir("/proc/self/task"))
+
+    gc.disable()  # the cycle stays garbage until the decoder is forked
+    try:
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 4800), np.float32), format="flt",
+                                           layout="mono")
+        frame.sample_rate, frame.pts = 48000, 0
+        before = task_count()
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
+        resampler.resample(frame)
+        cycle: list[object] = [resampler]
+        cycle.append(cycle)
+        del resampler, cycle
+        assert task_count() > before  # the graph's slice threads outlive the last name
+        pool = forked_decoder()
+        try:
+            pid = pool.submit(os.getpid).result(timeout=60)
+            collected = pool.submit(gc.collect)
+            try:
+                collected.result(timeout=60)
+            except TimeoutError:
+                os.kill(pid, signal.SIGKILL)
+                pytest.fail("the forked decoder hung freeing an object it inherited")
+        finally:
+            pool.shutdown(wait=True)
+    finally:
+        gc.enable()
 
 
 def test_a_clip_that_does_not_decode_stops_the_run_and_keeps_earlier_batches(project) -> None:

@@ -93,12 +93,40 @@ def _decoder(modality: str) -> Executor:
     import multiprocessing
     import sys
     import threading
-    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor
 
     if modality == "voice" and sys.platform == "linux" and threading.active_count() == 1 \
             and "fork" in multiprocessing.get_all_start_methods():
-        return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+        return forked_decoder()
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="sgtui-embed-decode")
+
+
+def forked_decoder() -> Executor:
+    """A one-process pool, forked now, that never frees an object it inherited.
+
+    An object of this process can own native threads: a PyAV filter graph (every resampler
+    has one) keeps a pool of FFmpeg slice threads. A fork copies the object but not its
+    threads, and freeing it in the child waits for those threads forever (a clip decoder
+    hung the test suite so, collecting a graph the parent had left as garbage). So the
+    parent's garbage is collected here, where its threads are, and everything else is
+    frozen out of the garbage collector's reach (`gc.freeze`) while the child is forked:
+    the child frees only what it made itself.
+    """
+    import gc
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+    gc.collect()
+    gc.freeze()
+    try:
+        pool.submit(int).result()  # the pool forks its process on the first task
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        gc.unfreeze()
+    return pool
 
 
 def _embed_lines(project: Any, modality: Modality, model_id: str, build: Callable[[], Encoder],
