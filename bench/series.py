@@ -63,7 +63,7 @@ def generate(cache: Path, episodes: int, lines: int, size: str) -> Path:
 
 
 def video_minutes(folder: Path) -> float:
-    from sgtui.workflows import video_seconds
+    from sgtui.season import video_seconds
 
     return sum(video_seconds(v) for v in sorted(folder.glob("*.mp4"))) / 60
 

@@ -28,7 +28,7 @@ import psutil
 import pytest
 from conftest import refusal, run_cli, succeeded
 
-from sgtui import workflows
+from sgtui import season as season_mod
 from sgtui.media.clipcodec import decode_clip
 from sgtui.project import Project
 from sgtui.series.tasks import TEMP_SUFFIX
@@ -59,10 +59,10 @@ def _copy_season(season: Path, to: Path) -> Path:
     return to
 
 
-def _default_embed() -> workflows.EmbedChoice:
+def _default_embed() -> season_mod.EmbedChoice:
     from sgtui.features import DEFAULTS
 
-    return workflows.EmbedChoice(DEFAULTS["voice"], DEFAULTS["image"])
+    return season_mod.EmbedChoice(DEFAULTS["voice"], DEFAULTS["image"])
 
 
 def _assert_same_episode(got: Path, want: Path, folder: Path) -> None:
@@ -119,7 +119,7 @@ class Watcher(threading.Thread):
         embed = _default_embed()
         while not self.stop.is_set():
             for f in sorted(self.out.glob("*.sgproj")) if self.out.is_dir() else []:
-                state = workflows.episode_state(f, self.season / f"{f.stem}.mp4", embed)
+                state = season_mod.episode_state(f, self.season / f"{f.stem}.mp4", embed)
                 self.seen.add(f.name)
                 if state != "complete":
                     self.bad.append((f.name, state))
@@ -323,7 +323,7 @@ def test_ctrl_c_cancels_and_leaves_only_finished_files(season, tmp_path) -> None
     assert len(finished) < 4
     embed = _default_embed()
     for name in finished:
-        assert workflows.episode_state(out / f"{name}.sgproj", folder / f"{name}.mp4",
+        assert season_mod.episode_state(out / f"{name}.sgproj", folder / f"{name}.mp4",
                                        embed) == "complete"
     _outdir_is_clean(out, finished)
     assert _report(out)["status"] == "interrupted"

@@ -284,7 +284,7 @@ def _ingest_season(folder: Path, outdir: Path, opts, force: bool, jobs: int | No
     from multiprocessing import get_context
 
     from sgtui.cli.common import progress_bar
-    from sgtui.workflows import VIDEO_SUFFIXES, episode_complete, has_text_track, pair_season
+    from sgtui.season import VIDEO_SUFFIXES, episode_complete, has_text_track, pair_season
 
     if opts.subs is not None:
         raise SgtuiError("--subs names one file; a season folder pairs subtitles by name")

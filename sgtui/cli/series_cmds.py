@@ -144,7 +144,7 @@ def _check_folders(folder: Path, outdir: Path) -> None:
 
 def _embed_choice(args: argparse.Namespace):
     from sgtui.features import DEFAULTS
-    from sgtui.workflows import EmbedChoice
+    from sgtui.season import EmbedChoice
 
     if not args.embed:
         for flag in ("voice", "image", "batch"):

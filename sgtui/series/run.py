@@ -3,7 +3,7 @@ cluster, follow them, put the finished files in OUTDIR and write the run report.
 
 Where things are decided, and why:
 - skipping is decided here, before any cluster starts (a re-run of a finished series costs
-  the checks alone), with the same test as a season re-run (`workflows.episode_state`);
+  the checks alone), with the same test as a season re-run (`season.episode_state`);
 - a dead worker's task is run again by Dask's scheduler (a worker that dies while running a
   task makes the scheduler hand it to another, up to `distributed.scheduler.allowed-failures`
   times); `retries=` adds a second chance for an unexpected exception (a network filesystem's
@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sgtui import workflows
+from sgtui import season
 from sgtui.errors import SgtuiError, one_line, plural
 from sgtui.paths import refuse_input_as_output
 from sgtui.series.tasks import (
@@ -104,13 +104,13 @@ class RunSummary:
 # ---------------------------------------------------------------- plan
 
 
-def plan(folder: Path, outdir: Path, opts, embed: workflows.EmbedChoice | None = None,
+def plan(folder: Path, outdir: Path, opts, embed: season.EmbedChoice | None = None,
          subs_pattern: str | None = None, force: bool = False) -> SeriesPlan:
     """Pair each video with its lines' source and decide what it needs; every refusal is
     raised here, before anything is written or any worker starts."""
-    pairs, orphans = workflows.pair_season(folder)
+    pairs, orphans = season.pair_season(folder)
     if not pairs:
-        raise SgtuiError(f"{folder} holds no videos ({', '.join(workflows.VIDEO_SUFFIXES)}); "
+        raise SgtuiError(f"{folder} holds no videos ({', '.join(season.VIDEO_SUFFIXES)}); "
                          "give the folder that holds the series' episodes")
     stems: dict[str, Path] = {}
     for video, _ in pairs:
@@ -131,7 +131,7 @@ def plan(folder: Path, outdir: Path, opts, embed: workflows.EmbedChoice | None =
                 continue
         elif side is None and not by_lines:
             try:
-                has_track = workflows.has_text_track(video)
+                has_track = season.has_text_track(video)
             except SgtuiError as exc:
                 result.skipped.append((video.name, str(exc)))
                 continue
@@ -140,7 +140,7 @@ def plan(folder: Path, outdir: Path, opts, embed: workflows.EmbedChoice | None =
                                                    "text track"))
                 continue
         out = outdir / f"{video.stem}.sgproj"
-        state = workflows.episode_state(out, video, embed)
+        state = season.episode_state(out, video, embed)
         if state == "complete" and not force:
             result.skipped.append((video.name, f"already complete in {out.name} (--force redoes it)"))
             continue
@@ -260,7 +260,7 @@ def _media(ep: Episode) -> Media:
     return Media(files)
 
 
-def run(the_plan: SeriesPlan, opts, embed: workflows.EmbedChoice | None = None, *,
+def run(the_plan: SeriesPlan, opts, embed: season.EmbedChoice | None = None, *,
         scheduler: str | None = None, workers: int | None = None,
         resources: dict[str, float] | None = None, shared_fs: bool = True,
         progress: Callable[[SeriesProgress], None] | None = None,

@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from sgtui import workflows
+from sgtui import season
 from sgtui.errors import SgtuiError, one_line
 
 TEMP_SUFFIX = ".partial"
@@ -48,7 +48,7 @@ class Job:
     outdir: str
     run_id: str
     opts: object  # sgtui.ingest.IngestOptions
-    embed: workflows.EmbedChoice | None = None
+    embed: season.EmbedChoice | None = None
     shared_fs: bool = True
 
 
@@ -186,8 +186,8 @@ def ingest_task(ep: Episode, job: Job, media: Media | None = None) -> Outcome:
             if ep.subs is not None:
                 opts = replace(opts, subs=work / Path(ep.subs).name)  # type: ignore[type-var]
             target = work / ep.output
-        report = workflows.ingest_episode(video, target, opts)
-        out.video_seconds = workflows.video_seconds(video)
+        report = season.ingest_episode(video, target, opts)
+        out.video_seconds = season.video_seconds(video)
         out.lines = report.lines
         out.notes = list(report.notes)
         out.summary = (f"{report.lines} line{'s' if report.lines != 1 else ''} from "
@@ -228,7 +228,7 @@ def embed_task(prev: Outcome, ep: Episode, job: Job) -> Outcome:
         if job.shared_fs:
             assert prev.path is not None
             path = Path(prev.path)
-            workflows.embed_episode(path, job.embed)  # a file in OUTDIR is embedded in place
+            season.embed_episode(path, job.embed)  # a file in OUTDIR is embedded in place
             final = outdir / ep.output
             if path != final:
                 commit(path, final)
@@ -239,7 +239,7 @@ def embed_task(prev: Outcome, ep: Episode, job: Job) -> Outcome:
             work = _scratch()
             path = work / ep.output
             path.write_bytes(prev.data)
-            workflows.embed_episode(path, job.embed)
+            season.embed_episode(path, job.embed)
             out.data = path.read_bytes()
     except SgtuiError as exc:
         out.ok, out.error = False, one_line(exc)
