@@ -180,7 +180,8 @@ def test_two_workers_give_the_files_a_serial_run_gives(distributed_run, serial: 
     done = {e["name"]: e for e in report["episodes"]}
     assert set(done) == set(EPISODES)
     assert all(e["video_seconds"] > 20 and set(e["steps"]) == {"ingest", "embed"}
-               for e in done.values())
+               and e["retried"] == 0 for e in done.values())
+    assert "retried" not in r.stdout
     assert report["video_minutes_per_second"] > 0
 
 
@@ -275,7 +276,12 @@ def test_a_worker_killed_in_the_middle_of_an_episode_costs_nothing(season, seria
     for name in EPISODES:  # the killed episode too, as if nothing had happened
         _assert_same_episode(out / f"{name}.sgproj", serial / f"{name}.sgproj", folder)
     _outdir_is_clean(out, EPISODES)
-    assert _report(out)["counts"]["done"] == 4
+    report = _report(out)
+    assert report["counts"]["done"] == 4
+    # the report says which episode ran again because its worker died
+    retried = {e["name"]: e["retried"] for e in report["episodes"]}
+    assert retried[killed[1]] >= 1, retried
+    assert "retried after a worker died" in stdout
 
 
 @pytest.mark.slow

@@ -353,7 +353,9 @@ def _follow(client, the_plan: SeriesPlan, job: Job, resources: dict[str, float],
     opts = job.opts
     todo = list(the_plan.episodes)
     window = len(todo) if job.shared_fs else max(2, 2 * _slots(client))
-    running: dict[object, tuple[Episode, list[str], float | None]] = {}
+    # final future -> (episode, its task keys, mtime, its ingest future: held, so the scheduler
+    # keeps that task's record, retries included, until the episode is collected)
+    running: dict[object, tuple[Episode, list[str], float | None, object]] = {}
     start = time.perf_counter()
     state = SeriesProgress(total=len(todo))
     try:
@@ -363,18 +365,21 @@ def _follow(client, the_plan: SeriesPlan, job: Job, resources: dict[str, float],
                 mtime = None  # taken before the bytes are read: a later change is then seen
                 if ep.todo == "embed" and not job.shared_fs:
                     mtime = Path(job.outdir, ep.output).stat().st_mtime_ns
-                final, keys = _submit(client, ep, job, heavy, getattr(opts, "asr", False))
-                running[final] = (ep, keys, mtime)
+                final, keys, first = _submit(client, ep, job, heavy, getattr(opts, "asr", False))
+                running[final] = (ep, keys, mtime, first)
             with contextlib.suppress(TimeoutError):
                 distributed.wait(list(running), timeout=0.5, return_when="FIRST_COMPLETED")
             for fut in [f for f in running if f.done()]:
-                ep, keys, mtime = running.pop(fut)
+                ep, keys, mtime, first = running.pop(fut)
                 outcome = _outcome(fut, ep)
+                outcome.retried = _retried(client, keys)
                 if outcome.ok and not job.shared_fs:
                     _receive(outcome, ep, job, mtime)
                 outcome.data = None
                 (done if outcome.ok else failed).append(outcome)
                 fut.release()
+                if first is not fut:
+                    first.release()
             if progress is not None:
                 state.running = _running(client, running)
                 state.done, state.failed = len(done), len(failed)
@@ -389,7 +394,7 @@ def _follow(client, the_plan: SeriesPlan, job: Job, resources: dict[str, float],
 def _running(client, running: dict) -> int:
     """Episodes being worked on: the scheduler's tasks assigned to each worker, counted up
     to the worker's threads (it hands a worker a little more than it can run at once)."""
-    ours = {k for _, keys, _ in running.values() for k in keys}
+    ours = {k for _, keys, _, _ in running.values() for k in keys}
     threads = client.nthreads()
     return sum(min(sum(1 for k in keys if k in ours), threads.get(worker, 1))
                for worker, keys in client.processing().items())
@@ -399,9 +404,26 @@ def _slots(client) -> int:
     return sum(w.get("nthreads", 1) for w in client.scheduler_info(n_workers=-1)["workers"].values())
 
 
+def _retried(client, keys: list[str]) -> int:
+    """How many times the scheduler ran these tasks again because their worker died (its
+    `suspicious` count); 0 where the scheduler will not say (one that refuses to run a
+    client's function)."""
+
+    def count(dask_scheduler, keys: list[str]) -> int:  # runs on the scheduler (pickled by value)
+        return sum(dask_scheduler.tasks[k].suspicious for k in keys if k in dask_scheduler.tasks)
+
+    try:
+        return int(client.run_on_scheduler(count, keys=keys))
+    except Exception:  # noqa: BLE001 - a figure for the report, never a reason to fail the run
+        return 0
+
+
 def _submit(client, ep: Episode, job: Job, heavy: dict[str, float] | None,
-            asr: bool) -> tuple[object, list[str]]:
-    """One episode's graph: ingest (the heavy resources too when it runs ASR) → embed."""
+            asr: bool) -> tuple[object, list[str], object]:
+    """One episode's graph: ingest (the heavy resources too when it runs ASR) → embed;
+    returns (the last step's future, the task keys, the first step's future)."""
+    import distributed
+
     tag = f"{ep.name}-{job.run_id}"
     keys: list[str] = []
     if ep.todo == "embed":
@@ -417,10 +439,11 @@ def _submit(client, ep: Episode, job: Job, heavy: dict[str, float] | None,
         prev = client.submit(ingest_task, ep, job, media, key=keys[-1], pure=False,
                              retries=RETRIES, resources=heavy if asr else None)
         if job.embed is None:
-            return prev, keys
+            return prev, keys, prev
     keys.append(f"embed-{tag}")
-    return client.submit(embed_task, prev, ep, job, key=keys[-1], pure=False, retries=RETRIES,
-                         resources=heavy), keys
+    final = client.submit(embed_task, prev, ep, job, key=keys[-1], pure=False, retries=RETRIES,
+                          resources=heavy)
+    return final, keys, prev if isinstance(prev, distributed.Future) else final
 
 
 def _outcome(fut, ep: Episode) -> Outcome:
@@ -505,6 +528,9 @@ def _report_json(the_plan: SeriesPlan, done: list[Outcome], failed: list[Outcome
 def describe(summary: RunSummary) -> str:
     """The last line a run prints."""
     parts = [f"{plural(len(summary.done), 'episode')} done"]
+    retried = sum(o.retried > 0 for o in summary.done)
+    if retried:
+        parts[0] += f" ({retried} retried after a worker died)"
     if summary.skipped:
         parts.append(f"{len(summary.skipped)} skipped")
     if summary.failed:

@@ -75,6 +75,7 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
     steps: dict[str, float] = field(default_factory=dict)  # step -> seconds of work
     workers: list[str] = field(default_factory=list)
+    retried: int = 0  # times a step was run again because its worker died (the scheduler's count)
 
 
 def temp_path(outdir: Path, name: str, run_id: str) -> Path:
