@@ -141,8 +141,7 @@ def _check_oracle(mp: merging.MergePlan, base: State, sa: State, sb: State, out:
 
     # the lines a person on each side decided on since the copies diverged: a re-cluster that
     # side ran after such a decision was computed on that person's state
-    by_hand = {s: {k for side in (mp.a, mp.b) if side.name == s
-                   for act in side.actions[mp.prefix:] if act.kind != "recluster"
+    by_hand = {s: {k for act in mp.side_actions(s) if act.kind != "recluster"
                    for k in rows(act.payload)} for s in ("A", "B")}
 
     def mapped(v):
